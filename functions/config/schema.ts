@@ -1,0 +1,363 @@
+/**
+ * The project's one typed config: regions, table, origin, policies, rules,
+ * alarms and notifications. `infra/` builds stacks from it, the edge bundle
+ * has it compiled in (Lambda@Edge has no environment variables), the regional
+ * functions receive it as JSON, and the local runtime loads it from a file.
+ *
+ * {@link validateConfig} runs before anything is built and reports every
+ * problem at once, each with the path of the field it concerns.
+ */
+
+import { type LeasePolicy, validateBucketPolicy, validateCost, validateLeasePolicy } from '../core';
+
+/** What a policy does when the store times out, throttles or fails (DESIGN.md §6). */
+export type StoreErrorMode = 'open' | 'closed' | 'local';
+
+/** `eventual`: a slot per region on the global table; `strong`: one slot on the MRSC table. */
+export type ConsistencyMode = 'eventual' | 'strong';
+
+/** One rate-limit policy: a token bucket shape and how it behaves. */
+export interface PolicyConfig {
+  /** Short id, `[a-z0-9-]{1,32}`; it names the policy in headers and metrics. */
+  readonly id: string;
+  /** Bump to start every bucket of the policy afresh (it is part of the bucket id). @default 1 */
+  readonly version?: number;
+  /** Burst size. */
+  readonly capacityTokens: number;
+  /** Tokens added per `refillIntervalMs`, continuously. */
+  readonly refillTokens: number;
+  /** @default 1000 */
+  readonly refillIntervalMs?: number;
+  /** @default 'eventual' */
+  readonly consistency?: ConsistencyMode;
+  /** @default 'open' */
+  readonly onStoreError?: StoreErrorMode;
+  /** With `local`: the share of capacity and refill a container may use on its own. @default 0.1 */
+  readonly localShare?: number;
+  /** Batch admissions per container (off by default: exact accounting). */
+  readonly lease?: LeasePolicy;
+  /** Decide and count, never block: how a new limit is rolled out safely. @default false */
+  readonly shadow?: boolean;
+  /** Keys that are never limited (exact match after normalisation). */
+  readonly allowKeys?: readonly string[];
+  /** Keys that are always refused with 403. */
+  readonly denyKeys?: readonly string[];
+  /** Shared buckets whose level the reconciler watches (e.g. a global cap), by key. */
+  readonly watchKeys?: readonly string[];
+}
+
+/** One part of a rate-limit key. Parts are joined in order. */
+export type KeyPart =
+  | { readonly header: string }
+  | { readonly ip: true }
+  | { readonly query: string }
+  /**
+   * A JWT claim read *without* verifying the signature. Only sound when the
+   * origin verifies the token anyway: a forged token can only pick which
+   * bucket it drains, never skip the limit, since a missing or malformed token
+   * falls back like a missing key.
+   */
+  | { readonly jwtClaim: string; readonly header?: string }
+  | { readonly constant: string };
+
+/** How a request's cost is computed. */
+export type CostConfig =
+  | { readonly fixed: number }
+  | { readonly perMethod: Readonly<Record<string, number>>; readonly default: number }
+  | {
+      /** Cost from the declared body size (`content-length`), 1 token per `bytesPerToken`, bounded. */
+      readonly bodyBytesPerToken: number;
+      readonly minTokens?: number;
+      readonly maxTokens: number;
+    };
+
+/** Which requests a rule applies to; every given field must match. */
+export interface RuleMatch {
+  /** Path glob: `*` matches within a segment, `**` across segments, e.g. `/api/**`. */
+  readonly path?: string;
+  /** Upper-case HTTP methods. */
+  readonly methods?: readonly string[];
+  /** Host names (exact, lower case). */
+  readonly hosts?: readonly string[];
+}
+
+/** A rule: first match wins. */
+export interface RuleConfig {
+  readonly id: string;
+  readonly match: RuleMatch;
+  readonly policy: string;
+  /** Key parts; at least one. */
+  readonly key: readonly KeyPart[];
+  /** @default { fixed: 1 } */
+  readonly cost?: CostConfig;
+  /** When a key part is missing: use the viewer IP instead, or answer 401. @default 'ip' */
+  readonly onMissingKey?: 'ip' | 'reject';
+}
+
+/** CloudWatch alarm thresholds. */
+export interface AlarmConfig {
+  /** Replication lag measured by the reconciler (ms). @default 5000 */
+  readonly syncLagMs?: number;
+  /** DynamoDB ReplicationLatency (ms). @default 5000 */
+  readonly replicationLatencyMs?: number;
+  /** Watched bucket level as a share of capacity. @default 0.1 */
+  readonly depletionRatio?: number;
+  /** Store errors per minute. @default 5 */
+  readonly storeErrorsPerMinute?: number;
+  /** Fallbacks per minute. @default 1 */
+  readonly fallbacksPerMinute?: number;
+  /** Function errors per minute. @default 1 */
+  readonly functionErrorsPerMinute?: number;
+}
+
+/** The whole config. */
+export interface LimiterConfig {
+  /** Prefix of stack names and resources. */
+  readonly appName: string;
+  /** AWS account to deploy to (12 digits). */
+  readonly account: string;
+  /** Regions with a replica and a regional stack; the first one is the primary. */
+  readonly regions: readonly string[];
+  /** Name of the global table. */
+  readonly tableName: string;
+  /** The MRSC table for `strong` policies: exactly 3 regions of one region set. */
+  readonly strong?: { readonly tableName: string; readonly regions: readonly string[] };
+  /** The API that CloudFront fronts. */
+  readonly origin: {
+    readonly domainName: string;
+    /** @default 'https-only' */
+    readonly protocol?: 'https-only' | 'http-only';
+    readonly httpPort?: number;
+    readonly httpsPort?: number;
+  };
+  readonly policies: readonly PolicyConfig[];
+  readonly rules: readonly RuleConfig[];
+  /** Rule id applied when no rule matches; unlimited when absent. */
+  readonly defaultRule?: string;
+  readonly alarms?: AlarmConfig;
+  readonly notifications?: {
+    readonly emails?: readonly string[];
+    readonly httpsEndpoints?: readonly string[];
+  };
+  /** Hot-path tuning. */
+  readonly runtime?: {
+    /** Time budget of one decision's store calls (ms). @default 150 at the edge */
+    readonly storeBudgetMs?: number;
+    /** How long the view of other slots may be served from a container's cache (ms). @default 250 */
+    readonly viewCacheMs?: number;
+    /** Longest accepted key, in characters, before hashing. @default 256 */
+    readonly maxKeyLength?: number;
+  };
+}
+
+/** A config problem: the field path and what is wrong. */
+export interface ConfigProblem {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** Thrown by {@link assertConfig}; lists every problem. */
+export class InvalidConfigError extends Error {
+  override readonly name = 'InvalidConfigError';
+  constructor(
+    readonly problems: readonly ConfigProblem[],
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `invalid limiter config (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems
+        .map((p) => `  - ${p.path}: ${p.message}`)
+        .join('\n')}`,
+      options,
+    );
+  }
+}
+
+const ID = /^[a-z0-9][a-z0-9-]{0,31}$/;
+const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
+const TABLE = /^[a-zA-Z0-9_.-]{3,255}$/;
+const HEADER = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+
+/** Region sets within which an MRSC table may span (DynamoDB multi-Region strong consistency). */
+export const MRSC_REGION_SETS: readonly (readonly string[])[] = [
+  ['us-east-1', 'us-east-2', 'us-west-2'],
+  ['eu-west-1', 'eu-west-2', 'eu-west-3', 'eu-central-1'],
+  ['ap-northeast-1', 'ap-northeast-2', 'ap-northeast-3'],
+];
+
+/** Default thresholds for {@link AlarmConfig}. */
+export const DEFAULT_ALARMS: Required<AlarmConfig> = {
+  syncLagMs: 5000,
+  replicationLatencyMs: 5000,
+  depletionRatio: 0.1,
+  storeErrorsPerMinute: 5,
+  fallbacksPerMinute: 1,
+  functionErrorsPerMinute: 1,
+};
+
+/** Lists every problem of a config (empty when valid). */
+export function validateConfig(config: LimiterConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const add = (path: string, message: string) => problems.push({ path, message });
+
+  if (typeof config.appName !== 'string' || !/^[A-Za-z][A-Za-z0-9-]{0,40}$/.test(config.appName)) {
+    add('appName', 'must start with a letter and hold only letters, digits and dashes (at most 41)');
+  }
+  if (typeof config.account !== 'string' || !/^\d{12}$/.test(config.account)) {
+    add('account', `must be a 12-digit AWS account id (got ${JSON.stringify(config.account)})`);
+  }
+  if (!Array.isArray(config.regions) || config.regions.length === 0) {
+    add('regions', 'must list at least one region');
+  } else {
+    const seen = new Set<string>();
+    config.regions.forEach((r, i) => {
+      if (!REGION.test(r)) add(`regions[${i}]`, `"${r}" is not an AWS region name`);
+      if (seen.has(r)) add(`regions[${i}]`, `duplicate region "${r}"`);
+      seen.add(r);
+    });
+  }
+  if (typeof config.tableName !== 'string' || !TABLE.test(config.tableName)) {
+    add('tableName', 'must be 3-255 characters of letters, digits, "_", "-" and "."');
+  }
+  if (typeof config.origin?.domainName !== 'string' || !DOMAIN.test(config.origin.domainName)) {
+    add('origin.domainName', `must be a host name (got ${JSON.stringify(config.origin?.domainName)})`);
+  }
+
+  const policyIds = new Set<string>();
+  const usesStrong = (config.policies ?? []).some((p) => p.consistency === 'strong');
+  (config.policies ?? []).forEach((p, i) => {
+    const at = `policies[${i}]`;
+    if (!ID.test(p.id ?? '')) add(`${at}.id`, `"${p.id}" must match ${ID}`);
+    if (policyIds.has(p.id)) add(`${at}.id`, `duplicate policy id "${p.id}"`);
+    policyIds.add(p.id);
+    if (p.version !== undefined && (!Number.isSafeInteger(p.version) || p.version < 1)) {
+      add(`${at}.version`, 'must be a positive integer');
+    }
+    for (const m of validateBucketPolicy(bucketPolicyOf(p))) add(at, m);
+    if (p.onStoreError !== undefined && !['open', 'closed', 'local'].includes(p.onStoreError)) {
+      add(`${at}.onStoreError`, `must be open, closed or local (got "${p.onStoreError}")`);
+    }
+    if (p.consistency !== undefined && !['eventual', 'strong'].includes(p.consistency)) {
+      add(`${at}.consistency`, `must be eventual or strong (got "${p.consistency}")`);
+    }
+    if (p.localShare !== undefined && !(p.localShare > 0 && p.localShare <= 1)) {
+      add(`${at}.localShare`, `must be in (0, 1] (got ${p.localShare})`);
+    }
+    if (p.lease !== undefined) for (const m of validateLeasePolicy(p.lease)) add(`${at}.lease`, m);
+    const allow = new Set(p.allowKeys ?? []);
+    for (const k of p.denyKeys ?? []) {
+      if (allow.has(k)) add(`${at}.denyKeys`, `key "${k}" is in both allowKeys and denyKeys`);
+    }
+  });
+  if (policyIds.size === 0) add('policies', 'must define at least one policy');
+
+  if (usesStrong) {
+    if (config.strong === undefined) {
+      add('strong', 'a policy uses consistency "strong": configure strong.tableName and strong.regions');
+    } else {
+      const regions = config.strong.regions ?? [];
+      if (!TABLE.test(config.strong.tableName ?? '')) add('strong.tableName', 'is not a valid table name');
+      if (config.strong.tableName === config.tableName) {
+        add('strong.tableName', 'must differ from tableName');
+      }
+      if (regions.length !== 3) add('strong.regions', `must list exactly 3 regions (got ${regions.length})`);
+      const set = MRSC_REGION_SETS.find((s) => s.includes(regions[0] ?? ''));
+      if (set === undefined || !regions.every((r) => set.includes(r))) {
+        add('strong.regions', `must all lie in one region set: ${MRSC_REGION_SETS.map((s) => s.join('/')).join(' | ')}`);
+      }
+      if (new Set(regions).size !== regions.length) add('strong.regions', 'has duplicate regions');
+      for (const r of regions) {
+        if (!config.regions.includes(r)) add('strong.regions', `region "${r}" is not in regions`);
+      }
+    }
+  }
+
+  const ruleIds = new Set<string>();
+  (config.rules ?? []).forEach((rule, i) => {
+    const at = `rules[${i}]`;
+    if (!ID.test(rule.id ?? '')) add(`${at}.id`, `"${rule.id}" must match ${ID}`);
+    if (ruleIds.has(rule.id)) add(`${at}.id`, `duplicate rule id "${rule.id}"`);
+    ruleIds.add(rule.id);
+    const policy = (config.policies ?? []).find((p) => p.id === rule.policy);
+    if (policy === undefined) add(`${at}.policy`, `unknown policy "${rule.policy}"`);
+    if (rule.match?.path !== undefined && !rule.match.path.startsWith('/')) {
+      add(`${at}.match.path`, 'must start with "/"');
+    }
+    for (const m of rule.match?.methods ?? []) {
+      if (!/^[A-Z]+$/.test(m)) add(`${at}.match.methods`, `"${m}" must be an upper-case HTTP method`);
+    }
+    if (!Array.isArray(rule.key) || rule.key.length === 0) add(`${at}.key`, 'must have at least one part');
+    (rule.key ?? []).forEach((part, j) => {
+      const header = 'header' in part ? part.header : undefined;
+      if (header !== undefined && !HEADER.test(header)) {
+        add(`${at}.key[${j}].header`, `"${header}" must be a lower-case header name`);
+      }
+      if ('jwtClaim' in part && !part.jwtClaim) add(`${at}.key[${j}].jwtClaim`, 'must name a claim');
+    });
+    if (rule.onMissingKey !== undefined && !['ip', 'reject'].includes(rule.onMissingKey)) {
+      add(`${at}.onMissingKey`, 'must be "ip" or "reject"');
+    }
+    if (policy !== undefined) {
+      for (const [where, cost] of costsOf(rule.cost)) {
+        for (const m of validateCost(bucketPolicyOf(policy), cost)) add(`${at}.cost${where}`, m);
+      }
+    }
+  });
+  if (config.defaultRule !== undefined && !ruleIds.has(config.defaultRule)) {
+    add('defaultRule', `unknown rule "${config.defaultRule}"`);
+  }
+
+  const alarms = config.alarms ?? {};
+  for (const [k, v] of Object.entries(alarms)) {
+    if (typeof v !== 'number' || !(v > 0)) add(`alarms.${k}`, `must be a positive number (got ${v})`);
+  }
+  if (alarms.depletionRatio !== undefined && alarms.depletionRatio >= 1) {
+    add('alarms.depletionRatio', 'must be below 1');
+  }
+  (config.notifications?.emails ?? []).forEach((e, i) => {
+    if (!EMAIL.test(e)) add(`notifications.emails[${i}]`, `"${e}" is not an email address`);
+  });
+  (config.notifications?.httpsEndpoints ?? []).forEach((u, i) => {
+    if (!/^https:\/\/[^\s/]+/.test(u)) add(`notifications.httpsEndpoints[${i}]`, `"${u}" must be an https:// URL`);
+  });
+  const rt = config.runtime ?? {};
+  for (const [k, v] of Object.entries(rt)) {
+    if (!Number.isSafeInteger(v) || v <= 0) add(`runtime.${k}`, `must be a positive integer (got ${v})`);
+  }
+  if (rt.storeBudgetMs !== undefined && rt.storeBudgetMs > 3000) {
+    add('runtime.storeBudgetMs', 'must leave room in the 5 s viewer-request timeout (at most 3000)');
+  }
+  return problems;
+}
+
+/** Throws {@link InvalidConfigError} listing every problem, if any. */
+export function assertConfig(config: LimiterConfig): LimiterConfig {
+  const problems = validateConfig(config);
+  if (problems.length > 0) throw new InvalidConfigError(problems);
+  return config;
+}
+
+/** The core bucket shape of a policy, defaults applied. */
+export function bucketPolicyOf(p: PolicyConfig) {
+  return {
+    capacityTokens: p.capacityTokens,
+    refillTokens: p.refillTokens,
+    refillIntervalMs: p.refillIntervalMs ?? 1000,
+  };
+}
+
+function costsOf(cost: CostConfig | undefined): [string, number][] {
+  if (cost === undefined) return [['', 1]];
+  if ('fixed' in cost) return [['.fixed', cost.fixed]];
+  if ('perMethod' in cost) {
+    return [['.default', cost.default], ...Object.entries(cost.perMethod).map(([m, c]): [string, number] => [`.perMethod.${m}`, c])];
+  }
+  return [
+    ['.maxTokens', cost.maxTokens],
+    ['.minTokens', cost.minTokens ?? 1],
+    ...(Number.isSafeInteger(cost.bodyBytesPerToken) && cost.bodyBytesPerToken > 0
+      ? []
+      : ([['.bodyBytesPerToken', Number.NaN]] as [string, number][])),
+  ];
+}

@@ -1,0 +1,126 @@
+/**
+ * Bucket policy and its fixed-point arithmetic.
+ *
+ * Why fixed point: a level is kept in *scaled units* of `tokens × refillIntervalMs`.
+ * With integer capacity, refill, interval, cost and millisecond times, every
+ * level, refill and consumption is then an integer, so the merge on read is
+ * exact (no floating-point drift between regions, no off-by-epsilon admits at
+ * refill boundaries). One token is `refillIntervalMs` scaled units and the
+ * bucket refills `refillTokens` scaled units per millisecond.
+ *
+ * Invariants checked by {@link validateBucketPolicy}:
+ * - every field is a positive safe integer;
+ * - `capacityTokens × refillIntervalMs` stays far below 2^53.
+ */
+
+/** The shape of one token bucket. All fields are positive integers. */
+export interface BucketPolicy {
+  /** Most tokens the bucket holds (its burst size). */
+  readonly capacityTokens: number;
+  /** Tokens added per `refillIntervalMs`, continuously (not in steps). */
+  readonly refillTokens: number;
+  /** The refill interval in milliseconds, e.g. `1000` for "per second". */
+  readonly refillIntervalMs: number;
+}
+
+/** Largest scaled capacity accepted; leaves ample headroom below 2^53. */
+export const MAX_SCALED_CAPACITY = 1e13;
+
+/** Lower bound on the TTL grace of slot items (DESIGN.md §3). */
+export const MIN_TTL_GRACE_SECONDS = 3600;
+
+/**
+ * Lists every problem of a bucket policy (empty when valid). Problems name the
+ * field they concern so a config error can point at it.
+ */
+export function validateBucketPolicy(policy: BucketPolicy, costTokens?: number): string[] {
+  const problems: string[] = [];
+  const positiveInt = (name: string, value: unknown) => {
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+      problems.push(`${name} must be a positive integer (got ${String(value)})`);
+      return false;
+    }
+    return true;
+  };
+  const capOk = positiveInt('capacityTokens', policy.capacityTokens);
+  positiveInt('refillTokens', policy.refillTokens);
+  const intervalOk = positiveInt('refillIntervalMs', policy.refillIntervalMs);
+  if (capOk && intervalOk && policy.capacityTokens * policy.refillIntervalMs > MAX_SCALED_CAPACITY) {
+    problems.push(
+      `capacityTokens × refillIntervalMs must be at most ${MAX_SCALED_CAPACITY} (got ${
+        policy.capacityTokens * policy.refillIntervalMs
+      }); use a shorter refill interval`,
+    );
+  }
+  if (costTokens !== undefined) {
+    problems.push(...validateCost(policy, costTokens));
+  }
+  return problems;
+}
+
+/** Lists the problems of a request cost against a policy (empty when valid). */
+export function validateCost(policy: BucketPolicy, costTokens: number): string[] {
+  if (!Number.isSafeInteger(costTokens) || costTokens <= 0) {
+    return [`cost must be a positive integer (got ${String(costTokens)})`];
+  }
+  if (costTokens > policy.capacityTokens) {
+    return [`cost ${costTokens} exceeds capacityTokens ${policy.capacityTokens}: it could never be admitted`];
+  }
+  return [];
+}
+
+/** Thrown when a policy or a cost is invalid; `problems` lists every one. */
+export class InvalidPolicyError extends Error {
+  override readonly name = 'InvalidPolicyError';
+  constructor(
+    readonly problems: string[],
+    options?: { cause?: unknown },
+  ) {
+    super(`invalid bucket policy: ${problems.join('; ')}`, options);
+  }
+}
+
+/** Throws {@link InvalidPolicyError} listing every problem, if any. */
+export function assertBucketPolicy(policy: BucketPolicy, costTokens?: number): void {
+  const problems = validateBucketPolicy(policy, costTokens);
+  if (problems.length > 0) throw new InvalidPolicyError(problems);
+}
+
+/** Scaled units per token. */
+export function scale(policy: BucketPolicy): number {
+  return policy.refillIntervalMs;
+}
+
+/** The capacity in scaled units. */
+export function scaledCapacity(policy: BucketPolicy): number {
+  return policy.capacityTokens * policy.refillIntervalMs;
+}
+
+/** Milliseconds for the bucket to refill from empty to full. */
+export function fullRefillMs(policy: BucketPolicy): number {
+  return Math.ceil(scaledCapacity(policy) / policy.refillTokens);
+}
+
+/** Milliseconds until a scaled level reaches `targetScaled` (0 when already there). */
+export function msUntil(policy: BucketPolicy, levelScaled: number, targetScaled: number): number {
+  if (levelScaled >= targetScaled) return 0;
+  return Math.ceil((targetScaled - levelScaled) / policy.refillTokens);
+}
+
+/** Converts a scaled level into tokens (may be fractional or negative). */
+export function toTokens(policy: BucketPolicy, levelScaled: number): number {
+  return levelScaled / policy.refillIntervalMs;
+}
+
+/**
+ * The `ttl` attribute (epoch seconds) for a slot written at `atMs`: long enough
+ * for the bucket to refill from empty, plus a grace period, so an item only
+ * expires once forgetting it cannot raise any level above capacity.
+ */
+export function ttlEpochSeconds(
+  policy: BucketPolicy,
+  atMs: number,
+  graceSeconds = MIN_TTL_GRACE_SECONDS,
+): number {
+  return Math.ceil((atMs + fullRefillMs(policy)) / 1000) + Math.max(graceSeconds, MIN_TTL_GRACE_SECONDS);
+}

@@ -1,0 +1,58 @@
+/**
+ * The store contract: the only way the limiter reaches persisted buckets.
+ * The DynamoDB adapter (dynamodb-store.ts) is the only code that speaks the
+ * SDK; tests and the simulator may provide other implementations.
+ */
+import type { SlotItem, SlotWrite } from '../core';
+
+/** Options of a read. */
+export interface ReadOptions {
+  /** Strongly consistent read (strong mode, or refreshing the own slot). @default false */
+  readonly consistent?: boolean;
+  /** Abort the call when this signal fires (time budget). */
+  readonly abortSignal?: AbortSignal;
+}
+
+/** A store of slot items, one replica (region) of the bucket table. */
+export interface BucketStore {
+  /**
+   * Every slot item of `bucketId` in this replica, in any order. Items that
+   * cannot be decoded are skipped (and reported through the error channel of
+   * the implementation), never invented.
+   */
+  readView(bucketId: string, options?: ReadOptions): Promise<SlotItem[]>;
+  /** One slot item, or `undefined` when it does not exist. */
+  readSlot(bucketId: string, slot: string, options?: ReadOptions): Promise<SlotItem | undefined>;
+  /**
+   * Applies one conditional write (DESIGN.md §4) and resolves to the item as
+   * stored afterwards (`ALL_NEW`). Rejects with {@link StoreConflictError}
+   * when the condition fails; nothing is written then.
+   */
+  applyWrite(bucketId: string, write: SlotWrite, options?: { readonly abortSignal?: AbortSignal }): Promise<SlotItem>;
+}
+
+/** Base of the store's domain errors; `cause` carries the SDK error. */
+export class StoreError extends Error {
+  override readonly name: string = 'StoreError';
+  constructor(
+    message: string,
+    readonly kind: StoreErrorKind,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** What went wrong, for failure modes and metrics. */
+export type StoreErrorKind = 'conflict' | 'throttled' | 'timeout' | 'unavailable' | 'invalid';
+
+/** The conditional write's condition failed; `current` is the stored item when the store returned it. */
+export class StoreConflictError extends StoreError {
+  override readonly name = 'StoreConflictError';
+  constructor(
+    readonly current: SlotItem | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super('conditional write rejected: the slot changed since it was read', 'conflict', options);
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The limiter's config: the one file an engineer edits to change regions,
+ * limits, rules, alarms and who gets paged. It is validated before any stack
+ * is built (`npx cdk synth` lists every problem), compiled into the edge
+ * bundle, and used by `npm start` unless `--config FILE` is given.
+ */
+import type { LimiterConfig } from './functions/config/schema';
+
+export const config: LimiterConfig = {
+  appName: 'EdgeRateLimiter',
+  // The account to deploy to; `cdk deploy` also reads CDK_DEFAULT_ACCOUNT.
+  account: process.env.LIMITER_ACCOUNT ?? process.env.CDK_DEFAULT_ACCOUNT ?? '111111111111',
+  regions: ['us-east-1', 'eu-west-1', 'ap-southeast-1'],
+  tableName: 'edge-rate-limiter-buckets',
+  origin: { domainName: 'api.example.com' },
+  policies: [
+    {
+      id: 'demo',
+      capacityTokens: 10,
+      refillTokens: 1,
+      refillIntervalMs: 1000,
+      onStoreError: 'open',
+    },
+    {
+      id: 'api',
+      capacityTokens: 100,
+      refillTokens: 50,
+      refillIntervalMs: 1000,
+      onStoreError: 'local',
+      localShare: 0.1,
+      lease: { maxTokens: 10, ttlMs: 1000, maxShareOfLevel: 0.1 },
+    },
+    {
+      id: 'global-cap',
+      capacityTokens: 5000,
+      refillTokens: 2000,
+      refillIntervalMs: 1000,
+      onStoreError: 'open',
+      watchKeys: ['all'],
+    },
+  ],
+  rules: [
+    {
+      id: 'demo',
+      match: { path: '/demo/**' },
+      policy: 'demo',
+      key: [{ header: 'x-api-key' }],
+      onMissingKey: 'ip',
+      cost: { fixed: 1 },
+    },
+    {
+      id: 'api-writes',
+      match: { path: '/api/**', methods: ['POST', 'PUT', 'PATCH', 'DELETE'] },
+      policy: 'api',
+      key: [{ header: 'x-api-key' }],
+      onMissingKey: 'reject',
+      cost: { bodyBytesPerToken: 65536, minTokens: 1, maxTokens: 10 },
+    },
+    {
+      id: 'api',
+      match: { path: '/api/**' },
+      policy: 'api',
+      key: [{ header: 'x-api-key' }],
+      onMissingKey: 'ip',
+    },
+    {
+      id: 'everything',
+      match: { path: '/**' },
+      policy: 'global-cap',
+      key: [{ constant: 'all' }],
+    },
+  ],
+  alarms: {
+    syncLagMs: 5000,
+    replicationLatencyMs: 5000,
+    depletionRatio: 0.1,
+    storeErrorsPerMinute: 5,
+    fallbacksPerMinute: 1,
+    functionErrorsPerMinute: 1,
+  },
+  notifications: { emails: ['oncall@example.com'], httpsEndpoints: [] },
+  runtime: { storeBudgetMs: 150, viewCacheMs: 250, maxKeyLength: 256 },
+};
+
+export default config;
