@@ -1,0 +1,509 @@
+/**
+ * Emulated regions: one embedded DynamoDB (dynalite, in memory) per region and
+ * a replicator that behaves like a global table (MREC).
+ *
+ * Why a proxy: every client (ours, the reconciler, a third-party limiter in a
+ * benchmark) talks to a region through a small HTTP proxy in front of that
+ * region's dynalite. After a successful write the proxy reads the whole item
+ * back and schedules it for every other region after the link's lag (plus
+ * jitter). Like global tables, replication is whole-item and last writer wins:
+ * each write gets a stamp `(timeMs, region, seq)` and a replica only applies an
+ * item whose stamp is newer than the one it holds for that key, so a late or
+ * reordered delivery never overwrites newer data. Writes of one region are
+ * serialised through the proxy so that the item read back is exactly the state
+ * that write produced.
+ *
+ * Links can be cut and healed; a cut link queues its deliveries and flushes
+ * them in order on heal, as a partitioned global table catches up.
+ *
+ * Loopback only. Not a faithful DynamoDB: dynalite lacks TTL, transactions and
+ * ReturnValuesOnConditionCheckFailure (DESIGN.md §9).
+ */
+
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import {
+  type AttributeValue,
+  CreateTableCommand,
+  type CreateTableCommandInput,
+  DeleteItemCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
+
+const require = createRequire(import.meta.url);
+const dynalite = require('dynalite') as (options: Record<string, unknown>) => http.Server;
+
+/** Replication lag of a link, in ms, as a fixed number or a function of the link. */
+export type LagSpec = number | ((from: string, to: string) => number);
+
+/** Options of {@link RegionEmulator.start}. */
+export interface RegionEmulatorOptions {
+  /** Region names, e.g. `['us-east-1', 'eu-west-1']`. */
+  readonly regions: readonly string[];
+  /** Base replication lag per link (ms). @default 0 */
+  readonly lagMs?: LagSpec;
+  /** Uniform jitter added to every delivery, in [0, jitterMs). @default 0 */
+  readonly jitterMs?: number;
+  /** Seed of the jitter's PRNG, for repeatable runs. @default 1 */
+  readonly seed?: number;
+  /** Loopback host. @default '127.0.0.1' */
+  readonly host?: string;
+  /** Fixed proxy ports per region (same order as regions); 0 or absent picks a free port. */
+  readonly ports?: readonly number[];
+}
+
+/** Counters of one directed link. */
+export interface LinkStats {
+  readonly from: string;
+  readonly to: string;
+  readonly cut: boolean;
+  /** Deliveries applied at the receiver. */
+  readonly delivered: number;
+  /** Deliveries skipped because the receiver held a newer stamp. */
+  readonly superseded: number;
+  /** Deliveries queued and not yet applied. */
+  readonly pending: number;
+  /** Lag of the last applied delivery (ms). */
+  readonly lastLagMs: number | undefined;
+}
+
+interface Stamp {
+  readonly ms: number;
+  readonly region: string;
+  readonly seq: number;
+}
+
+interface Delivery {
+  readonly table: string;
+  readonly keyId: string;
+  readonly key: Record<string, AttributeValue>;
+  /** The item after the write, or undefined for a delete. */
+  readonly item: Record<string, AttributeValue> | undefined;
+  readonly stamp: Stamp;
+  readonly dueMs: number;
+}
+
+interface Link {
+  readonly from: string;
+  readonly to: string;
+  cut: boolean;
+  queue: Delivery[];
+  timer: NodeJS.Timeout | undefined;
+  delivered: number;
+  superseded: number;
+  lastLagMs: number | undefined;
+}
+
+interface Region {
+  readonly name: string;
+  readonly store: http.Server;
+  readonly proxy: http.Server;
+  readonly storePort: number;
+  readonly proxyPort: number;
+  /** Direct client to the region's dynalite (bypasses the proxy: no replication). */
+  readonly direct: DynamoDBClient;
+  /** Newest stamp applied per `table|key`. */
+  readonly stamps: Map<string, Stamp>;
+  /** Serialises writes so the item read back is the one the write produced. */
+  writeChain: Promise<unknown>;
+}
+
+const WRITE_OPS = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem']);
+const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+/** Creates a DynamoDB client for an emulated endpoint. */
+export function localClient(endpoint: string, region: string): DynamoDBClient {
+  return new DynamoDBClient({ endpoint, region, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 });
+}
+
+/** Emulated regions with global-table replication. Create with {@link RegionEmulator.start}. */
+export class RegionEmulator {
+  private readonly regions = new Map<string, Region>();
+  private readonly links = new Map<string, Link>();
+  private readonly keySchemas = new Map<string, string[]>();
+  private lag: LagSpec;
+  private readonly jitterMs: number;
+  private random: () => number;
+  private seq = 0;
+  private stopped = false;
+
+  private constructor(private readonly options: RegionEmulatorOptions) {
+    this.lag = options.lagMs ?? 0;
+    this.jitterMs = options.jitterMs ?? 0;
+    this.random = mulberry32(options.seed ?? 1);
+  }
+
+  /** Starts one dynalite and one proxy per region on loopback. */
+  static async start(options: RegionEmulatorOptions): Promise<RegionEmulator> {
+    if (options.regions.length === 0) throw new Error('RegionEmulator needs at least one region');
+    if (new Set(options.regions).size !== options.regions.length) {
+      throw new Error(`RegionEmulator: duplicate regions in ${options.regions.join(', ')}`);
+    }
+    const emulator = new RegionEmulator(options);
+    try {
+      for (const [i, name] of options.regions.entries()) {
+        await emulator.addRegion(name, options.ports?.[i] ?? 0);
+      }
+    } catch (error) {
+      await emulator.stop();
+      throw error;
+    }
+    for (const from of options.regions) {
+      for (const to of options.regions) {
+        if (from === to) continue;
+        emulator.links.set(linkId(from, to), {
+          from,
+          to,
+          cut: false,
+          queue: [],
+          timer: undefined,
+          delivered: 0,
+          superseded: 0,
+          lastLagMs: undefined,
+        });
+      }
+    }
+    return emulator;
+  }
+
+  /** The region names, in order. */
+  get regionNames(): string[] {
+    return [...this.regions.keys()];
+  }
+
+  /** The endpoint clients of `region` use (the replicating proxy). */
+  endpoint(region: string): string {
+    return `http://${this.host}:${this.region(region).proxyPort}`;
+  }
+
+  /** A client of `region`'s endpoint; writes through it replicate. */
+  client(region: string): DynamoDBClient {
+    return localClient(this.endpoint(region), region);
+  }
+
+  /** Creates a table in every region (not replicated: like a global table's replicas). */
+  async createTable(input: CreateTableCommandInput): Promise<void> {
+    for (const region of this.regions.values()) {
+      await region.direct.send(new CreateTableCommand(input));
+    }
+    const keys = (input.KeySchema ?? []).map((k) => k.AttributeName as string);
+    this.keySchemas.set(input.TableName as string, keys);
+  }
+
+  /** Changes the base lag of every link (ms) for deliveries scheduled from now on. */
+  setLag(lag: LagSpec): void {
+    this.lag = lag;
+  }
+
+  /** Cuts the links between `a` and `b`, both directions. Deliveries queue. */
+  cut(a: string, b: string): void {
+    this.link(a, b).cut = true;
+    this.link(b, a).cut = true;
+  }
+
+  /** Heals the links between `a` and `b`; queued deliveries flush in order. */
+  heal(a: string, b: string): void {
+    for (const link of [this.link(a, b), this.link(b, a)]) {
+      link.cut = false;
+      this.schedule(link);
+    }
+  }
+
+  /** Counters of every directed link. */
+  linkStats(): LinkStats[] {
+    return [...this.links.values()].map((l) => ({
+      from: l.from,
+      to: l.to,
+      cut: l.cut,
+      delivered: l.delivered,
+      superseded: l.superseded,
+      pending: l.queue.length,
+      lastLagMs: l.lastLagMs,
+    }));
+  }
+
+  /** Resolves once every link that is not cut has delivered its queue (or the timeout passes). */
+  async settle(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while ([...this.links.values()].some((l) => !l.cut && l.queue.length > 0)) {
+      if (Date.now() > deadline)
+        throw new Error(`replication did not settle within ${timeoutMs} ms`);
+      await sleep(5);
+    }
+    await Promise.all([...this.regions.values()].map((r) => r.writeChain));
+  }
+
+  /** Stops every proxy and store; queued deliveries are dropped. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const link of this.links.values()) if (link.timer) clearTimeout(link.timer);
+    await Promise.all(
+      [...this.regions.values()].flatMap((r) => {
+        r.direct.destroy();
+        return [closeServer(r.proxy), closeServer(r.store)];
+      }),
+    );
+  }
+
+  private get host(): string {
+    return this.options.host ?? '127.0.0.1';
+  }
+
+  private region(name: string): Region {
+    const region = this.regions.get(name);
+    if (region === undefined) throw new Error(`unknown emulated region "${name}"`);
+    return region;
+  }
+
+  private link(from: string, to: string): Link {
+    const link = this.links.get(linkId(from, to));
+    if (link === undefined) throw new Error(`no link ${from} -> ${to}`);
+    return link;
+  }
+
+  private async addRegion(name: string, port: number): Promise<void> {
+    const store = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    const storePort = await listen(store, this.host, 0);
+    const proxy = http.createServer((req, res) => {
+      this.handle(name, req, res).catch((error: unknown) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/x-amz-json-1.0' });
+        res.end(JSON.stringify({ __type: 'InternalServerError', message: String(error) }));
+      });
+    });
+    proxy.keepAliveTimeout = 5_000;
+    const proxyPort = await listen(proxy, this.host, port);
+    this.regions.set(name, {
+      name,
+      store,
+      proxy,
+      storePort,
+      proxyPort,
+      direct: localClient(`http://${this.host}:${storePort}`, name),
+      stamps: new Map(),
+      writeChain: Promise.resolve(),
+    });
+  }
+
+  private async handle(regionName: string, req: http.IncomingMessage, res: http.ServerResponse) {
+    const region = this.region(regionName);
+    const body = await readBody(req);
+    const target = String(req.headers['x-amz-target'] ?? '');
+    const op = target.split('.')[1] ?? '';
+    if (!WRITE_OPS.has(op)) {
+      const answer = await forward(this.host, region.storePort, req, body);
+      return reply(res, answer);
+    }
+    const run = async () => {
+      const answer = await forward(this.host, region.storePort, req, body);
+      if (answer.status === 200) await this.captureWrite(region, op, body);
+      return answer;
+    };
+    const result = region.writeChain.then(run, run);
+    region.writeChain = result.catch(() => undefined);
+    reply(res, await result);
+  }
+
+  private async captureWrite(region: Region, op: string, body: Buffer): Promise<void> {
+    const request = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+    const writes: { table: string; key: Record<string, AttributeValue> }[] = [];
+    if (op === 'BatchWriteItem') {
+      const items = (request.RequestItems ?? {}) as Record<string, Record<string, unknown>[]>;
+      for (const [table, requests] of Object.entries(items)) {
+        for (const r of requests) {
+          const put = r.PutRequest as { Item: Record<string, AttributeValue> } | undefined;
+          const del = r.DeleteRequest as { Key: Record<string, AttributeValue> } | undefined;
+          const key = put ? await this.keyOf(region, table, put.Item) : del?.Key;
+          if (key) writes.push({ table, key });
+        }
+      }
+    } else {
+      const table = request.TableName as string;
+      const key =
+        op === 'PutItem'
+          ? await this.keyOf(region, table, request.Item as Record<string, AttributeValue>)
+          : (request.Key as Record<string, AttributeValue>);
+      writes.push({ table, key });
+    }
+    for (const { table, key } of writes) {
+      const got = await region.direct.send(
+        new GetItemCommand({ TableName: table, Key: key, ConsistentRead: true }),
+      );
+      const stamp: Stamp = { ms: Date.now(), region: region.name, seq: ++this.seq };
+      const keyId = `${table}|${JSON.stringify(key)}`;
+      region.stamps.set(keyId, stamp);
+      for (const link of this.links.values()) {
+        if (link.from !== region.name) continue;
+        const lag = typeof this.lag === 'number' ? this.lag : this.lag(link.from, link.to);
+        const jitter = this.jitterMs > 0 ? this.random() * this.jitterMs : 0;
+        // Deliveries on one link stay in write order: never due before the previous one.
+        const last = link.queue.at(-1)?.dueMs ?? 0;
+        const dueMs = Math.max(last, stamp.ms + Math.max(0, lag) + jitter);
+        link.queue.push({ table, keyId, key, item: got.Item, stamp, dueMs });
+        this.schedule(link);
+      }
+    }
+  }
+
+  private async keyOf(
+    region: Region,
+    table: string,
+    item: Record<string, AttributeValue>,
+  ): Promise<Record<string, AttributeValue>> {
+    let names = this.keySchemas.get(table);
+    if (names === undefined) {
+      const described = await region.direct.send(new DescribeTableCommand({ TableName: table }));
+      names = (described.Table?.KeySchema ?? []).map((k) => k.AttributeName as string);
+      this.keySchemas.set(table, names);
+    }
+    const key: Record<string, AttributeValue> = {};
+    for (const name of names) {
+      const value = item[name];
+      if (value !== undefined) key[name] = value;
+    }
+    return key;
+  }
+
+  private schedule(link: Link): void {
+    if (link.cut || link.timer !== undefined || this.stopped) return;
+    const next = link.queue[0];
+    if (next === undefined) return;
+    const waitMs = Math.max(0, next.dueMs - Date.now());
+    link.timer = setTimeout(() => {
+      link.timer = undefined;
+      this.deliverDue(link).catch(() => {
+        // A receiver that is being stopped may refuse; nothing to retry then.
+      });
+    }, waitMs);
+    link.timer.unref?.();
+  }
+
+  private async deliverDue(link: Link): Promise<void> {
+    const to = this.region(link.to);
+    while (!link.cut && !this.stopped) {
+      const next = link.queue[0];
+      if (next === undefined || next.dueMs > Date.now()) break;
+      const held = to.stamps.get(next.keyId);
+      if (held !== undefined && compareStamps(held, next.stamp) >= 0) {
+        link.superseded++;
+      } else {
+        const apply = async () => {
+          if (next.item === undefined) {
+            await to.direct.send(new DeleteItemCommand({ TableName: next.table, Key: next.key }));
+          } else {
+            await to.direct.send(new PutItemCommand({ TableName: next.table, Item: next.item }));
+          }
+          to.stamps.set(next.keyId, next.stamp);
+        };
+        const done = to.writeChain.then(apply, apply);
+        to.writeChain = done.catch(() => undefined);
+        await done;
+        link.delivered++;
+        link.lastLagMs = Date.now() - next.stamp.ms;
+      }
+      link.queue.shift();
+    }
+    this.schedule(link);
+  }
+}
+
+function compareStamps(a: Stamp, b: Stamp): number {
+  if (a.ms !== b.ms) return a.ms - b.ms;
+  if (a.region !== b.region) return a.region < b.region ? -1 : 1;
+  return a.seq - b.seq;
+}
+
+function linkId(from: string, to: string): string {
+  return `${from}->${to}`;
+}
+
+/** A small seeded PRNG (mulberry32) so jittered runs repeat. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function listen(server: http.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.closeAllConnections?.();
+    server.close(() => resolve());
+  });
+}
+
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+interface Answer {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+const forwardAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+function forward(
+  host: string,
+  port: number,
+  req: http.IncomingMessage,
+  body: Buffer,
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const upstream = http.request(
+      { host, port, method: req.method, path: req.url, headers: req.headers, agent: forwardAgent },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 500,
+            headers: res.headers,
+            body: Buffer.concat(chunks),
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
+    upstream.on('error', reject);
+    upstream.end(body);
+  });
+}
+
+function reply(res: http.ServerResponse, answer: Answer): void {
+  const headers = { ...answer.headers };
+  delete headers['transfer-encoding'];
+  delete headers.connection;
+  headers['content-length'] = String(answer.body.length);
+  res.writeHead(answer.status, headers);
+  res.end(answer.body);
+}
