@@ -48,3 +48,67 @@ export interface LimitRequest {
   readonly key: string;
   readonly costTokens: number;
 }
+
+/** What the limiter reports about its work; handlers send it to CloudWatch (functions/shared/metrics.ts). */
+export interface LimiterMetrics {
+  /** One decision was answered. `remainingRatio` is remaining tokens / capacity, in 0..1. */
+  decision(event: {
+    readonly policy: string;
+    readonly outcome: DecisionOutcome;
+    readonly remainingRatio: number;
+  }): void;
+  /** One store call finished, successfully or not (`errorKind` set when it failed). */
+  storeCall(event: {
+    readonly operation: StoreOperation;
+    readonly latencyMs: number;
+    readonly errorKind?: 'conflict' | 'throttled' | 'timeout' | 'unavailable' | 'invalid';
+  }): void;
+  /** A failure mode decided instead of the store. */
+  fallback(event: { readonly policy: string; readonly mode: 'open' | 'closed' | 'local' }): void;
+  /** A conditional write was rejected and the decision was taken again. */
+  conditionalRetry(event: { readonly policy: string }): void;
+}
+
+/** The Outcome dimension of a decision (see functions/shared/metric-names.ts). */
+export type DecisionOutcome =
+  | 'allowed'
+  | 'refused'
+  | 'shadow-refused'
+  | 'denylisted'
+  | 'allowlisted';
+
+/** Which store call. */
+export type StoreOperation = 'readView' | 'readSlot' | 'write';
+
+/** A metrics sink that drops everything (the default). */
+export const NOOP_METRICS: LimiterMetrics = {
+  decision: () => undefined,
+  storeCall: () => undefined,
+  fallback: () => undefined,
+  conditionalRetry: () => undefined,
+};
+
+/**
+ * Counters of one limiter (one container), readable at any time by benchmarks
+ * and tests. They only grow.
+ */
+export interface LimiterCounters {
+  /** Decisions answered by `limit` (peeks excluded). */
+  decisions: number;
+  /** `limit` decisions that admitted. */
+  admitted: number;
+  /** `limit` decisions that refused. */
+  refused: number;
+  /** Store reads (`readView` + `readSlot`). */
+  reads: number;
+  /** Store writes (`applyWrite`). */
+  writes: number;
+  /** Store calls that failed (any kind, conflicts included). */
+  storeErrors: number;
+  /** Conditional writes rejected and decided again. */
+  conditionalRetries: number;
+  /** Decisions taken by a failure mode. */
+  fallbacks: number;
+  /** Tokens admitted by the local failure mode and not yet written to the store. */
+  pendingLocalTokens: number;
+}

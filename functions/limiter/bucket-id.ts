@@ -1,0 +1,66 @@
+/**
+ * Bucket ids: the partition key of a bucket's slot items.
+ *
+ * `<policyId>#<version>#<key hash>`. The key is normalised (trimmed, Unicode
+ * NFC) so that visually equal keys share a bucket, bounded before hashing so
+ * a huge key is refused early, and hashed (SHA-256, base64url, 22 characters
+ * = 132 bits) so items stay small and keys (API keys, e-mail addresses) are
+ * not stored in clear. Bumping the policy version starts every bucket afresh.
+ */
+import { createHash } from 'node:crypto';
+import { LimitRequestError } from './errors';
+
+/** Default longest key, in characters after normalisation. */
+export const DEFAULT_MAX_KEY_LENGTH = 256;
+
+/** Characters of the base64url SHA-256 kept in the bucket id. */
+export const KEY_HASH_CHARS = 22;
+
+/**
+ * Normalises a caller key (trim, NFC) and checks its bounds.
+ *
+ * @throws {@link LimitRequestError} (field `key`) when the key is empty or longer than `maxKeyLength`.
+ */
+export function normaliseKey(key: string, maxKeyLength = DEFAULT_MAX_KEY_LENGTH): string {
+  if (typeof key !== 'string') {
+    throw new LimitRequestError('key', 'key must be a string');
+  }
+  // Bound before normalising too: NFC of a huge string is work we refuse to do.
+  if (key.length > maxKeyLength * 4) {
+    throw new LimitRequestError('key', `key is longer than ${maxKeyLength} characters`);
+  }
+  const normalised = key.trim().normalize('NFC');
+  if (normalised.length === 0) throw new LimitRequestError('key', 'key is empty');
+  if (normalised.length > maxKeyLength) {
+    throw new LimitRequestError(
+      'key',
+      `key is ${normalised.length} characters long, longer than ${maxKeyLength}`,
+    );
+  }
+  return normalised;
+}
+
+/** The hash part of a bucket id for an already normalised key. */
+export function keyHash(normalisedKey: string): string {
+  return createHash('sha256')
+    .update(normalisedKey, 'utf8')
+    .digest('base64url')
+    .slice(0, KEY_HASH_CHARS);
+}
+
+/**
+ * The bucket id (`pk`) of `key` under a policy.
+ *
+ * @param policyId - the policy id (`[a-z0-9-]`, so it never contains `#`)
+ * @param version - the policy version (default 1)
+ * @param key - the caller key, raw: it is normalised and bounded here
+ * @throws {@link LimitRequestError} when the key is empty or too long.
+ */
+export function bucketIdOf(
+  policyId: string,
+  version: number | undefined,
+  key: string,
+  maxKeyLength = DEFAULT_MAX_KEY_LENGTH,
+): string {
+  return `${policyId}#${version ?? 1}#${keyHash(normaliseKey(key, maxKeyLength))}`;
+}
