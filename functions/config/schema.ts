@@ -139,6 +139,15 @@ export interface LimiterConfig {
     readonly emails?: readonly string[];
     readonly httpsEndpoints?: readonly string[];
   };
+  /** The regional rating API (a Lambda function URL per region). */
+  readonly regionalApi?: {
+    /**
+     * Who may call the function URL: `iam` (SigV4-signed callers with
+     * `lambda:InvokeFunctionUrl`) or `none` (public; the limiter is then the
+     * only guard). @default 'iam'
+     */
+    readonly auth?: 'iam' | 'none';
+  };
   /** Hot-path tuning. */
   readonly runtime?: {
     /** Time budget of one decision's store calls (ms). @default 150 at the edge */
@@ -178,6 +187,7 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
 const TABLE = /^[a-zA-Z0-9_.-]{3,255}$/;
 const HEADER = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+const MAX_PORT = 65535;
 
 /** Region sets within which an MRSC table may span (DynamoDB multi-Region strong consistency). */
 export const MRSC_REGION_SETS: readonly (readonly string[])[] = [
@@ -202,7 +212,10 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
   const add = (path: string, message: string) => problems.push({ path, message });
 
   if (typeof config.appName !== 'string' || !/^[A-Za-z][A-Za-z0-9-]{0,40}$/.test(config.appName)) {
-    add('appName', 'must start with a letter and hold only letters, digits and dashes (at most 41)');
+    add(
+      'appName',
+      'must start with a letter and hold only letters, digits and dashes (at most 41)',
+    );
   }
   if (typeof config.account !== 'string' || !/^\d{12}$/.test(config.account)) {
     add('account', `must be a 12-digit AWS account id (got ${JSON.stringify(config.account)})`);
@@ -221,12 +234,34 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
     add('tableName', 'must be 3-255 characters of letters, digits, "_", "-" and "."');
   }
   if (typeof config.origin?.domainName !== 'string' || !DOMAIN.test(config.origin.domainName)) {
-    add('origin.domainName', `must be a host name (got ${JSON.stringify(config.origin?.domainName)})`);
+    add(
+      'origin.domainName',
+      `must be a host name (got ${JSON.stringify(config.origin?.domainName)})`,
+    );
+  }
+  const protocol = config.origin?.protocol;
+  if (protocol !== undefined && protocol !== 'https-only' && protocol !== 'http-only') {
+    add('origin.protocol', `must be https-only or http-only (got ${JSON.stringify(protocol)})`);
+  }
+  for (const port of ['httpPort', 'httpsPort'] as const) {
+    const value = config.origin?.[port];
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1 && value <= MAX_PORT)) {
+      add(`origin.${port}`, `must be a port number 1-${MAX_PORT} (got ${value})`);
+    }
+  }
+  for (const list of ['policies', 'rules'] as const) {
+    if (!Array.isArray(config[list])) add(list, 'must be an array');
+  }
+  const auth = config.regionalApi?.auth;
+  if (auth !== undefined && auth !== 'iam' && auth !== 'none') {
+    add('regionalApi.auth', `must be iam or none (got ${JSON.stringify(auth)})`);
   }
 
+  const policies: readonly PolicyConfig[] = Array.isArray(config.policies) ? config.policies : [];
+  const rules: readonly RuleConfig[] = Array.isArray(config.rules) ? config.rules : [];
   const policyIds = new Set<string>();
-  const usesStrong = (config.policies ?? []).some((p) => p.consistency === 'strong');
-  (config.policies ?? []).forEach((p, i) => {
+  const usesStrong = policies.some((p) => p.consistency === 'strong');
+  policies.forEach((p, i) => {
     const at = `policies[${i}]`;
     if (!ID.test(p.id ?? '')) add(`${at}.id`, `"${p.id}" must match ${ID}`);
     if (policyIds.has(p.id)) add(`${at}.id`, `duplicate policy id "${p.id}"`);
@@ -249,51 +284,68 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
     for (const k of p.denyKeys ?? []) {
       if (allow.has(k)) add(`${at}.denyKeys`, `key "${k}" is in both allowKeys and denyKeys`);
     }
+    (p.watchKeys ?? []).forEach((k, j) => {
+      if (typeof k !== 'string' || k.length === 0)
+        add(`${at}.watchKeys[${j}]`, 'must be a non-empty key');
+    });
   });
   if (policyIds.size === 0) add('policies', 'must define at least one policy');
 
   if (usesStrong) {
     if (config.strong === undefined) {
-      add('strong', 'a policy uses consistency "strong": configure strong.tableName and strong.regions');
+      add(
+        'strong',
+        'a policy uses consistency "strong": configure strong.tableName and strong.regions',
+      );
     } else {
       const regions = config.strong.regions ?? [];
-      if (!TABLE.test(config.strong.tableName ?? '')) add('strong.tableName', 'is not a valid table name');
+      if (!TABLE.test(config.strong.tableName ?? ''))
+        add('strong.tableName', 'is not a valid table name');
       if (config.strong.tableName === config.tableName) {
         add('strong.tableName', 'must differ from tableName');
       }
-      if (regions.length !== 3) add('strong.regions', `must list exactly 3 regions (got ${regions.length})`);
+      if (regions.length !== 3)
+        add('strong.regions', `must list exactly 3 regions (got ${regions.length})`);
       const set = MRSC_REGION_SETS.find((s) => s.includes(regions[0] ?? ''));
       if (set === undefined || !regions.every((r) => set.includes(r))) {
-        add('strong.regions', `must all lie in one region set: ${MRSC_REGION_SETS.map((s) => s.join('/')).join(' | ')}`);
+        add(
+          'strong.regions',
+          `must all lie in one region set: ${MRSC_REGION_SETS.map((s) => s.join('/')).join(' | ')}`,
+        );
       }
       if (new Set(regions).size !== regions.length) add('strong.regions', 'has duplicate regions');
       for (const r of regions) {
-        if (!config.regions.includes(r)) add('strong.regions', `region "${r}" is not in regions`);
+        if (!(config.regions ?? []).includes(r)) {
+          add('strong.regions', `region "${r}" is not in regions`);
+        }
       }
     }
   }
 
   const ruleIds = new Set<string>();
-  (config.rules ?? []).forEach((rule, i) => {
+  rules.forEach((rule, i) => {
     const at = `rules[${i}]`;
     if (!ID.test(rule.id ?? '')) add(`${at}.id`, `"${rule.id}" must match ${ID}`);
     if (ruleIds.has(rule.id)) add(`${at}.id`, `duplicate rule id "${rule.id}"`);
     ruleIds.add(rule.id);
-    const policy = (config.policies ?? []).find((p) => p.id === rule.policy);
+    const policy = policies.find((p) => p.id === rule.policy);
     if (policy === undefined) add(`${at}.policy`, `unknown policy "${rule.policy}"`);
     if (rule.match?.path !== undefined && !rule.match.path.startsWith('/')) {
       add(`${at}.match.path`, 'must start with "/"');
     }
     for (const m of rule.match?.methods ?? []) {
-      if (!/^[A-Z]+$/.test(m)) add(`${at}.match.methods`, `"${m}" must be an upper-case HTTP method`);
+      if (!/^[A-Z]+$/.test(m))
+        add(`${at}.match.methods`, `"${m}" must be an upper-case HTTP method`);
     }
-    if (!Array.isArray(rule.key) || rule.key.length === 0) add(`${at}.key`, 'must have at least one part');
+    if (!Array.isArray(rule.key) || rule.key.length === 0)
+      add(`${at}.key`, 'must have at least one part');
     (rule.key ?? []).forEach((part, j) => {
       const header = 'header' in part ? part.header : undefined;
       if (header !== undefined && !HEADER.test(header)) {
         add(`${at}.key[${j}].header`, `"${header}" must be a lower-case header name`);
       }
-      if ('jwtClaim' in part && !part.jwtClaim) add(`${at}.key[${j}].jwtClaim`, 'must name a claim');
+      if ('jwtClaim' in part && !part.jwtClaim)
+        add(`${at}.key[${j}].jwtClaim`, 'must name a claim');
     });
     if (rule.onMissingKey !== undefined && !['ip', 'reject'].includes(rule.onMissingKey)) {
       add(`${at}.onMissingKey`, 'must be "ip" or "reject"');
@@ -310,7 +362,14 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
 
   const alarms = config.alarms ?? {};
   for (const [k, v] of Object.entries(alarms)) {
-    if (typeof v !== 'number' || !(v > 0)) add(`alarms.${k}`, `must be a positive number (got ${v})`);
+    if (!(k in DEFAULT_ALARMS)) {
+      add(
+        `alarms.${k}`,
+        `unknown alarm setting (known: ${Object.keys(DEFAULT_ALARMS).join(', ')})`,
+      );
+    } else if (typeof v !== 'number' || !(v > 0)) {
+      add(`alarms.${k}`, `must be a positive number (got ${v})`);
+    }
   }
   if (alarms.depletionRatio !== undefined && alarms.depletionRatio >= 1) {
     add('alarms.depletionRatio', 'must be below 1');
@@ -319,14 +378,19 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
     if (!EMAIL.test(e)) add(`notifications.emails[${i}]`, `"${e}" is not an email address`);
   });
   (config.notifications?.httpsEndpoints ?? []).forEach((u, i) => {
-    if (!/^https:\/\/[^\s/]+/.test(u)) add(`notifications.httpsEndpoints[${i}]`, `"${u}" must be an https:// URL`);
+    if (!/^https:\/\/[^\s/]+/.test(u))
+      add(`notifications.httpsEndpoints[${i}]`, `"${u}" must be an https:// URL`);
   });
   const rt = config.runtime ?? {};
   for (const [k, v] of Object.entries(rt)) {
-    if (!Number.isSafeInteger(v) || v <= 0) add(`runtime.${k}`, `must be a positive integer (got ${v})`);
+    if (!Number.isSafeInteger(v) || v <= 0)
+      add(`runtime.${k}`, `must be a positive integer (got ${v})`);
   }
   if (rt.storeBudgetMs !== undefined && rt.storeBudgetMs > 3000) {
-    add('runtime.storeBudgetMs', 'must leave room in the 5 s viewer-request timeout (at most 3000)');
+    add(
+      'runtime.storeBudgetMs',
+      'must leave room in the 5 s viewer-request timeout (at most 3000)',
+    );
   }
   return problems;
 }
@@ -351,7 +415,10 @@ function costsOf(cost: CostConfig | undefined): [string, number][] {
   if (cost === undefined) return [['', 1]];
   if ('fixed' in cost) return [['.fixed', cost.fixed]];
   if ('perMethod' in cost) {
-    return [['.default', cost.default], ...Object.entries(cost.perMethod).map(([m, c]): [string, number] => [`.perMethod.${m}`, c])];
+    return [
+      ['.default', cost.default],
+      ...Object.entries(cost.perMethod).map(([m, c]): [string, number] => [`.perMethod.${m}`, c]),
+    ];
   }
   return [
     ['.maxTokens', cost.maxTokens],
