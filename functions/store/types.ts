@@ -28,7 +28,11 @@ export interface BucketStore {
    * stored afterwards (`ALL_NEW`). Rejects with {@link StoreConflictError}
    * when the condition fails; nothing is written then.
    */
-  applyWrite(bucketId: string, write: SlotWrite, options?: { readonly abortSignal?: AbortSignal }): Promise<SlotItem>;
+  applyWrite(
+    bucketId: string,
+    write: SlotWrite,
+    options?: { readonly abortSignal?: AbortSignal },
+  ): Promise<SlotItem>;
 }
 
 /** Base of the store's domain errors; `cause` carries the SDK error. */

@@ -1,0 +1,280 @@
+/**
+ * The DynamoDB adapter of {@link BucketStore}: the only code that speaks the
+ * SDK. It reads a bucket's slots with one Query, one slot with GetItem, and
+ * applies a decision as ONE conditional UpdateItem (DESIGN.md §4):
+ *
+ *     ADD n :k, v :one
+ *     SET ct = :ct, cl = :cl, cv = :cv, at = :at, ttl = :ttl, inc = if_not_exists(inc, :at)
+ *     IF attribute_not_exists(n) OR n <= :max
+ *
+ * The condition is what makes concurrent containers of one region safe
+ * without a read-modify-write loop; `ADD` keeps their increments. A failed
+ * condition becomes a {@link StoreConflictError} carrying the stored item
+ * when DynamoDB returned it (`ReturnValuesOnConditionCheckFailure`; emulators
+ * may not, then the caller re-reads). Every other SDK error becomes a
+ * {@link StoreError} of one kind (errors.ts). MRSC write conflicts (strong
+ * mode) are retried here with jittered backoff, within the caller's signal.
+ */
+import {
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  GetItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+  type UpdateItemCommandInput,
+} from '@aws-sdk/client-dynamodb';
+import type { SlotItem, SlotWrite } from '../core';
+import {
+  ATTR,
+  type AttributeMap,
+  CodecError,
+  decodeItem,
+  encodeNumber,
+  encodeSeenCounts,
+} from './codec';
+import { REPLICATED_WRITE_CONFLICT, toStoreError } from './errors';
+import { type BucketStore, type ReadOptions, StoreConflictError, StoreError } from './types';
+
+/** Default most slot items one bucket may have before a read is refused. */
+export const DEFAULT_MAX_SLOTS_PER_BUCKET = 64;
+
+/** How a {@link DynamoDbStore} is built. */
+export interface DynamoDbStoreOptions {
+  /** The container's client (client.ts). */
+  readonly client: DynamoDBClient;
+  /** The table (global table replica, or the MRSC table). */
+  readonly tableName: string;
+  /**
+   * Most slot items per bucket. A view is refused beyond it rather than cut:
+   * a partial view would drop other slots' consumption and over-admit.
+   * @default 64
+   */
+  readonly maxSlotsPerBucket?: number;
+  /** Told about items that could not be decoded (they are skipped). */
+  readonly onDecodeError?: (error: CodecError, bucketId: string) => void;
+  /** Retries of a `ReplicatedWriteConflictException` (strong mode). @default 2 */
+  readonly replicatedConflictRetries?: number;
+  /** Base of the jittered backoff between those retries (ms). @default 10 */
+  readonly replicatedConflictBackoffMs?: number;
+  /** Uniform random in [0, 1) for the jitter. @default Math.random */
+  readonly random?: () => number;
+}
+
+/** {@link BucketStore} on one DynamoDB table. */
+export class DynamoDbStore implements BucketStore {
+  readonly #client: DynamoDBClient;
+  readonly #table: string;
+  readonly #maxSlots: number;
+  readonly #onDecodeError: (error: CodecError, bucketId: string) => void;
+  readonly #conflictRetries: number;
+  readonly #backoffMs: number;
+  readonly #random: () => number;
+
+  constructor(options: DynamoDbStoreOptions) {
+    this.#client = options.client;
+    this.#table = options.tableName;
+    this.#maxSlots = options.maxSlotsPerBucket ?? DEFAULT_MAX_SLOTS_PER_BUCKET;
+    this.#onDecodeError = options.onDecodeError ?? (() => undefined);
+    this.#conflictRetries = options.replicatedConflictRetries ?? 2;
+    this.#backoffMs = options.replicatedConflictBackoffMs ?? 10;
+    this.#random = options.random ?? Math.random;
+  }
+
+  async readView(bucketId: string, options: ReadOptions = {}): Promise<SlotItem[]> {
+    const items: SlotItem[] = [];
+    let startKey: AttributeMap | undefined;
+    let seen = 0;
+    do {
+      const page = await this.#send('readView', options.abortSignal, () =>
+        this.#client.send(
+          new QueryCommand({
+            TableName: this.#table,
+            KeyConditionExpression: '#pk = :pk',
+            ExpressionAttributeNames: { '#pk': ATTR.pk },
+            ExpressionAttributeValues: { ':pk': { S: bucketId } },
+            ConsistentRead: options.consistent === true,
+            // One more than the bound, to tell "exactly at the bound" from "over it".
+            Limit: this.#maxSlots + 1,
+            ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+          }),
+          { abortSignal: options.abortSignal },
+        ),
+      );
+      for (const raw of page.Items ?? []) {
+        seen += 1;
+        const item = this.#decode(raw, bucketId);
+        if (item !== undefined) items.push(item);
+      }
+      if (seen > this.#maxSlots) {
+        throw new StoreError(
+          `bucket ${bucketId} has more than ${this.#maxSlots} slot items; refusing a partial view`,
+          'invalid',
+        );
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return items;
+  }
+
+  async readSlot(
+    bucketId: string,
+    slot: string,
+    options: ReadOptions = {},
+  ): Promise<SlotItem | undefined> {
+    const out = await this.#send('readSlot', options.abortSignal, () =>
+      this.#client.send(
+        new GetItemCommand({
+          TableName: this.#table,
+          Key: { [ATTR.pk]: { S: bucketId }, [ATTR.sk]: { S: slot } },
+          ConsistentRead: options.consistent === true,
+        }),
+        { abortSignal: options.abortSignal },
+      ),
+    );
+    return out.Item === undefined ? undefined : this.#decode(out.Item, bucketId);
+  }
+
+  async applyWrite(
+    bucketId: string,
+    write: SlotWrite,
+    options: { readonly abortSignal?: AbortSignal } = {},
+  ): Promise<SlotItem> {
+    if (options.abortSignal?.aborted === true) {
+      throw new StoreError('applyWrite not started: the time budget is spent', 'timeout', {
+        cause: options.abortSignal.reason,
+      });
+    }
+    const input = updateInputOf(this.#table, bucketId, write);
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const out = await this.#client.send(new UpdateItemCommand(input), {
+          abortSignal: options.abortSignal,
+        });
+        if (out.Attributes === undefined) {
+          throw new StoreError(
+            'UpdateItem returned no attributes despite ReturnValues ALL_NEW',
+            'invalid',
+          );
+        }
+        return decodeItem(out.Attributes);
+      } catch (error) {
+        if (
+          error instanceof ConditionalCheckFailedException ||
+          nameOf(error) === 'ConditionalCheckFailedException'
+        ) {
+          throw new StoreConflictError(this.#currentOf(error, bucketId), { cause: error });
+        }
+        if (error instanceof CodecError) {
+          throw new StoreError(`applyWrite on ${bucketId}: stored item is malformed`, 'invalid', {
+            cause: error,
+          });
+        }
+        if (nameOf(error) === REPLICATED_WRITE_CONFLICT && attempt < this.#conflictRetries) {
+          await this.#backoff(attempt, options.abortSignal);
+          continue;
+        }
+        throw toStoreError(error, 'applyWrite');
+      }
+    }
+  }
+
+  async #send<T>(
+    operation: string,
+    signal: AbortSignal | undefined,
+    call: () => Promise<T>,
+  ): Promise<T> {
+    if (signal?.aborted === true) {
+      throw new StoreError(`${operation} not started: the time budget is spent`, 'timeout', {
+        cause: signal.reason,
+      });
+    }
+    try {
+      return await call();
+    } catch (error) {
+      throw toStoreError(error, operation);
+    }
+  }
+
+  #decode(raw: AttributeMap, bucketId: string): SlotItem | undefined {
+    try {
+      return decodeItem(raw);
+    } catch (error) {
+      if (!(error instanceof CodecError)) throw error;
+      this.#onDecodeError(error, bucketId);
+      return undefined;
+    }
+  }
+
+  #currentOf(error: unknown, bucketId: string): SlotItem | undefined {
+    const item = (error as { Item?: AttributeMap }).Item;
+    return item === undefined ? undefined : this.#decode(item, bucketId);
+  }
+
+  async #backoff(attempt: number, signal: AbortSignal | undefined): Promise<void> {
+    const delayMs = Math.floor(this.#random() * this.#backoffMs * 2 ** attempt);
+    await new Promise<void>((resolve, reject) => {
+      if (signal?.aborted === true) {
+        reject(new StoreError('applyWrite: the time budget ran out during a retry', 'timeout'));
+        return;
+      }
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(new StoreError('applyWrite: the time budget ran out during a retry', 'timeout'));
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, delayMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
+
+/**
+ * The UpdateItem input of one conditional write (exported for tests and for
+ * reading the exact shape that reaches DynamoDB).
+ */
+export function updateInputOf(
+  tableName: string,
+  bucketId: string,
+  write: SlotWrite,
+): UpdateItemCommandInput {
+  return {
+    TableName: tableName,
+    Key: { [ATTR.pk]: { S: bucketId }, [ATTR.sk]: { S: write.slot } },
+    UpdateExpression:
+      'ADD #n :k, #v :one SET #ct = :ct, #cl = :cl, #cv = :cv, #at = :at, #ttl = :ttl, #inc = if_not_exists(#inc, :at)',
+    // A new slot, or one whose n still leaves every checkpoint bound >= 0 after adding k.
+    ConditionExpression: 'attribute_not_exists(#n) OR #n <= :max',
+    ExpressionAttributeNames: {
+      '#n': ATTR.n,
+      '#v': ATTR.v,
+      '#ct': ATTR.ct,
+      '#cl': ATTR.cl,
+      '#cv': ATTR.cv,
+      '#at': ATTR.at,
+      '#ttl': ATTR.ttl,
+      '#inc': ATTR.inc,
+    },
+    ExpressionAttributeValues: {
+      ':k': encodeNumber(write.addTokens),
+      ':one': encodeNumber(1),
+      ':ct': encodeNumber(write.checkpoint.ct),
+      ':cl': encodeNumber(write.checkpoint.cl),
+      ':cv': encodeSeenCounts(write.checkpoint.cv),
+      ':at': encodeNumber(write.atMs),
+      ':ttl': encodeNumber(write.ttlEpochSeconds),
+      ':max': encodeNumber(write.maxCurrentN),
+    },
+    ReturnValues: 'ALL_NEW',
+    ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+  };
+}
+
+function nameOf(error: unknown): string | undefined {
+  return typeof error === 'object' &&
+    error !== null &&
+    typeof (error as { name?: unknown }).name === 'string'
+    ? (error as { name: string }).name
+    : undefined;
+}
