@@ -16,6 +16,11 @@
  * Links can be cut and healed; a cut link queues its deliveries and flushes
  * them in order on heal, as a partitioned global table catches up.
  *
+ * A region's store can be taken down ({@link RegionEmulator.setDown}): its
+ * endpoint then fails every call (a 500, or no answer at all) while
+ * replication between the stores behind the proxies goes on, as when clients
+ * lose their regional endpoint but the replica itself is intact.
+ *
  * Loopback only. Not a faithful DynamoDB: dynalite lacks TTL, transactions and
  * ReturnValuesOnConditionCheckFailure (DESIGN.md §9).
  */
@@ -55,6 +60,13 @@ export interface RegionEmulatorOptions {
   /** Fixed proxy ports per region (same order as regions); 0 or absent picks a free port. */
   readonly ports?: readonly number[];
 }
+
+/**
+ * How a downed region's endpoint fails: `error` answers every call with a
+ * 500 InternalServerError (the SDK's retryable server error), `hang` never
+ * answers (clients time out).
+ */
+export type DownMode = 'error' | 'hang';
 
 /** Counters of one directed link. */
 export interface LinkStats {
@@ -110,6 +122,10 @@ interface Region {
   readonly stamps: Map<string, Stamp>;
   /** Serialises writes so the item read back is the one the write produced. */
   writeChain: Promise<unknown>;
+  /** Set while the region's endpoint is down. */
+  down: DownMode | undefined;
+  /** Calls held open by a `hang` outage, answered with a 500 when it ends. */
+  readonly hanging: Set<http.ServerResponse>;
 }
 
 const WRITE_OPS = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem']);
@@ -213,6 +229,25 @@ export class RegionEmulator {
     }
   }
 
+  /**
+   * Takes `region`'s endpoint down (every call fails as `mode` says) or brings
+   * it back up. Calls held by a `hang` outage are answered with a 500 when the
+   * region comes back. Replication to and from the region is not affected.
+   */
+  setDown(region: string, down: boolean, mode: DownMode = 'error'): void {
+    const r = this.region(region);
+    r.down = down ? mode : undefined;
+    if (!down) {
+      for (const res of r.hanging) replyUnavailable(res);
+      r.hanging.clear();
+    }
+  }
+
+  /** Whether `region`'s endpoint is down, and how. */
+  downMode(region: string): DownMode | undefined {
+    return this.region(region).down;
+  }
+
   /** Counters of every directed link. */
   linkStats(): LinkStats[] {
     return [...this.links.values()].map((l) => ({
@@ -286,12 +321,20 @@ export class RegionEmulator {
       direct: localClient(`http://${this.host}:${storePort}`, name),
       stamps: new Map(),
       writeChain: Promise.resolve(),
+      down: undefined,
+      hanging: new Set(),
     });
   }
 
   private async handle(regionName: string, req: http.IncomingMessage, res: http.ServerResponse) {
     const region = this.region(regionName);
     const body = await readBody(req);
+    if (region.down === 'error') return replyUnavailable(res);
+    if (region.down === 'hang') {
+      region.hanging.add(res);
+      res.on('close', () => region.hanging.delete(res));
+      return;
+    }
     const target = String(req.headers['x-amz-target'] ?? '');
     const op = target.split('.')[1] ?? '';
     if (!WRITE_OPS.has(op)) {
@@ -409,6 +452,19 @@ export class RegionEmulator {
     }
     this.schedule(link);
   }
+}
+
+function replyUnavailable(res: http.ServerResponse): void {
+  if (res.headersSent || res.writableEnded) return;
+  const body = JSON.stringify({
+    __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
+    message: 'emulated region is down',
+  });
+  res.writeHead(500, {
+    'content-type': 'application/x-amz-json-1.0',
+    'content-length': String(Buffer.byteLength(body)),
+  });
+  res.end(body);
 }
 
 function compareStamps(a: Stamp, b: Stamp): number {
