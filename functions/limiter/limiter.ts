@@ -585,7 +585,7 @@ export class Limiter {
     const enforced =
       outcome.source === 'denylist' || outcome.source === 'allowlist'
         ? d.allowed
-        : !rt.shadow || d.allowed;
+        : rt.shadow || d.allowed;
     return {
       allowed: enforced,
       policy: rt.id,

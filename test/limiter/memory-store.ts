@@ -1,0 +1,101 @@
+/**
+ * An in-memory {@link BucketStore} with the adapter's write semantics
+ * (conditional ADD, version bump, incarnation set once) and fault injection,
+ * for limiter unit tests that need a frozen clock and exact call counts.
+ * Real DynamoDB semantics are covered by the dynalite tests.
+ */
+import type { SlotItem, SlotWrite } from '../../functions/core';
+import {
+  type BucketStore,
+  type ReadOptions,
+  StoreConflictError,
+  StoreError,
+  type StoreErrorKind,
+} from '../../functions/store/types';
+
+/** How the store misbehaves: fail with a kind, or never answer. */
+export type Fault = Exclude<StoreErrorKind, 'conflict'> | 'hang';
+
+export class MemoryStore implements BucketStore {
+  readonly items = new Map<string, SlotItem>();
+  readonly calls = { readView: 0, readSlot: 0, applyWrite: 0 };
+  /** Every call fails this way while set. */
+  fault: Fault | undefined;
+  /** Return the stored item with a conflict, as DynamoDB's ALL_OLD does. */
+  returnOldOnConflict = true;
+  /** With `hang`: give up when the caller's abort signal fires (a store that ignores it never answers). */
+  honourAbort = true;
+  /** Called before each call is answered: lets a test interleave another writer. */
+  beforeAnswer: ((operation: keyof MemoryStore['calls']) => void) | undefined;
+
+  async readView(bucketId: string, options?: ReadOptions): Promise<SlotItem[]> {
+    await this.#enter('readView', options?.abortSignal);
+    return [...this.items.entries()]
+      .filter(([k]) => k.startsWith(`${bucketId}|`))
+      .map(([, v]) => v);
+  }
+
+  async readSlot(
+    bucketId: string,
+    slot: string,
+    options?: ReadOptions,
+  ): Promise<SlotItem | undefined> {
+    await this.#enter('readSlot', options?.abortSignal);
+    return this.items.get(`${bucketId}|${slot}`);
+  }
+
+  async applyWrite(
+    bucketId: string,
+    write: SlotWrite,
+    options?: { abortSignal?: AbortSignal },
+  ): Promise<SlotItem> {
+    await this.#enter('applyWrite', options?.abortSignal);
+    const key = `${bucketId}|${write.slot}`;
+    const current = this.items.get(key);
+    if (current !== undefined && current.n > write.maxCurrentN) {
+      throw new StoreConflictError(this.returnOldOnConflict ? current : undefined);
+    }
+    const next: SlotItem = {
+      slot: write.slot,
+      n: (current?.n ?? 0) + write.addTokens,
+      v: (current?.v ?? 0) + 1,
+      inc: current?.inc ?? write.atMs,
+      at: write.atMs,
+      checkpoint: write.checkpoint,
+    };
+    this.items.set(key, next);
+    return next;
+  }
+
+  /** The own-slot `n` summed over every slot of a bucket. */
+  totalN(bucketId: string): number {
+    let total = 0;
+    for (const [k, v] of this.items) if (k.startsWith(`${bucketId}|`)) total += v.n;
+    return total;
+  }
+
+  /** The stored item of one slot of the only bucket of a policy. */
+  slotOf(policyId: string, slot: string): SlotItem | undefined {
+    for (const [k, v] of this.items) if (k.startsWith(`${policyId}#`) && v.slot === slot) return v;
+    return undefined;
+  }
+
+  async #enter(
+    operation: keyof MemoryStore['calls'],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    this.calls[operation] += 1;
+    await Promise.resolve();
+    this.beforeAnswer?.(operation);
+    if (this.fault === 'hang') {
+      await new Promise<never>((_, reject) => {
+        if (!this.honourAbort) return;
+        signal?.addEventListener('abort', () => reject(new StoreError('aborted', 'timeout')), {
+          once: true,
+        });
+      });
+    }
+    if (this.fault !== undefined)
+      throw new StoreError(`injected ${this.fault}`, this.fault as StoreErrorKind);
+  }
+}
