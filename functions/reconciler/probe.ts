@@ -1,0 +1,121 @@
+/**
+ * The replication probe of one link: after this region wrote its heartbeat,
+ * poll another region's replica until the heartbeat (or a newer one) shows.
+ *
+ * How the lag is estimated: a read happens somewhere between sending it and
+ * getting the answer, so both the write and the first read that saw the
+ * heartbeat are placed at their midpoints; lag = mid(read) − mid(write). Both
+ * times come from this region's clock, so no clock skew enters. The estimate
+ * errs high by at most one poll interval (the heartbeat landed somewhere
+ * after the previous poll) and low or high by half a cross-region round trip.
+ *
+ * Bounds: at most `maxPolls` reads, none after `waitMs`, each read cut at
+ * `callTimeoutMs` or at the end of the wait, all stopped by the run's signal.
+ * Polls back off from `firstPollIntervalMs` by ×1.5 up to `maxPollIntervalMs`.
+ */
+
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { callSignal, type Sleep } from './budget';
+import { readHeartbeat } from './heartbeat';
+
+/** What one probe needs. */
+export interface ProbeInput {
+  /** A client of the receiving region's replica. */
+  readonly client: DynamoDBClient;
+  readonly tableName: string;
+  /** The region that wrote the heartbeat (this one). */
+  readonly sourceRegion: string;
+  /** The sequence number the write produced; any `seq ≥` it counts as arrived. */
+  readonly seq: number;
+  /** Midpoint of the heartbeat write (ms, {@link ProbeInput.nowFn}'s clock). */
+  readonly writeMidMs: number;
+  /** When the write was acknowledged: the wait counts from here (ms). */
+  readonly writeAckMs: number;
+  /** Longest wait for the heartbeat (ms). */
+  readonly waitMs: number;
+  /** Longest single read (ms). */
+  readonly callTimeoutMs: number;
+  readonly firstPollIntervalMs: number;
+  readonly maxPollIntervalMs: number;
+  /** Most reads of this probe. */
+  readonly maxPolls: number;
+  /** The run's signal: stops polling when it aborts. */
+  readonly runSignal: AbortSignal;
+  readonly nowFn: () => number;
+  readonly sleep: Sleep;
+}
+
+/** The heartbeat showed in the receiving replica. */
+export interface ProbeArrived {
+  readonly kind: 'arrived';
+  /** Estimated replication lag (ms, ≥ 0). */
+  readonly lagMs: number;
+  /** Reads made, the successful one included. */
+  readonly polls: number;
+  /** Reads that failed before it showed. */
+  readonly errors: number;
+}
+
+/** The heartbeat did not show within the wait (or the replica could not be read). */
+export interface ProbeNotSeen {
+  readonly kind: 'not-seen';
+  /** How long the probe waited after the write (ms). */
+  readonly waitedMs: number;
+  readonly polls: number;
+  /** Reads that failed; `errors === polls` means the replica was unreachable. */
+  readonly errors: number;
+  /** The last read error, if any. */
+  readonly lastError?: unknown;
+  /** Newest sequence seen there, if any (how far behind the replica is). */
+  readonly seenSeq?: number;
+}
+
+/** The result of one probe. */
+export type ProbeOutcome = ProbeArrived | ProbeNotSeen;
+
+/** Polls one replica for the heartbeat; never rejects (failures are part of the outcome). */
+export async function probeReplica(input: ProbeInput): Promise<ProbeOutcome> {
+  const { nowFn } = input;
+  const deadlineMs = input.writeAckMs + input.waitMs;
+  let intervalMs = input.firstPollIntervalMs;
+  let polls = 0;
+  let errors = 0;
+  let lastError: unknown;
+  let seenSeq: number | undefined;
+  while (polls < input.maxPolls && !input.runSignal.aborted) {
+    const sendMs = nowFn();
+    const remainingMs = deadlineMs - sendMs;
+    if (remainingMs <= 0) break;
+    polls += 1;
+    try {
+      const heartbeat = await readHeartbeat(
+        input.client,
+        input.tableName,
+        input.sourceRegion,
+        callSignal(input.runSignal, Math.min(input.callTimeoutMs, remainingMs)),
+      );
+      const receiveMs = nowFn();
+      if (heartbeat !== undefined) {
+        seenSeq = heartbeat.seq;
+        if (heartbeat.seq >= input.seq) {
+          const lagMs = Math.max(0, Math.round((sendMs + receiveMs) / 2 - input.writeMidMs));
+          return { kind: 'arrived', lagMs, polls, errors };
+        }
+      }
+    } catch (error) {
+      errors += 1;
+      lastError = error;
+    }
+    const sleepMs = Math.min(intervalMs, deadlineMs - nowFn());
+    if (sleepMs > 0) await input.sleep(sleepMs, input.runSignal);
+    intervalMs = Math.min(input.maxPollIntervalMs, intervalMs * 1.5);
+  }
+  return {
+    kind: 'not-seen',
+    waitedMs: nowFn() - input.writeAckMs,
+    polls,
+    errors,
+    ...(lastError === undefined ? {} : { lastError }),
+    ...(seenSeq === undefined ? {} : { seenSeq }),
+  };
+}
