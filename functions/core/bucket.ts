@@ -30,10 +30,12 @@
 
 import {
   type BucketPolicy,
+  InvalidPolicyError,
   msUntil,
   scale,
   scaledCapacity,
   ttlEpochSeconds,
+  validateCost,
 } from './policy';
 import { type Checkpoint, type SeenCount, type SlotItem, seenCount, type View } from './slot';
 
@@ -129,7 +131,9 @@ function evaluate(policy: BucketPolicy, view: View, nowMs: number, ownSlot?: str
     // Refill beyond "full plus everything consumed since" cannot matter (the
     // result is capped at C); clamping keeps the product a safe integer.
     const refill =
-      elapsedMs > 0 ? Math.min(policy.refillTokens * elapsedMs, capacity + consumed) : policy.refillTokens * elapsedMs;
+      elapsedMs > 0
+        ? Math.min(policy.refillTokens * elapsedMs, capacity + consumed)
+        : policy.refillTokens * elapsedMs;
     const bound = cp.cl + refill - consumed;
     if (bound < level) level = bound;
     if (ownSlot !== undefined) {
@@ -152,7 +156,13 @@ export function levelTokensAt(policy: BucketPolicy, view: View, nowMs: number): 
   return levelAt(policy, view, nowMs) / scale(policy);
 }
 
-function shape(policy: BucketPolicy, costTokens: number, before: number, after: number, allowed: boolean) {
+function shape(
+  policy: BucketPolicy,
+  costTokens: number,
+  before: number,
+  after: number,
+  allowed: boolean,
+) {
   const s = scale(policy);
   return {
     allowed,
@@ -168,8 +178,16 @@ function shape(policy: BucketPolicy, costTokens: number, before: number, after: 
 /**
  * What a request of `costTokens` would get now, without consuming anything
  * (a peek). `allowed` says whether it would be admitted.
+ *
+ * @throws InvalidPolicyError when the cost is not an integer in `1..capacity`.
  */
-export function inspect(policy: BucketPolicy, view: View, nowMs: number, costTokens: number): Decision {
+export function inspect(
+  policy: BucketPolicy,
+  view: View,
+  nowMs: number,
+  costTokens: number,
+): Decision {
+  assertCost(policy, costTokens);
   const level = levelAt(policy, view, nowMs);
   const allowed = level >= costTokens * scale(policy);
   return shape(policy, costTokens, level, level, allowed);
@@ -179,13 +197,17 @@ export function inspect(policy: BucketPolicy, view: View, nowMs: number, costTok
  * Decides one request for the decider's own slot. Admits iff the level is at
  * least the cost; an admission carries the conditional write that makes it
  * durable, a refusal writes nothing.
+ *
+ * @throws InvalidPolicyError when the cost is not an integer in `1..capacity`.
  */
 export function decide(input: DecideInput): Admission | Refusal {
   const { policy, slot, costTokens, nowMs } = input;
+  assertCost(policy, costTokens);
   const s = scale(policy);
   const own = input.view.get(slot);
   const returned = Math.min(Math.max(0, input.returnTokens ?? 0), own?.n ?? 0);
-  const view = returned > 0 && own !== undefined ? withOwnN(input.view, own, own.n - returned) : input.view;
+  const view =
+    returned > 0 && own !== undefined ? withOwnN(input.view, own, own.n - returned) : input.view;
   const ownNow = view.get(slot);
   const { levelScaled, headroomN } = evaluate(policy, view, nowMs, slot);
   if (levelScaled < costTokens * s) {
@@ -216,6 +238,16 @@ export function decide(input: DecideInput): Admission | Refusal {
   };
   const after = levelScaled - costTokens * s;
   return { ...shape(policy, costTokens, levelScaled, after, true), allowed: true, write };
+}
+
+/**
+ * A cost above capacity could never be admitted (and its retry time would be
+ * a lie), a non-integer cost breaks the integer arithmetic: both are caller
+ * bugs, reported as {@link InvalidPolicyError} rather than as a refusal.
+ */
+function assertCost(policy: BucketPolicy, costTokens: number): void {
+  const problems = validateCost(policy, costTokens);
+  if (problems.length > 0) throw new InvalidPolicyError(problems);
 }
 
 function withOwnN(view: View, own: SlotItem, n: number): View {

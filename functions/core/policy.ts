@@ -45,7 +45,11 @@ export function validateBucketPolicy(policy: BucketPolicy, costTokens?: number):
   const capOk = positiveInt('capacityTokens', policy.capacityTokens);
   positiveInt('refillTokens', policy.refillTokens);
   const intervalOk = positiveInt('refillIntervalMs', policy.refillIntervalMs);
-  if (capOk && intervalOk && policy.capacityTokens * policy.refillIntervalMs > MAX_SCALED_CAPACITY) {
+  if (
+    capOk &&
+    intervalOk &&
+    policy.capacityTokens * policy.refillIntervalMs > MAX_SCALED_CAPACITY
+  ) {
     problems.push(
       `capacityTokens × refillIntervalMs must be at most ${MAX_SCALED_CAPACITY} (got ${
         policy.capacityTokens * policy.refillIntervalMs
@@ -64,7 +68,9 @@ export function validateCost(policy: BucketPolicy, costTokens: number): string[]
     return [`cost must be a positive integer (got ${String(costTokens)})`];
   }
   if (costTokens > policy.capacityTokens) {
-    return [`cost ${costTokens} exceeds capacityTokens ${policy.capacityTokens}: it could never be admitted`];
+    return [
+      `cost ${costTokens} exceeds capacityTokens ${policy.capacityTokens}: it could never be admitted`,
+    ];
   }
   return [];
 }
@@ -122,5 +128,7 @@ export function ttlEpochSeconds(
   atMs: number,
   graceSeconds = MIN_TTL_GRACE_SECONDS,
 ): number {
-  return Math.ceil((atMs + fullRefillMs(policy)) / 1000) + Math.max(graceSeconds, MIN_TTL_GRACE_SECONDS);
+  return (
+    Math.ceil((atMs + fullRefillMs(policy)) / 1000) + Math.max(graceSeconds, MIN_TTL_GRACE_SECONDS)
+  );
 }

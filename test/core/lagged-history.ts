@@ -16,6 +16,7 @@ import {
   decide,
   levelAt,
   type SlotItem,
+  type SlotWrite,
   type View,
   viewOf,
   withItem,
@@ -104,6 +105,27 @@ function nOf(view: View, item: SlotItem): number {
   return seen !== undefined && seen.inc === item.inc ? seen.n : 0;
 }
 
+/**
+ * Applies a write the way DynamoDB applies the UpdateItem of DESIGN.md §4:
+ * `ADD n :add, v :1`, `SET ct, cl, cv, at`, `inc = if_not_exists(inc, :t)`,
+ * under `attribute_not_exists(n) OR n <= :maxCurrentN`. Returns the item as
+ * stored afterwards, or `undefined` when the condition fails (nothing written).
+ */
+export function applyConditionalWrite(
+  stored: SlotItem | undefined,
+  write: SlotWrite,
+): SlotItem | undefined {
+  if (stored !== undefined && stored.n > write.maxCurrentN) return undefined;
+  return {
+    slot: write.slot,
+    n: (stored?.n ?? 0) + write.addTokens,
+    v: (stored?.v ?? 0) + 1,
+    inc: stored?.inc ?? write.expected.inc,
+    at: write.atMs,
+    checkpoint: write.checkpoint,
+  };
+}
+
 /** Runs a lagged history and records every bound-relevant quantity. */
 export function runLaggedHistory(input: LaggedHistoryInput): LaggedHistory {
   const { policy, slotCount, containersPerSlot, lagMs } = input;
@@ -186,20 +208,13 @@ export function runLaggedHistory(input: LaggedHistoryInput): LaggedHistory {
       if (!decision.allowed) break;
       const stored = truth(slot);
       const { write } = decision;
-      if (stored !== undefined && stored.n > write.maxCurrentN) {
+      const next = applyConditionalWrite(stored, write);
+      if (next === undefined) {
         conditionFailures++;
-        view = withItem(view, stored);
+        view = withItem(view, stored!);
         caches[o]![c] = view;
         continue;
       }
-      const next: SlotItem = {
-        slot,
-        n: (stored?.n ?? 0) + write.addTokens,
-        v: (stored?.v ?? 0) + 1,
-        inc: stored?.inc ?? write.expected.inc,
-        at: write.atMs,
-        checkpoint: write.checkpoint,
-      };
       versions.get(slot)!.push(next);
       caches[o]![c] = withItem(view, next);
       replay.admit(nowMs, write.addTokens);

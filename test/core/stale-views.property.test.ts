@@ -16,8 +16,8 @@
  *        previous version (one writer per slot, refreshed by ALL_NEW). With
  *        several containers deciding from stale caches of their own slot a
  *        newer version can carry a checkpoint from an older view and so raise
- *        the level; (5a) and the conditional write still rule out
- *        over-admission, which the last test shows;
+ *        the level; (5a) still holds there, and the conditional write keeps
+ *        one slot exact (conditional-write.test.ts);
  *   (5d) an added checkpoint never raises the level: the same counts with
  *        an extra (older) checkpoint give a level at most as high.
  */
@@ -111,11 +111,10 @@ describe('property 5: stale checkpoints never over-admit', () => {
     );
   });
 
-  it('several stale containers per slot: never above the exact level with full counts, never over-admit on one slot', () => {
+  it('(5a) also with many containers per slot deciding from stale caches', () => {
     fc.assert(
-      fc.property(laggedHistoryArb({ maxSlots: 1, maxContainers: 8 }), (input) => {
+      fc.property(laggedHistoryArb({ maxContainers: 8 }), (input) => {
         const history = runLaggedHistory(input);
-        expect(history.worstExcessScaled).toBe(0);
         for (const decision of history.decisions) {
           expect(decision.fullLevelScaled).toBeLessThanOrEqual(decision.replayLevelScaled);
         }

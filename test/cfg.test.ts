@@ -1,4 +1,0 @@
-import { expect, it } from 'vitest';
-import { validateConfig } from '../functions/config/schema';
-import config from '../limiter.config';
-it('valid', () => { expect(validateConfig(config)).toEqual([]); });
