@@ -1,0 +1,194 @@
+/**
+ * What the edge sends: the decision headers added to a forwarded request, and
+ * the responses it generates itself (429, 403, 401, 503).
+ *
+ * Why the origin gets `x-ratelimit-*` request headers and the client gets
+ * `RateLimit` response headers through a second function: a viewer-request
+ * function can change the request or answer in its place, never add headers
+ * to the origin's response. The viewer-response function
+ * (response-handler.ts) sees the request *as modified here* and copies the
+ * decision into the response (see that file for why it is Lambda@Edge and not
+ * a CloudFront Function). Generated responses carry their headers directly:
+ * CloudFront runs no viewer-response function on them.
+ *
+ * Generated bodies are small JSON documents, far below CloudFront's 40 KB
+ * limit on generated responses, and never cached (`Cache-Control: no-store`).
+ */
+import type { CloudFrontHeaders, CloudFrontResultResponse } from 'aws-lambda';
+import type { LimitResult } from '../limiter/types';
+import { setHeader } from './cf-headers';
+import type { KeyProblem } from './request-key';
+
+/** Request headers the origin receives with every limited request. */
+export const ORIGIN_HEADERS = {
+  /** The bucket's capacity. */
+  limit: 'x-ratelimit-limit',
+  /** Whole tokens left after this request. */
+  remaining: 'x-ratelimit-remaining',
+  /** Seconds until the bucket is full again. */
+  reset: 'x-ratelimit-reset',
+  /** The policy, in `RateLimit-Policy` syntax: `"api";q=100;w=2`. */
+  policy: 'x-ratelimit-policy',
+  /** Shadow policies only: `would-allow` or `would-refuse`. */
+  shadow: 'x-ratelimit-shadow',
+  /** Set when a failure mode decided (`open`, `local`): the store was not consulted. */
+  fallback: 'x-ratelimit-fallback',
+} as const;
+
+/** Value of {@link ORIGIN_HEADERS.shadow} when the policy would have refused. */
+export const SHADOW_WOULD_REFUSE = 'would-refuse';
+
+/** Largest response CloudFront accepts from a viewer-request function. */
+export const MAX_GENERATED_RESPONSE_BYTES = 40 * 1024;
+
+/** Whole seconds, rounded up, never negative. */
+export function secondsCeil(ms: number): number {
+  return Number.isFinite(ms) && ms > 0 ? Math.ceil(ms / 1000) : 0;
+}
+
+/** `RateLimit-Policy` item: `"<policy>";q=<capacity>;w=<window seconds>`. */
+export function rateLimitPolicyValue(
+  result: Pick<LimitResult, 'policy' | 'limitTokens' | 'windowSeconds'>,
+): string {
+  return `"${result.policy}";q=${Math.max(0, Math.floor(result.limitTokens))};w=${Math.max(1, Math.ceil(result.windowSeconds))}`;
+}
+
+/** `RateLimit` item: `"<policy>";r=<remaining>;t=<seconds>`. */
+export function rateLimitValue(policy: string, remainingTokens: number, seconds: number): string {
+  return `"${policy}";r=${Math.max(0, Math.floor(remainingTokens))};t=${Math.max(0, Math.ceil(seconds))}`;
+}
+
+/**
+ * Adds the decision headers for the origin to a request's headers (after the
+ * viewer's own `x-ratelimit-*` headers were stripped).
+ */
+export function addOriginHeaders(headers: CloudFrontHeaders, result: LimitResult): void {
+  setHeader(
+    headers,
+    ORIGIN_HEADERS.limit,
+    'X-RateLimit-Limit',
+    String(Math.floor(result.limitTokens)),
+  );
+  setHeader(
+    headers,
+    ORIGIN_HEADERS.remaining,
+    'X-RateLimit-Remaining',
+    String(Math.max(0, Math.floor(result.remainingTokens))),
+  );
+  setHeader(
+    headers,
+    ORIGIN_HEADERS.reset,
+    'X-RateLimit-Reset',
+    String(secondsCeil(result.resetAfterMs)),
+  );
+  setHeader(headers, ORIGIN_HEADERS.policy, 'X-RateLimit-Policy', rateLimitPolicyValue(result));
+  if (result.shadow !== undefined) {
+    setHeader(
+      headers,
+      ORIGIN_HEADERS.shadow,
+      'X-RateLimit-Shadow',
+      result.shadow.wouldAllow ? 'would-allow' : SHADOW_WOULD_REFUSE,
+    );
+  }
+  if (result.source === 'fallback' && result.fallback !== undefined) {
+    setHeader(headers, ORIGIN_HEADERS.fallback, 'X-RateLimit-Fallback', result.fallback);
+  }
+}
+
+function jsonResponse(
+  status: number,
+  statusDescription: string,
+  body: Record<string, unknown>,
+  extra: readonly (readonly [string, string])[] = [],
+): CloudFrontResultResponse {
+  const headers: CloudFrontHeaders = {};
+  setHeader(headers, 'content-type', 'Content-Type', 'application/json');
+  setHeader(headers, 'cache-control', 'Cache-Control', 'no-store');
+  for (const [name, value] of extra) setHeader(headers, name, name, value);
+  return {
+    status: String(status),
+    statusDescription,
+    headers,
+    bodyEncoding: 'text',
+    body: JSON.stringify(body),
+  };
+}
+
+/** The 429 answer: `Retry-After`, `RateLimit`, `RateLimit-Policy`, and a JSON body saying when to retry. */
+export function tooManyRequests(result: LimitResult, nowMs: number): CloudFrontResultResponse {
+  const retryAfterSeconds = Math.max(1, secondsCeil(result.retryAfterMs));
+  return jsonResponse(
+    429,
+    'Too Many Requests',
+    {
+      error: 'rate_limited',
+      message: `Rate limit of policy "${result.policy}" exceeded; retry after ${retryAfterSeconds} s.`,
+      policy: result.policy,
+      retryAfterSeconds,
+      retryAt: new Date(nowMs + retryAfterSeconds * 1000).toISOString(),
+    },
+    [
+      ['Retry-After', String(retryAfterSeconds)],
+      ['RateLimit', rateLimitValue(result.policy, result.remainingTokens, retryAfterSeconds)],
+      ['RateLimit-Policy', rateLimitPolicyValue(result)],
+    ],
+  );
+}
+
+/** The 503 answer of the `closed` failure mode: the limiter could not decide, the caller is not over its limit. */
+export function limiterUnavailable(result: LimitResult): CloudFrontResultResponse {
+  const retryAfterSeconds = Math.max(1, secondsCeil(result.retryAfterMs));
+  return jsonResponse(
+    503,
+    'Service Unavailable',
+    {
+      error: 'limiter_unavailable',
+      message: 'The rate limiter cannot decide right now; retry shortly.',
+      policy: result.policy,
+      retryAfterSeconds,
+    },
+    [['Retry-After', String(retryAfterSeconds)]],
+  );
+}
+
+/** The 403 answer to a denylisted key. */
+export function forbidden(policy: string): CloudFrontResultResponse {
+  return jsonResponse(403, 'Forbidden', {
+    error: 'forbidden',
+    message: 'This client may not call this API.',
+    policy,
+  });
+}
+
+/** The 401 answer of a rule with `onMissingKey: 'reject'`, naming the missing part. */
+export function missingKey(rule: string, problem: KeyProblem): CloudFrontResultResponse {
+  return jsonResponse(
+    401,
+    'Unauthorized',
+    {
+      error: 'missing_key',
+      message: `A usable ${problem.part} is required (${problem.reason}).`,
+      rule,
+      part: problem.part,
+      reason: problem.reason,
+    },
+    // RFC 9110 asks every 401 for a challenge; tokens get Bearer, other keys a descriptive scheme.
+    [
+      [
+        'WWW-Authenticate',
+        problem.part.startsWith('jwt ') ? 'Bearer realm="api"' : 'ApiKey realm="api"',
+      ],
+    ],
+  );
+}
+
+/** Size of a generated response as CloudFront counts it: status line, headers and body. */
+export function generatedResponseBytes(response: CloudFrontResultResponse): number {
+  let bytes = Buffer.byteLength(
+    `HTTP/1.1 ${response.status} ${response.statusDescription ?? ''}\r\n`,
+  );
+  for (const lines of Object.values(response.headers ?? {})) {
+    for (const line of lines) bytes += Buffer.byteLength(`${line.key ?? ''}: ${line.value}\r\n`);
+  }
+  return bytes + Buffer.byteLength(response.body ?? '');
+}
