@@ -29,7 +29,7 @@ import {
   viewerRequestEvent,
   viewerResponseEvent,
 } from './cloudfront';
-import { clientIpOf, closeServer, listen, readBody } from './http-util';
+import { clientIpOf, closeServer, listen, readBody, withTimeout } from './http-util';
 import type { EdgeCounters } from './status';
 
 /** Lambda@Edge's viewer-request limit: CloudFront answers 503 after it. */
@@ -319,20 +319,4 @@ function sendCloudFrontError(
     ...cloudFrontHeaders(requestId, region, 'Error from cloudfront'),
   });
   res.end(body);
-}
-
-function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
 }

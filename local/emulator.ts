@@ -201,6 +201,15 @@ export class RegionEmulator {
     return localClient(this.endpoint(region), region);
   }
 
+  /**
+   * A client of `region`'s store that bypasses the proxy: no replication, and
+   * it works while the region is down. For observers (status pages), not for
+   * writers. Shared; do not destroy it.
+   */
+  directClient(region: string): DynamoDBClient {
+    return this.region(region).direct;
+  }
+
   /** Creates a table in every region (not replicated: like a global table's replicas). */
   async createTable(input: CreateTableCommandInput): Promise<void> {
     for (const region of this.regions.values()) {

@@ -79,3 +79,23 @@ export function clientIpOf(req: http.IncomingMessage): string {
   const address = req.socket.remoteAddress ?? LOOPBACK;
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
+
+/** Settles like `promise`, or rejects after `timeoutMs` (the work itself is not cancelled). */
+export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what = 'call'): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${what} timed out after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}

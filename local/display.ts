@@ -1,0 +1,112 @@
+/**
+ * The terminal side of `npm start`: a status block redrawn in place on a TTY
+ * (ANSI cursor moves), or plain `[status]` lines printed periodically, and
+ * only when something changed, when the output is a pipe or a file. Log lines
+ * are printed above the block so they never tear it.
+ */
+
+import { renderPlain, renderTable, type StatusSnapshot } from './status';
+
+/** Where the display writes; a TTY gets the live table. */
+export interface DisplayStream {
+  write(text: string): unknown;
+  readonly isTTY?: boolean;
+  readonly columns?: number;
+}
+
+/** Options of {@link Display}. */
+export interface DisplayOptions {
+  readonly out: DisplayStream;
+  /** Fetches the snapshot to show. */
+  readonly snapshot: () => Promise<StatusSnapshot>;
+  /** Redraw period on a TTY (ms). @default 1000 */
+  readonly ttyEveryMs?: number;
+  /** Print period when not a TTY (ms); lines are printed only when they changed. @default 10000 */
+  readonly plainEveryMs?: number;
+}
+
+/** Live status output. */
+export class Display {
+  private timer: NodeJS.Timeout | undefined;
+  private drawnLines = 0;
+  private lastPlain = '';
+  private busy = false;
+  private stopped = false;
+  private lastBlock: string[] = [];
+  private readonly tty: boolean;
+
+  constructor(private readonly options: DisplayOptions) {
+    this.tty = options.out.isTTY === true;
+  }
+
+  /** Starts refreshing. */
+  start(): void {
+    const everyMs = this.tty
+      ? (this.options.ttyEveryMs ?? 1000)
+      : (this.options.plainEveryMs ?? 10_000);
+    this.timer = setInterval(() => {
+      this.refresh().catch(() => undefined);
+    }, everyMs);
+    this.timer.unref();
+    this.refresh().catch(() => undefined);
+  }
+
+  /** Prints a line above the status block. */
+  log(line: string): void {
+    if (this.tty) {
+      this.erase();
+      this.options.out.write(`${line}\n`);
+      this.redrawLast();
+    } else {
+      this.options.out.write(`${line}\n`);
+    }
+  }
+
+  /** Stops refreshing; the last table stays on screen. */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Fetches a snapshot and shows it. */
+  async refresh(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      const snapshot = await this.options.snapshot();
+      if (this.stopped) return;
+      if (this.tty) {
+        const width = this.options.out.columns ?? 120;
+        this.erase();
+        this.lastBlock = renderTable(snapshot).map((l) =>
+          l.length > width ? l.slice(0, width) : l,
+        );
+        this.redrawLast();
+      } else {
+        const lines = renderPlain(snapshot);
+        const text = lines.join('\n');
+        if (text !== this.lastPlain) {
+          this.lastPlain = text;
+          this.options.out.write(`${text}\n`);
+        }
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private erase(): void {
+    if (this.drawnLines > 0) {
+      // Up to the block's first line, then clear to the end of the screen.
+      this.options.out.write(`\x1b[${this.drawnLines}F\x1b[0J`);
+      this.drawnLines = 0;
+    }
+  }
+
+  private redrawLast(): void {
+    if (this.lastBlock.length === 0) return;
+    this.options.out.write(`${this.lastBlock.join('\n')}\n`);
+    this.drawnLines = this.lastBlock.length;
+  }
+}

@@ -1,0 +1,363 @@
+/**
+ * The whole system on one machine, as a library: {@link startLocal} starts the
+ * emulated regions (dynalite per region, global-table replication with lag),
+ * the echo origin, per region the edge (the bundled Lambda@Edge handler
+ * behind a CloudFront-like endpoint) and the regional API (the bundled API
+ * handler behind a function URL), the reconciler on a timer, and the admin
+ * endpoint. `npm start`, the end-to-end tests and the benchmarks all use it,
+ * so what the tests prove is what the demo shows.
+ *
+ * Everything binds loopback. Start-up is all or nothing: if any part fails
+ * (a port in use, a bundle that does not build), what was started is stopped
+ * and the error is rethrown.
+ */
+
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { LimiterConfig, PolicyConfig } from '../functions/config/schema';
+import { type ReconcilerStatus, readReconcilerStatus } from '../functions/reconciler/status';
+import { bucketTableDefinition } from '../functions/store/table';
+import { type AdminServer, startAdminServer } from './admin';
+import { type ApiServer, startApiServer } from './api-server';
+import { checkConfig } from './config-file';
+import { type EchoOrigin, startEchoOrigin } from './echo-origin';
+import { type EdgeServer, startEdgeServer } from './edge-server';
+import { type DownMode, RegionEmulator } from './emulator';
+import { type LoadedRegion, loadRegionFunctions, type Reconciler } from './functions';
+import { planPorts } from './ports';
+import {
+  type EdgeCounters,
+  emptyCounters,
+  type RegionSnapshot,
+  type StatusSnapshot,
+  watchedLevels,
+} from './status';
+
+/** Options of {@link startLocal}. */
+export interface LocalOptions {
+  /** The config (validated here); its regions unless {@link LocalOptions.regions} is given. */
+  readonly config: LimiterConfig;
+  /** Regions to run instead of the config's. */
+  readonly regions?: readonly string[];
+  /** Replication lag per link (ms). @default 200 */
+  readonly lagMs?: number;
+  /** Uniform jitter added to each delivery (ms). @default 0 */
+  readonly jitterMs?: number;
+  /** Seed of the replication jitter. @default 1 */
+  readonly seed?: number;
+  /** Base port ({@link planPorts}); 0 picks free ports. @default 0 */
+  readonly basePort?: number;
+  /** Proxy allowed requests here instead of starting the echo origin. */
+  readonly originUrl?: string;
+  /** Reconciler period per region (ms); 0 runs it only on demand. @default 5000 */
+  readonly reconcileEveryMs?: number;
+  /** Extra buckets for the reconciler to watch (added to the policies' `watchKeys`). */
+  readonly watch?: readonly { readonly policy: string; readonly key: string }[];
+  /** Where the runtime reports problems (handler failures, reconciler errors). @default silent */
+  readonly log?: (line: string) => void;
+}
+
+/** A running local system. */
+export interface LocalHandle {
+  /** The config the runtime runs (regions and watches applied). */
+  readonly config: LimiterConfig;
+  readonly regions: readonly string[];
+  readonly adminUrl: string;
+  /** The origin allowed requests go to (the echo origin unless one was given). */
+  readonly originUrl: string;
+  /** Region → edge URL (send viewer requests here). */
+  readonly edgeUrls: Readonly<Record<string, string>>;
+  /** Region → regional API URL. */
+  readonly apiUrls: Readonly<Record<string, string>>;
+  /** Region → DynamoDB endpoint (the replicating proxy). */
+  readonly storeEndpoints: Readonly<Record<string, string>>;
+  /** The emulated regions (cut, heal, setDown, settle, clients). */
+  readonly emulator: RegionEmulator;
+  /** Requests the echo origin answered (undefined with an external origin). */
+  originRequests(): number | undefined;
+  /** Edge counters of a region (live object). */
+  counters(region: string): EdgeCounters;
+  cut(a: string, b: string): void;
+  heal(a: string, b: string): void;
+  setDown(region: string, down: boolean, mode?: DownMode): void;
+  setLag(lagMs: number): void;
+  /** Runs one reconciler pass in every region now and waits for all of them. */
+  reconcileNow(): Promise<void>;
+  /** The current status (reads every region's reconciler status item). */
+  status(): Promise<StatusSnapshot>;
+  /** Stops everything; idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Default replication lag of the local runtime (ms). */
+export const DEFAULT_LOCAL_LAG_MS = 200;
+
+/** Default reconciler period of the local runtime (ms): fast enough to watch, slow enough to read. */
+export const DEFAULT_RECONCILE_EVERY_MS = 5000;
+
+/** Starts the whole system on loopback. */
+export async function startLocal(options: LocalOptions): Promise<LocalHandle> {
+  const config = checkConfig(localConfig(options), 'config');
+  const regions = config.regions;
+  const ports = planPorts(options.basePort ?? 0, regions.length);
+  const log = options.log ?? (() => undefined);
+  let lagMs = options.lagMs ?? DEFAULT_LOCAL_LAG_MS;
+  const jitterMs = options.jitterMs ?? 0;
+  const reconcileEveryMs = options.reconcileEveryMs ?? DEFAULT_RECONCILE_EVERY_MS;
+
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.splice(0).reverse()) {
+      await stop().catch((error: unknown) => log(`stop: ${String(error)}`));
+    }
+  };
+
+  try {
+    const emulator = await RegionEmulator.start({
+      regions,
+      lagMs,
+      jitterMs,
+      seed: options.seed ?? 1,
+      ports: ports.regions.map((p) => p.store),
+    });
+    stops.push(() => emulator.stop());
+    await emulator.createTable(bucketTableDefinition(config.tableName));
+    if (config.strong !== undefined) {
+      await emulator.createTable(bucketTableDefinition(config.strong.tableName));
+    }
+    const storeEndpoints = Object.fromEntries(regions.map((r) => [r, emulator.endpoint(r)]));
+
+    let origin: EchoOrigin | undefined;
+    if (options.originUrl === undefined) {
+      origin = await startEchoOrigin(ports.origin);
+      stops.push(() => (origin as EchoOrigin).stop());
+    }
+    const originUrl = options.originUrl ?? (origin as EchoOrigin).url;
+
+    const context = new AsyncLocalStorage<string>();
+    const counters = new Map<string, EdgeCounters>(regions.map((r) => [r, emptyCounters()]));
+    const loaded = new Map<string, LoadedRegion>();
+    for (const region of regions) {
+      loaded.set(region, await loadRegionFunctions({ config, region, storeEndpoints, log }));
+    }
+
+    const edges = new Map<string, EdgeServer>();
+    const apis = new Map<string, ApiServer>();
+    for (const [i, region] of regions.entries()) {
+      const fns = loaded.get(region) as LoadedRegion;
+      const regionPorts = ports.regions[i] as (typeof ports.regions)[number];
+      const edge = await startEdgeServer({
+        region,
+        port: regionPorts.edge,
+        functions: fns.edge,
+        originUrl,
+        counters: counters.get(region) as EdgeCounters,
+        context,
+        log,
+        onOutcome: (outcome) => fns.observe?.(outcome, counters.get(region) as EdgeCounters),
+      });
+      stops.push(() => edge.stop());
+      edges.set(region, edge);
+      const api = await startApiServer({
+        region,
+        port: regionPorts.api,
+        handler: fns.api,
+        context,
+        log,
+      });
+      stops.push(() => api.stop());
+      apis.set(region, api);
+    }
+
+    const reconcilers = new ReconcilerLoop(
+      regions.map((r) => [r, (loaded.get(r) as LoadedRegion).reconciler] as const),
+      log,
+    );
+    stops.push(() => reconcilers.stop());
+    if (reconcileEveryMs > 0) reconcilers.start(reconcileEveryMs);
+
+    const watched = watchedOf(config);
+    const status = async (): Promise<StatusSnapshot> => {
+      const regionSnapshots: RegionSnapshot[] = await Promise.all(
+        regions.map(async (region) => {
+          let reconciler: ReconcilerStatus | null = null;
+          let readError: string | null = null;
+          try {
+            reconciler =
+              (await readReconcilerStatus(
+                emulator.directClient(region),
+                config.tableName,
+                region,
+              )) ?? null;
+          } catch (error) {
+            readError = `status unreadable: ${String(error)}`;
+          }
+          return {
+            region,
+            edgeUrl: (edges.get(region) as EdgeServer).url,
+            apiUrl: (apis.get(region) as ApiServer).url,
+            storeEndpoint: storeEndpoints[region] as string,
+            storeDown: emulator.downMode(region) ?? null,
+            edge: { ...(counters.get(region) as EdgeCounters) },
+            reconciler,
+            reconcilerError: reconcilers.lastError(region) ?? readError,
+            reconcilerRuns: reconcilers.runs(region),
+          };
+        }),
+      );
+      return {
+        atMs: Date.now(),
+        lagMs,
+        jitterMs,
+        reconcileEveryMs,
+        adminUrl: admin.url,
+        originUrl,
+        regions: regionSnapshots,
+        links: emulator.linkStats(),
+        watched: watchedLevels(watched, regionSnapshots),
+      };
+    };
+
+    const controls = {
+      regions,
+      cut: (a: string, b: string) => emulator.cut(a, b),
+      heal: (a: string, b: string) => emulator.heal(a, b),
+      setDown: (region: string, down: boolean, mode: DownMode = 'error') =>
+        emulator.setDown(region, down, mode),
+      setLag: (ms: number) => {
+        lagMs = ms;
+        emulator.setLag(ms);
+      },
+      reconcileNow: () => reconcilers.runAll(),
+      status,
+    };
+    const admin: AdminServer = await startAdminServer(ports.admin, controls);
+    stops.push(() => admin.stop());
+
+    let stopped: Promise<void> | undefined;
+    return {
+      config,
+      adminUrl: admin.url,
+      originUrl,
+      edgeUrls: Object.fromEntries(regions.map((r) => [r, (edges.get(r) as EdgeServer).url])),
+      apiUrls: Object.fromEntries(regions.map((r) => [r, (apis.get(r) as ApiServer).url])),
+      storeEndpoints,
+      emulator,
+      originRequests: () => origin?.requests(),
+      counters: (region) => {
+        const c = counters.get(region);
+        if (c === undefined) throw new RangeError(`unknown region "${region}"`);
+        return c;
+      },
+      ...controls,
+      stop: () => {
+        stopped ??= stopAll();
+        return stopped;
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+/** The config with the runtime's overrides applied: regions and extra watched keys. */
+export function localConfig(
+  options: Pick<LocalOptions, 'config' | 'regions' | 'watch'>,
+): LimiterConfig {
+  const extra = options.watch ?? [];
+  const policies = options.config.policies.map((p): PolicyConfig => {
+    const keys = extra.filter((w) => w.policy === p.id).map((w) => w.key);
+    if (keys.length === 0) return p;
+    return { ...p, watchKeys: [...new Set([...(p.watchKeys ?? []), ...keys])] };
+  });
+  const unknown = extra.filter((w) => !options.config.policies.some((p) => p.id === w.policy));
+  if (unknown.length > 0) {
+    throw new RangeError(
+      `--watch names unknown polic${unknown.length === 1 ? 'y' : 'ies'}: ${unknown
+        .map((w) => w.policy)
+        .join(', ')}`,
+    );
+  }
+  return {
+    ...options.config,
+    ...(options.regions === undefined ? {} : { regions: [...options.regions] }),
+    policies,
+  };
+}
+
+function watchedOf(config: LimiterConfig) {
+  return config.policies.flatMap((p) =>
+    (p.watchKeys ?? []).map((key) => ({ policy: p.id, key, capacityTokens: p.capacityTokens })),
+  );
+}
+
+/**
+ * Runs each region's reconciler every period, never two passes of one region
+ * at once (a slow pass delays the next one, as a scheduled Lambda with
+ * reserved concurrency 1 would).
+ */
+class ReconcilerLoop {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly errors = new Map<string, string>();
+  private readonly runCounts = new Map<string, number>();
+  private stopped = false;
+
+  constructor(
+    private readonly reconcilers: readonly (readonly [string, Reconciler])[],
+    private readonly log: (line: string) => void,
+  ) {}
+
+  start(everyMs: number): void {
+    this.timer = setInterval(() => {
+      this.runAll().catch(() => undefined);
+    }, everyMs);
+    this.timer.unref();
+  }
+
+  /** One pass per region, concurrently; a region whose pass is still running is joined, not restarted. */
+  async runAll(): Promise<void> {
+    await Promise.all(
+      this.reconcilers.map(([region, reconciler]) => this.runOne(region, reconciler)),
+    );
+  }
+
+  lastError(region: string): string | null {
+    return this.errors.get(region) ?? null;
+  }
+
+  runs(region: string): number {
+    return this.runCounts.get(region) ?? 0;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    for (const [, reconciler] of this.reconcilers) reconciler.abort();
+    await Promise.allSettled(this.running.values());
+  }
+
+  private runOne(region: string, reconciler: Reconciler): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    const current = this.running.get(region);
+    if (current !== undefined) return current;
+    const pass = reconciler
+      .run()
+      .then(
+        () => {
+          this.errors.delete(region);
+        },
+        (error: unknown) => {
+          const message = error instanceof Error ? error.message : String(error);
+          if (this.errors.get(region) !== message) this.log(`reconciler ${region}: ${message}`);
+          this.errors.set(region, message);
+        },
+      )
+      .finally(() => {
+        this.runCounts.set(region, (this.runCounts.get(region) ?? 0) + 1);
+        this.running.delete(region);
+      });
+    this.running.set(region, pass);
+    return pass;
+  }
+}

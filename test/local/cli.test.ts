@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { CLI_DEFAULTS, CliUsageError, parseCli } from '../../local/cli';
+import { planPorts } from '../../local/ports';
+
+describe('parseCli', () => {
+  it('applies the defaults when no flag is given', () => {
+    const cli = parseCli([]);
+    expect(cli.lagMs).toBe(CLI_DEFAULTS.lagMs);
+    expect(cli.basePort).toBe(CLI_DEFAULTS.basePort);
+    expect(cli.regions).toBeUndefined();
+    expect(cli.watch).toEqual([]);
+    expect(cli.help).toBe(false);
+  });
+
+  it('reads every flag, in both spellings', () => {
+    const cli = parseCli([
+      '--lag',
+      '350',
+      '--jitter=20',
+      '--regions',
+      'us-east-1, eu-west-1',
+      '--config',
+      'my.config.ts',
+      '--port=0',
+      '--origin',
+      'http://127.0.0.1:9000/base',
+      '--reconcile-ms',
+      '1000',
+      '--watch',
+      'demo:alice',
+      '--watch=api:k:with:colons',
+      '--status-ms',
+      '2000',
+    ]);
+    expect(cli).toMatchObject({
+      lagMs: 350,
+      jitterMs: 20,
+      regions: ['us-east-1', 'eu-west-1'],
+      configFile: 'my.config.ts',
+      basePort: 0,
+      originUrl: 'http://127.0.0.1:9000/base',
+      reconcileEveryMs: 1000,
+      statusEveryMs: 2000,
+      watch: [
+        { policy: 'demo', key: 'alice' },
+        { policy: 'api', key: 'k:with:colons' },
+      ],
+    });
+  });
+
+  it.each([
+    [['--bogus'], /unknown flag --bogus/],
+    [['stray'], /unexpected argument "stray"/],
+    [['--lag'], /--lag needs a value/],
+    [['--lag', '--jitter', '3'], /--lag needs a value/],
+    [['--lag', '-5'], /--lag must be an integer/],
+    [['--lag', '1.5'], /--lag must be an integer/],
+    [['--port', '80'], /--port must be 0 or at least 1024/],
+    [['--port', '70000'], /--port must be an integer from 0 to 65535/],
+    [['--origin', 'https://example.com'], /--origin must be an http:\/\/ URL/],
+    [['--origin', 'not a url'], /--origin must be an http:\/\/ URL/],
+    [['--regions', 'a,,b'], /comma-separated/],
+    [['--regions', 'a,a'], /twice/],
+    [['--watch', 'demo'], /POLICY:KEY/],
+    [['--reconcile-ms', '10'], /at least 100/],
+    [['--lag', '1', '--lag', '2'], /given twice/],
+  ])('refuses %j with one clear message', (argv, message) => {
+    expect(() => parseCli(argv)).toThrow(CliUsageError);
+    expect(() => parseCli(argv)).toThrow(message);
+  });
+
+  it('recognises --help and -h', () => {
+    expect(parseCli(['--help']).help).toBe(true);
+    expect(parseCli(['-h']).help).toBe(true);
+  });
+});
+
+describe('planPorts', () => {
+  it('derives every port from the base, without overlaps', () => {
+    const plan = planPorts(8400, 3);
+    expect(plan.admin).toBe(8400);
+    expect(plan.origin).toBe(8401);
+    expect(plan.regions[0]).toEqual({ edge: 8410, api: 8411, store: 8412 });
+    expect(plan.regions[2]).toEqual({ edge: 8430, api: 8431, store: 8432 });
+    const all = [plan.admin, plan.origin, ...plan.regions.flatMap((r) => [r.edge, r.api, r.store])];
+    expect(new Set(all).size).toBe(all.length);
+  });
+
+  it('asks for free ports everywhere with base 0', () => {
+    const plan = planPorts(0, 2);
+    expect([plan.admin, plan.origin, ...plan.regions.flatMap(Object.values)]).toEqual(
+      new Array(8).fill(0),
+    );
+  });
+
+  it('refuses a base that would run past port 65535', () => {
+    expect(() => planPorts(65_500, 4)).toThrow(RangeError);
+  });
+});
