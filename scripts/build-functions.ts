@@ -115,6 +115,8 @@ export interface BuildFunctionOptions {
   readonly minify?: boolean;
   /** Inline source map (local debugging; never for the edge size budget). @default false */
   readonly sourcemap?: boolean;
+  /** Another entry file (absolute, or relative to the repository root). @default the function's entry */
+  readonly entry?: string;
 }
 
 /** A written bundle. */
@@ -138,8 +140,8 @@ export interface BuiltFunction {
 }
 
 /** Absolute path of a function's entry. */
-export function entryPath(name: FunctionName): string {
-  return join(REPO_ROOT, FUNCTIONS[name].entry);
+export function entryPath(name: FunctionName, override?: string): string {
+  return resolve(REPO_ROOT, override ?? FUNCTIONS[name].entry);
 }
 
 /** Whether a function's entry exists (optional functions are deployed only then). */
@@ -150,7 +152,7 @@ export function hasEntry(name: FunctionName): boolean {
 /** The esbuild options of one function: pure, so tests and callers can inspect them. */
 export function esbuildOptions(options: BuildFunctionOptions): BuildOptions {
   return {
-    entryPoints: [entryPath(options.name)],
+    entryPoints: [entryPath(options.name, options.entry)],
     absWorkingDir: REPO_ROOT,
     bundle: true,
     platform: 'node',
@@ -209,8 +211,9 @@ export async function buildFunctions(
 
 function prepare(options: BuildFunctionOptions): void {
   assertConfig(options.config);
-  if (!hasEntry(options.name)) {
-    throw new MissingEntryError(options.name, FUNCTIONS[options.name].entry);
+  const entry = entryPath(options.name, options.entry);
+  if (!existsSync(entry)) {
+    throw new MissingEntryError(options.name, relative(REPO_ROOT, entry));
   }
 }
 
@@ -239,7 +242,7 @@ function writeBundle(
   }
   return {
     name: options.name,
-    entry: entryPath(options.name),
+    entry: entryPath(options.name, options.entry),
     directory,
     file,
     handler: `${BUNDLE_FILE.replace(/\.js$/, '')}.${spec.exportName}`,

@@ -1,0 +1,163 @@
+/**
+ * Everything the stacks derive from the config, as pure functions and named
+ * constants: stack names, table ARNs, which alarms exist and their thresholds.
+ * Keeping the decisions here (not inside constructs) lets tests check them
+ * without synthesizing, and keeps the constructs to wiring.
+ */
+
+import { Runtime } from 'aws-cdk-lib/aws-lambda';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import {
+  type AlarmConfig,
+  DEFAULT_ALARMS,
+  type LimiterConfig,
+  type PolicyConfig,
+} from '../functions/config/schema';
+
+/** Lambda@Edge functions must live here; the edge stack is deployed here. */
+export const EDGE_REGION = 'us-east-1';
+
+/** AWS partition of every ARN we build (commercial regions only). */
+export const PARTITION = 'aws';
+
+/**
+ * Runtime of the regional functions. Node.js 20 reached end of support on
+ * Lambda in April 2026 (creating functions on it is being blocked), so the
+ * functions run on the newest runtime; the bundles target Node 20 (the
+ * toolchain's version), which newer runtimes run unchanged.
+ */
+export const REGIONAL_RUNTIME = Runtime.NODEJS_24_X;
+/** Runtime of the Lambda@Edge functions: the newest one Lambda@Edge lists as supported. */
+export const EDGE_RUNTIME = Runtime.NODEJS_22_X;
+
+/** Regional API: memory (MB); 256 MB on arm64 keeps a decision's CPU time low. */
+export const API_MEMORY_MB = 256;
+/** Regional API timeout (s): a decision's store budget is at most 3 s. */
+export const API_TIMEOUT_SECONDS = 5;
+/** Reconciler memory (MB). */
+export const RECONCILER_MEMORY_MB = 256;
+/** Reconciler timeout (s): it runs every minute and must finish before the next run. */
+export const RECONCILER_TIMEOUT_SECONDS = 50;
+/** Reconciler schedule period (minutes). */
+export const RECONCILE_EVERY_MINUTES = 1;
+/** Lambda@Edge viewer triggers: at most 128 MB. */
+export const EDGE_MEMORY_MB = 128;
+/** Lambda@Edge viewer triggers: at most 5 s. */
+export const EDGE_TIMEOUT_SECONDS = 5;
+/** How long function logs are kept. */
+export const LOG_RETENTION = RetentionDays.ONE_MONTH;
+/** How long CloudFront access logs are kept (days). */
+export const ACCESS_LOG_RETENTION_DAYS = 90;
+
+/** Period of every alarm's metric (s). */
+export const ALARM_PERIOD_SECONDS = 60;
+/** Count alarms (errors, fallbacks, throttles): breaching minutes out of a window. */
+export const COUNT_ALARM_WINDOW = { evaluationPeriods: 5, datapointsToAlarm: 3 } as const;
+/** Sync lag: three minutes in a row (a missing minute counts as breaching). */
+export const SYNC_LAG_WINDOW = { evaluationPeriods: 3, datapointsToAlarm: 3 } as const;
+/** DynamoDB ReplicationLatency: five minutes in a row (it is noisy minute to minute). */
+export const REPLICATION_LATENCY_WINDOW = { evaluationPeriods: 5, datapointsToAlarm: 5 } as const;
+/** Depletion: two minutes out of three. */
+export const DEPLETION_WINDOW = { evaluationPeriods: 3, datapointsToAlarm: 2 } as const;
+/** Reconciler liveness: no invocation in this many minutes. */
+export const RECONCILER_STALLED_MINUTES = 5;
+/**
+ * A heartbeat is written every run, so its age normally stays below one
+ * period plus the replication lag; beyond this many periods plus the sync-lag
+ * threshold, the writing region stopped or its replication to here broke.
+ */
+export const HEARTBEAT_STALE_PERIODS = 3;
+/** CloudFront 5xx error rate (%) that pages: the viewer-request function may be failing. */
+export const EDGE_5XX_RATE_PERCENT = 5;
+
+/** The stacks of one deployment. */
+export interface StackNames {
+  readonly table: string;
+  readonly strongTable: string;
+  readonly edge: string;
+  regional(region: string): string;
+}
+
+/** Stack names; `cdk deploy <name>` uses them. */
+export function stackNames(config: LimiterConfig): StackNames {
+  return {
+    table: `${config.appName}-Table`,
+    strongTable: `${config.appName}-StrongTable`,
+    edge: `${config.appName}-Edge`,
+    regional: (region) => `${config.appName}-${region}`,
+  };
+}
+
+/** The primary region: the table stack (and its replicas) is deployed from there. */
+export function primaryRegion(config: LimiterConfig): string {
+  const primary = config.regions[0];
+  if (primary === undefined) throw new RangeError('config.regions is empty');
+  return primary;
+}
+
+/** Whether any policy uses the strongly consistent (MRSC) table. */
+export function usesStrongTable(config: LimiterConfig): boolean {
+  return config.policies.some((p) => p.consistency === 'strong') && config.strong !== undefined;
+}
+
+/** ARN of a table replica. */
+export function tableArn(account: string, region: string, tableName: string): string {
+  return `arn:${PARTITION}:dynamodb:${region}:${account}:table/${tableName}`;
+}
+
+/** Which replicas a function may reach. */
+export interface TableScope {
+  /** Replicas of the eventual table: every region, or one. */
+  readonly regions: 'all' | { readonly only: string };
+  /** Also every replica of the strong table, when one exists. */
+  readonly strong: boolean;
+}
+
+/**
+ * ARNs of the table replicas a function may use: the eventual table in the
+ * given regions, plus every replica of the strong table when asked and one
+ * exists (a region outside the strong region set reaches it remotely).
+ */
+export function tableArns(config: LimiterConfig, scope: TableScope): string[] {
+  const regions = scope.regions === 'all' ? config.regions : [scope.regions.only];
+  const arns = regions.map((r) => tableArn(config.account, r, config.tableName));
+  if (scope.strong && usesStrongTable(config) && config.strong !== undefined) {
+    const strong = config.strong;
+    arns.push(...strong.regions.map((r) => tableArn(config.account, r, strong.tableName)));
+  }
+  return arns;
+}
+
+/** Alarm thresholds with defaults applied. */
+export function alarmThresholds(config: LimiterConfig): Required<AlarmConfig> {
+  return { ...DEFAULT_ALARMS, ...config.alarms };
+}
+
+/** A watched bucket that gets a depletion alarm. */
+export interface WatchedKey {
+  readonly policy: PolicyConfig;
+  readonly key: string;
+}
+
+/**
+ * Watched buckets with a depletion alarm: every `watchKeys` entry of an
+ * eventual policy (the reconciler reports no level for strong policies: their
+ * single slot has no replica spread).
+ */
+export function watchedKeys(config: LimiterConfig): WatchedKey[] {
+  return config.policies
+    .filter((p) => (p.consistency ?? 'eventual') === 'eventual')
+    .flatMap((policy) => (policy.watchKeys ?? []).map((key) => ({ policy, key })));
+}
+
+/** The other regions of a deployment, in config order. */
+export function otherRegions(config: LimiterConfig, region: string): string[] {
+  return config.regions.filter((r) => r !== region);
+}
+
+/** Heartbeat age (ms) beyond which a source region's heartbeat counts as stale. */
+export function heartbeatStaleMs(config: LimiterConfig): number {
+  return (
+    HEARTBEAT_STALE_PERIODS * RECONCILE_EVERY_MINUTES * 60_000 + alarmThresholds(config).syncLagMs
+  );
+}
