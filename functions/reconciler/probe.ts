@@ -2,12 +2,13 @@
  * The replication probe of one link: after this region wrote its heartbeat,
  * poll another region's replica until the heartbeat (or a newer one) shows.
  *
- * How the lag is estimated: a read happens somewhere between sending it and
- * getting the answer, so both the write and the first read that saw the
- * heartbeat are placed at their midpoints; lag = mid(read) − mid(write). Both
- * times come from this region's clock, so no clock skew enters. The estimate
- * errs high by at most one poll interval (the heartbeat landed somewhere
- * after the previous poll) and low or high by half a cross-region round trip.
+ * How the lag is estimated: a call takes effect somewhere between sending it
+ * and getting the answer, so the write and every read are placed at their
+ * midpoints. The heartbeat landed after the last read that did not see it
+ * (or after the write) and before the first read that did; the lag is the
+ * middle of that window minus the write: error at most half the window
+ * (`resolutionMs / 2`, i.e. half a poll interval plus half a cross-region
+ * round trip). Every time comes from this region's clock: no clock skew.
  *
  * Bounds: at most `maxPolls` reads, none after `waitMs`, each read cut at
  * `callTimeoutMs` or at the end of the wait, all stopped by the run's signal.
@@ -50,6 +51,8 @@ export interface ProbeArrived {
   readonly kind: 'arrived';
   /** Estimated replication lag (ms, ≥ 0). */
   readonly lagMs: number;
+  /** Width of the window the heartbeat landed in (ms); the estimate is its middle. */
+  readonly resolutionMs: number;
   /** Reads made, the successful one included. */
   readonly polls: number;
   /** Reads that failed before it showed. */
@@ -82,6 +85,8 @@ export async function probeReplica(input: ProbeInput): Promise<ProbeOutcome> {
   let errors = 0;
   let lastError: unknown;
   let seenSeq: number | undefined;
+  // Midpoint of the last read that answered without the heartbeat: it landed after this.
+  let notYetMs = input.writeMidMs;
   while (polls < input.maxPolls && !input.runSignal.aborted) {
     const sendMs = nowFn();
     const remainingMs = deadlineMs - sendMs;
@@ -94,14 +99,19 @@ export async function probeReplica(input: ProbeInput): Promise<ProbeOutcome> {
         input.sourceRegion,
         callSignal(input.runSignal, Math.min(input.callTimeoutMs, remainingMs)),
       );
-      const receiveMs = nowFn();
-      if (heartbeat !== undefined) {
-        seenSeq = heartbeat.seq;
-        if (heartbeat.seq >= input.seq) {
-          const lagMs = Math.max(0, Math.round((sendMs + receiveMs) / 2 - input.writeMidMs));
-          return { kind: 'arrived', lagMs, polls, errors };
-        }
+      const readMidMs = (sendMs + nowFn()) / 2;
+      if (heartbeat !== undefined) seenSeq = heartbeat.seq;
+      if (heartbeat !== undefined && heartbeat.seq >= input.seq) {
+        const landedMs = (Math.max(notYetMs, input.writeMidMs) + readMidMs) / 2;
+        return {
+          kind: 'arrived',
+          lagMs: Math.max(0, Math.round(landedMs - input.writeMidMs)),
+          resolutionMs: Math.max(0, Math.round(readMidMs - notYetMs)),
+          polls,
+          errors,
+        };
       }
+      notYetMs = readMidMs;
     } catch (error) {
       errors += 1;
       lastError = error;

@@ -54,7 +54,7 @@ export interface ReconcilerOptions {
   readonly firstPollIntervalMs?: number;
   /** Longest pause between two reads of the heartbeat (ms). @default 250 */
   readonly maxPollIntervalMs?: number;
-  /** Most heartbeat reads per other replica. @default 60 */
+  /** Most heartbeat reads per other replica. @default ⌈probeWaitMs / maxPollIntervalMs⌉ + 10 */
   readonly maxPollsPerRegion?: number;
   /** Longest single store or CloudWatch call (ms). @default 2000 */
   readonly callTimeoutMs?: number;
@@ -136,11 +136,14 @@ export function resolveReconcilerOptions(
   options: ReconcilerOptions = {},
 ): ResolvedReconcilerOptions {
   const thresholdMs = config.alarms?.syncLagMs ?? DEFAULT_ALARMS.syncLagMs;
+  const probeWaitMs = options.probeWaitMs ?? thresholdMs + 1000;
+  const maxPollIntervalMs = options.maxPollIntervalMs ?? 250;
   const resolved = {
-    probeWaitMs: options.probeWaitMs ?? thresholdMs + 1000,
+    probeWaitMs,
     firstPollIntervalMs: options.firstPollIntervalMs ?? 25,
-    maxPollIntervalMs: options.maxPollIntervalMs ?? 250,
-    maxPollsPerRegion: options.maxPollsPerRegion ?? 60,
+    maxPollIntervalMs,
+    // Enough reads to cover the whole wait at the longest interval, plus the back-off ramp.
+    maxPollsPerRegion: options.maxPollsPerRegion ?? Math.ceil(probeWaitMs / maxPollIntervalMs) + 10,
     callTimeoutMs: options.callTimeoutMs ?? 2000,
     runBudgetMs: options.runBudgetMs ?? 25_000,
     finishReserveMs: options.finishReserveMs ?? 4000,
@@ -234,6 +237,7 @@ export async function reconcile(
         sourceRegion: region,
         receivingRegion: other,
         lagMs: outcome.lagMs,
+        resolutionMs: outcome.resolutionMs,
         polls: outcome.polls,
       });
     } else {
