@@ -32,6 +32,9 @@ const dynalite = require('dynalite') as (options: { createTableMs?: number }) =>
 /** Credentials dynalite accepts (it checks nothing). */
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' } as const;
 
+/** How long `stop()` lets requests in flight finish before closing every connection (ms). */
+const STOP_GRACE_MS = 250;
+
 /** Default table name of {@link startDynalite}. */
 export const DEFAULT_TEST_TABLE = 'buckets';
 
@@ -86,8 +89,14 @@ export async function startDynalite(options: StartDynaliteOptions = {}): Promise
     if (stopped) return;
     stopped = true;
     client.destroy();
-    server.closeAllConnections?.();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    // Let requests in flight finish (dynalite fails them once its database closes),
+    // then drop the keep-alive connections of clients the caller did not destroy.
+    const force = setTimeout(() => server.closeAllConnections(), STOP_GRACE_MS);
+    force.unref();
+    await closed;
+    clearTimeout(force);
   };
   const createTable = async (input: CreateTableCommandInput) => {
     await client.send(new CreateTableCommand(input));

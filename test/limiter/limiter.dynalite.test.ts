@@ -1,0 +1,203 @@
+/**
+ * The limiter over the real adapter and an embedded DynamoDB: exact admission
+ * under heavy concurrency from several containers of one region, and every
+ * failure mode against a store that errors, hangs or throttles.
+ */
+import { DynamoDBServiceException } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PolicyConfig } from '../../functions/config/schema';
+import { bucketIdOf } from '../../functions/limiter/bucket-id';
+import { Limiter } from '../../functions/limiter/limiter';
+import { createDynamoDbClient } from '../../functions/store/client';
+import { DynamoDbStore } from '../../functions/store/dynamodb-store';
+import { toStoreError } from '../../functions/store/errors';
+import { bucketTableDefinition } from '../../functions/store/table';
+import type { BucketStore } from '../../functions/store/types';
+import { RegionEmulator } from '../../local/emulator';
+import { LOCAL_CREDENTIALS, type LocalDynamo, startDynalite } from '../helpers/dynalite';
+import { configWith, ManualClock } from './fixtures';
+
+const REGION = 'us-east-1';
+
+const clients: ReturnType<typeof createDynamoDbClient>[] = [];
+afterAll(() => {
+  for (const client of clients) client.destroy();
+});
+
+function storeAt(endpoint: string, tableName: string, budgetMs: number): DynamoDbStore {
+  const client = createDynamoDbClient({
+    region: REGION,
+    endpoint,
+    credentials: LOCAL_CREDENTIALS,
+    budgetMs,
+  });
+  clients.push(client);
+  return new DynamoDbStore({ client, tableName });
+}
+
+/**
+ * A budget far above what the test needs: dynalite serialises 500 concurrent
+ * conditional writes in a few seconds on two cores, and a timed-out decision
+ * would be a fallback, not the concurrency behaviour this test is about.
+ */
+const GENEROUS_BUDGET_MS = 30_000;
+
+describe('one region, many containers, one embedded DynamoDB', () => {
+  let db: LocalDynamo;
+  beforeAll(async () => {
+    db = await startDynalite();
+  });
+  afterAll(() => db.stop());
+
+  it('admits exactly 100 of 500 concurrent requests on a capacity-100 bucket, from 5 containers', async () => {
+    // No refill within the test: 1 token per 10^9 ms (capacity x interval = 10^11 <= 10^13).
+    const policy: PolicyConfig = {
+      id: 'burst',
+      capacityTokens: 100,
+      refillTokens: 1,
+      refillIntervalMs: 1_000_000_000,
+      onStoreError: 'closed',
+    };
+    const config = configWith([policy]);
+    const containers = Array.from(
+      { length: 5 },
+      () =>
+        new Limiter({
+          config,
+          region: REGION,
+          store: storeAt(db.endpoint, db.tableName, GENEROUS_BUDGET_MS),
+          storeBudgetMs: GENEROUS_BUDGET_MS,
+        }),
+    );
+    const results = await Promise.all(
+      Array.from({ length: 500 }, (_, i) =>
+        containers[i % containers.length]!.limit({
+          policyId: 'burst',
+          key: 'shared',
+          costTokens: 1,
+        }),
+      ),
+    );
+    const admitted = results.filter((r) => r.allowed).length;
+    expect(admitted).toBe(100);
+    expect(results.filter((r) => r.source === 'fallback')).toHaveLength(0);
+    const stored = await storeAt(db.endpoint, db.tableName, GENEROUS_BUDGET_MS).readSlot(
+      bucketIdOf('burst', 1, 'shared'),
+      REGION,
+      { consistent: true },
+    );
+    expect(stored?.n).toBe(100);
+    const writes = containers.reduce((sum, c) => sum + c.counters.writes, 0);
+    expect(writes).toBeGreaterThanOrEqual(100);
+  });
+});
+
+describe('failure modes against a failing store', () => {
+  let emulator: RegionEmulator;
+  const clock = new ManualClock();
+  const modes: PolicyConfig[] = (['open', 'closed', 'local'] as const).map((mode) => ({
+    id: mode,
+    capacityTokens: 100,
+    refillTokens: 1,
+    refillIntervalMs: 1000,
+    onStoreError: mode,
+    localShare: 0.05,
+  }));
+  let store: DynamoDbStore;
+  let limiter: Limiter;
+
+  beforeAll(async () => {
+    emulator = await RegionEmulator.start({ regions: [REGION] });
+    await emulator.createTable(bucketTableDefinition('buckets'));
+    store = storeAt(emulator.endpoint(REGION), 'buckets', 100);
+    limiter = new Limiter({
+      config: configWith(modes),
+      region: REGION,
+      store,
+      clock: clock.now,
+      storeBudgetMs: 100,
+      storeCooldownMs: 1000,
+    });
+  });
+  afterAll(() => emulator.stop());
+
+  const ask = (policyId: string) => limiter.limit({ policyId, key: 'k', costTokens: 1 });
+
+  for (const down of ['error', 'hang'] as const) {
+    it(`decides by each policy's mode when the store ${down === 'error' ? 'answers 500' : 'hangs'}`, async () => {
+      clock.advance(10_000);
+      emulator.setDown(REGION, true, down);
+      try {
+        expect(await ask('open')).toMatchObject({
+          allowed: true,
+          source: 'fallback',
+          fallback: 'open',
+        });
+        expect(await ask('closed')).toMatchObject({
+          allowed: false,
+          source: 'fallback',
+          fallback: 'closed',
+        });
+        expect(await ask('local')).toMatchObject({
+          allowed: true,
+          source: 'fallback',
+          fallback: 'local',
+        });
+      } finally {
+        emulator.setDown(REGION, false);
+      }
+    });
+  }
+
+  it('decides by mode while the store throttles', async () => {
+    const throttled: BucketStore = {
+      readView: () =>
+        Promise.reject(
+          toStoreError(
+            new DynamoDBServiceException({
+              name: 'ProvisionedThroughputExceededException',
+              $fault: 'client',
+              $metadata: { httpStatusCode: 400 },
+              message: 'throttled',
+            }),
+            'readView',
+          ),
+        ),
+      readSlot: () => Promise.reject(new Error('unused')),
+      applyWrite: () => Promise.reject(new Error('unused')),
+    };
+    const l = new Limiter({
+      config: configWith(modes),
+      region: REGION,
+      store: throttled,
+      clock: clock.now,
+    });
+    expect(await l.limit({ policyId: 'closed', key: 'k', costTokens: 1 })).toMatchObject({
+      fallback: 'closed',
+    });
+    expect(l.counters.storeErrors).toBe(1);
+  });
+
+  it('local mode: admits its share while the store is down, then writes those tokens to the slot', async () => {
+    clock.advance(10_000);
+    const before = (await store.readSlot(bucketIdOf('local', 1, 'fresh'), REGION))?.n ?? 0;
+    expect(before).toBe(0);
+    emulator.setDown(REGION, true, 'error');
+    const during = [];
+    for (let i = 0; i < 8; i += 1)
+      during.push(await limiter.limit({ policyId: 'local', key: 'fresh', costTokens: 1 }));
+    emulator.setDown(REGION, false);
+    // 5 % of 100 tokens per container.
+    expect(during.filter((r) => r.allowed)).toHaveLength(5);
+    expect(limiter.counters.pendingLocalTokens).toBeGreaterThanOrEqual(5);
+
+    clock.advance(1000);
+    const after = await limiter.limit({ policyId: 'local', key: 'fresh', costTokens: 1 });
+    expect(after).toMatchObject({ allowed: true, source: 'store' });
+    const slot = await store.readSlot(bucketIdOf('local', 1, 'fresh'), REGION, {
+      consistent: true,
+    });
+    expect(slot?.n).toBe(6);
+    expect(after.remainingTokens).toBe(94);
+  });
+});
