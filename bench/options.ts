@@ -1,0 +1,144 @@
+/**
+ * Benchmark sizes. Why two profiles: `npm run bench` must finish in a few
+ * minutes on a 2-core machine and `--quick` in under one (a smoke run for CI
+ * and tests); every size lives here so that the two stay comparable and no
+ * module hard-codes a count or a duration.
+ */
+
+/** Every size the benchmark uses. */
+export interface BenchSizes {
+  readonly profile: 'full' | 'quick';
+  readonly decisionCost: { readonly iterations: number; readonly warmupIterations: number };
+  readonly storeTraffic: { readonly warmupDecisions: number; readonly measuredDecisions: number };
+  readonly endToEnd: {
+    readonly connections: number;
+    readonly warmupSeconds: number;
+    readonly durationSeconds: number;
+    /** Count bound of one measured run. */
+    readonly maxRequests: number;
+    /** Keys of the allowed-heavy workload. */
+    readonly allowedKeys: number;
+  };
+  readonly accuracy: {
+    readonly seeds: readonly number[];
+    /** Scenario names; all standard scenarios when absent. */
+    readonly scenarios?: readonly string[];
+  };
+  readonly scale: {
+    readonly regionCounts: readonly number[];
+    readonly regionWarmupDecisions: number;
+    readonly regionMeasuredDecisions: number;
+    readonly cpuIterations: number;
+    readonly keyCounts: readonly number[];
+    readonly minDecisions: number;
+    readonly concurrency: number;
+    readonly keysTimeBudgetMs: number;
+  };
+}
+
+/** `npm run bench`: a few minutes. */
+export const FULL_SIZES: BenchSizes = {
+  profile: 'full',
+  decisionCost: { iterations: 200_000, warmupIterations: 50_000 },
+  storeTraffic: { warmupDecisions: 500, measuredDecisions: 2_000 },
+  endToEnd: {
+    connections: 32,
+    warmupSeconds: 2,
+    durationSeconds: 8,
+    maxRequests: 400_000,
+    allowedKeys: 1_000,
+  },
+  accuracy: { seeds: [1, 2, 3, 4, 5] },
+  scale: {
+    regionCounts: [1, 2, 3, 4, 5, 6],
+    regionWarmupDecisions: 200,
+    regionMeasuredDecisions: 600,
+    cpuIterations: 50_000,
+    keyCounts: [1, 100, 10_000, 100_000],
+    minDecisions: 1_000,
+    concurrency: 32,
+    keysTimeBudgetMs: 90_000,
+  },
+};
+
+/** `npm run bench -- --quick`: under a minute, same shape, smaller sizes. */
+export const QUICK_SIZES: BenchSizes = {
+  profile: 'quick',
+  decisionCost: { iterations: 20_000, warmupIterations: 5_000 },
+  storeTraffic: { warmupDecisions: 100, measuredDecisions: 300 },
+  endToEnd: {
+    connections: 16,
+    warmupSeconds: 0.5,
+    durationSeconds: 1.5,
+    maxRequests: 50_000,
+    allowedKeys: 200,
+  },
+  accuracy: {
+    seeds: [1],
+    scenarios: ['uniform-lag200', 'idle-burst-lag200', 'partition-lag200'],
+  },
+  scale: {
+    regionCounts: [1, 3, 6],
+    regionWarmupDecisions: 50,
+    regionMeasuredDecisions: 150,
+    cpuIterations: 10_000,
+    keyCounts: [1, 100, 1_000],
+    minDecisions: 200,
+    concurrency: 16,
+    keysTimeBudgetMs: 10_000,
+  },
+};
+
+/** Benchmark parts, in report order. */
+export const PARTS = ['decision', 'traffic', 'e2e', 'accuracy', 'scale'] as const;
+/** One benchmark part. */
+export type BenchPart = (typeof PARTS)[number];
+
+/** Parsed command line. */
+export interface BenchArgs {
+  readonly sizes: BenchSizes;
+  /** Parts to run (all by default). */
+  readonly parts: readonly BenchPart[];
+  /** Directory of report.md and report.json, relative to the working directory. */
+  readonly outDir: string;
+}
+
+/** Thrown for an unknown flag or part; the message lists what is accepted. */
+export class BenchUsageError extends Error {
+  override readonly name = 'BenchUsageError';
+}
+
+/**
+ * Parses `[--quick] [--only part,part] [--out dir]`.
+ *
+ * @throws {@link BenchUsageError} on anything else.
+ */
+export function parseArgs(argv: readonly string[]): BenchArgs {
+  let sizes = FULL_SIZES;
+  let parts: BenchPart[] = [...PARTS];
+  let outDir = 'bench/results';
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--quick') sizes = QUICK_SIZES;
+    else if (arg === '--only' || arg === '--out') {
+      const value = argv[++i];
+      if (value === undefined) throw new BenchUsageError(`${arg} needs a value`);
+      if (arg === '--out') outDir = value;
+      else {
+        const wanted = value.split(',').map((p) => p.trim());
+        const unknown = wanted.filter((p) => !(PARTS as readonly string[]).includes(p));
+        if (unknown.length > 0) {
+          throw new BenchUsageError(
+            `unknown part(s) ${unknown.join(', ')}; parts are ${PARTS.join(', ')}`,
+          );
+        }
+        parts = PARTS.filter((p) => wanted.includes(p));
+      }
+    } else {
+      throw new BenchUsageError(
+        `unknown argument "${arg}"; usage: npm run bench -- [--quick] [--only ${PARTS.join(',')}] [--out dir]`,
+      );
+    }
+  }
+  return { sizes, parts, outDir };
+}

@@ -1,0 +1,292 @@
+/**
+ * Renders the benchmark results as the Markdown report (and holds the shape of
+ * report.json). Why a pure renderer: the report is the deliverable, and its
+ * layout and arithmetic are tested without running any benchmark.
+ */
+
+import type { AccuracyResult } from './accuracy-types';
+import type { DecisionCostResult } from './decision-cost';
+import type { EndToEndResult } from './end-to-end';
+import type { MachineInfo } from './machine';
+import type { ScaleResult } from './scale';
+import type { StoreTrafficResult } from './store-traffic';
+import type { BundleResult, TargetResult } from './targets';
+
+/** Everything one `npm run bench` produced: the content of report.json. */
+export interface BenchReport {
+  readonly meta: {
+    /** ISO time the run finished. */
+    readonly generatedAt: string;
+    readonly profile: 'full' | 'quick';
+    /** The command that produced it. */
+    readonly command: string;
+    readonly machine: MachineInfo;
+    readonly durationSeconds: number;
+  };
+  readonly decisionCost?: DecisionCostResult;
+  readonly storeTraffic?: StoreTrafficResult;
+  readonly endToEnd?: EndToEndResult;
+  readonly accuracy?: AccuracyResult;
+  readonly scale?: ScaleResult;
+  readonly bundle?: BundleResult;
+  readonly targets: readonly TargetResult[];
+  /** Parts that failed or were skipped, and why. */
+  readonly problems: readonly { readonly part: string; readonly message: string }[];
+}
+
+/** Formats a number with `digits` decimals and thousands separators. */
+export function num(value: number | undefined, digits = 0): string {
+  if (value === undefined || !Number.isFinite(value)) return '—';
+  return value.toLocaleString('en-US', {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+}
+
+/** Formats a ratio as `×1.23`. */
+export function times(value: number | undefined, digits = 2): string {
+  return value === undefined || !Number.isFinite(value) ? '—' : `×${num(value, digits)}`;
+}
+
+/** A Markdown table. Cells are escaped for `|`. */
+export function table(
+  columns: readonly string[],
+  rows: readonly (readonly (string | number)[])[],
+): string {
+  const cell = (c: string | number) => String(c).replaceAll('|', '\\|');
+  const head = `| ${columns.map(cell).join(' | ')} |`;
+  const rule = `|${columns.map(() => '---').join('|')}|`;
+  return [head, rule, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
+}
+
+const STATUS_MARK: Record<TargetResult['status'], string> = {
+  met: '✅ met',
+  missed: '❌ missed',
+  'not measured': '⚪ not measured',
+};
+
+/** The targets table, shared by the report and the README section. */
+export function renderTargets(targets: readonly TargetResult[]): string {
+  return table(
+    ['target', 'measured', 'verdict', 'note'],
+    targets.map((t) => [t.goal, t.measured, STATUS_MARK[t.status], t.note ?? '']),
+  );
+}
+
+/** One line describing the machine. */
+export function machineLine(m: MachineInfo): string {
+  return `Node ${m.nodeVersion}, ${m.cpuModel}, ${m.cores} cores, ${num(m.memoryGiB, 1)} GiB RAM (${m.platform})`;
+}
+
+function renderDecisionCost(r: DecisionCostResult): string {
+  return [
+    '## 1. Decision cost (pure core, CPU time per call)',
+    '',
+    `${num(r.iterations)} timed calls per case after ${num(r.warmupIterations)} warm-up calls; each call timed alone with \`process.hrtime.bigint()\` (timer overhead ≈ ${num(r.timerOverheadNs)} ns, included). Views hold one item per slot, each with a checkpoint over every slot.`,
+    '',
+    table(
+      ['operation', 'slots', 'median (µs)', 'p90 (µs)', 'p99 (µs)', 'calls/s on one core (batch)'],
+      r.timings.map((t) => [
+        t.operation,
+        t.slots,
+        num(t.nanoseconds.median / 1000, 2),
+        num(t.nanoseconds.p90 / 1000, 2),
+        num(t.nanoseconds.p99 / 1000, 2),
+        num(t.callsPerSecond),
+      ]),
+    ),
+  ].join('\n');
+}
+
+function renderStoreTraffic(r: StoreTrafficResult): string {
+  const p = r.priceSheet;
+  const rows = r.cases.map((c) => [
+    c.workload,
+    c.variant,
+    `${num((100 * c.admitted) / c.decisions, 1)} %`,
+    num(c.cost.writesPer1000, 1),
+    num(c.cost.readsPer1000, 1),
+    num(c.cost.wruPer1000, 1),
+    num(c.cost.rruPer1000, 1),
+    num(c.cost.rwruPer1000, 1),
+    `$${num(c.cost.usdPerMillionDecisions, 3)}`,
+    num(c.writesPerAdmitted, 3),
+    `${c.storeCallsWhileBlocked} / ${num(c.blockedDecisions)}`,
+  ]);
+  const refRows = r.reference.map((c) => [
+    c.workload,
+    `RateLimiterDynamo (${c.variant})`,
+    `${num((100 * c.admitted) / c.decisions, 1)} %`,
+    num(c.cost.writesPer1000, 1),
+    num(c.cost.readsPer1000, 1),
+    num(c.cost.wruPer1000, 1),
+    num(c.cost.rruPer1000, 1),
+    num(c.cost.rwruPer1000, 1),
+    `$${num(c.cost.usdPerMillionDecisions, 3)}`,
+    num(c.writesPerAdmitted, 3),
+    '—',
+  ]);
+  return [
+    '## 2. Store traffic and cost',
+    '',
+    `Real \`Limiter\` (one per region) on ${r.regions.length} emulated regions replicating like a global table (${r.regions.join(', ')}); every request counted at a proxy in front of each region's DynamoDB, which asks dynalite for \`ConsumedCapacity\`. Steady load on a simulated clock, requests round-robin over regions and keys, issued one at a time (no conditional-write races: a floor; contention adds retries). ${num(r.warmupDecisions)} warm-up + ${num(r.measuredDecisions)} measured decisions per row. Writes include writes rejected by their condition (billed, not replicated).`,
+    '',
+    table(
+      [
+        'workload',
+        'limiter setting',
+        'admitted',
+        'writes /1k',
+        'reads /1k',
+        'WRU /1k',
+        'RRU /1k',
+        `rWRU /1k (${r.regions.length} replicas)`,
+        `$ / 1M decisions`,
+        'writes / admitted',
+        'store calls / blocked decisions',
+      ],
+      [...rows, ...refRows],
+    ),
+    '',
+    `Prices (${p.region}, on-demand, effective ${p.effectiveDate}): $${p.writeRequestUnitUsdPerMillion} per million WRU, $${p.readRequestUnitUsdPerMillion} per million RRU, $${p.replicatedWriteRequestUnitUsdPerMillion} per million rWRU. Source: ${p.source}. Dollars per million decisions = rWRU (each successful write once per replica, rejected writes once) + RRU; storage, streams and data transfer excluded.`,
+    '',
+    'Settings: ' +
+      'no-cache = other slots read on every decision; view-cache = the default 250 ms cache; lease-N = view cache + leases of up to N tokens, 1 s TTL, ≤ 10 % of the level. The blocked-until cache is always on. RateLimiterDynamo rows: same emulated table and proxies, real clock, first region only, requests back to back; it is a fixed-window counter (one item per key), sized to admit the same share.',
+  ].join('\n');
+}
+
+function renderEndToEnd(r: EndToEndResult): string {
+  const names: Record<string, string> = {
+    none: 'no limiter (ceiling)',
+    ours: 'ours (bundled edge handler)',
+    rlf: 'RateLimiterDynamo',
+    'rlf-mem': 'RateLimiterDynamo + inMemoryBlockOnConsumed',
+  };
+  const parts: string[] = [
+    '## 3. End to end (local edge, loopback)',
+    '',
+    `autocannon in a child process, ${r.connections} connections, ${r.warmupSeconds} s warm-up then ${r.durationSeconds} s measured (bounded to ${num(r.maxRequests)} requests) per run. Same CloudFront-like edge server (the local runtime's), same echo origin, same emulated DynamoDB region (${r.region}, dynalite behind the emulator's replicating proxy, which serialises a region's writes); only the decider changes. Ratios are from this run only.`,
+  ];
+  for (const w of r.workloads) {
+    parts.push(
+      '',
+      `### ${w.workload}: ${w.description}`,
+      '',
+      table(
+        ['decider', 'req/s', 'p50 (ms)', 'p90 (ms)', 'p99 (ms)', '200', '429', 'other / errors'],
+        w.runs.map((run) => [
+          names[run.variant] ?? run.variant,
+          num(run.load.requestsPerSecond),
+          num(run.load.latencyMs.p50, 1),
+          num(run.load.latencyMs.p90, 1),
+          num(run.load.latencyMs.p99, 1),
+          num(run.forwarded),
+          num(run.refused),
+          num(run.failures),
+        ]),
+      ),
+      '',
+      `Ours / RateLimiterDynamo: throughput ${times(w.ratios.throughputOursOverRlf)}, p99 ${times(w.ratios.p99OursOverRlf)}; with its in-memory block: throughput ${times(w.ratios.throughputOursOverRlfMem)}, p99 ${times(w.ratios.p99OursOverRlfMem)}. Ours / ceiling: ${times(w.ratios.throughputOursOverNone)}.`,
+    );
+  }
+  return parts.join('\n');
+}
+
+function renderAccuracy(r: AccuracyResult): string {
+  const parts = ['## 4. Accuracy (simulator, against its peers)', ''];
+  for (const t of r.tables) parts.push(`### ${t.title}`, '', table(t.columns, t.rows), '');
+  if (r.notes.length > 0) parts.push(r.notes.map((n) => `- ${n}`).join('\n'));
+  return parts.join('\n').trimEnd();
+}
+
+function renderScale(r: ScaleResult): string {
+  return [
+    '## 5. Scale',
+    '',
+    '### Regions (slots per bucket)',
+    '',
+    "allowed-heavy workload, default view cache, as in §2; core CPU time from §1's method for a view of that many slots. Wall time is sequential, through two loopback proxies and the emulator, on a shared machine: compare rows, not machines.",
+    '',
+    table(
+      [
+        'regions',
+        'decide median (µs)',
+        'decide p99 (µs)',
+        'writes /1k',
+        'reads /1k',
+        'rWRU /1k',
+        '$ / 1M decisions',
+        'wall µs / decision',
+      ],
+      r.regionsSweep.map((p) => [
+        p.regions,
+        num(p.decideNs.median / 1000, 2),
+        num(p.decideNs.p99 / 1000, 2),
+        num(p.writesPer1000, 1),
+        num(p.readsPer1000, 1),
+        num(p.rwruPer1000, 1),
+        `$${num(p.usdPerMillionDecisions, 3)}`,
+        num(p.wallMicrosecondsPerDecision),
+      ]),
+    ),
+    '',
+    '### Distinct keys',
+    '',
+    `One container (\`Limiter\`, bucket cache bound ${num(r.maxCachedBuckets)}) deciding once per key (keys cycled up to at least the minimum count), ${r.keysConcurrency} decisions in flight, against dynalite in a child process. Heap = \`heapUsed\` after a forced GC, minus before the container existed.`,
+    '',
+    table(
+      [
+        'keys',
+        'decisions',
+        'decisions/s',
+        'latency p50 (ms)',
+        'latency p99 (ms)',
+        'heap Δ (MiB)',
+        'heap / cached bucket (B)',
+        'table items',
+        'cut by time bound',
+      ],
+      r.keysSweep.map((p) => [
+        num(p.keys),
+        `${num(p.decisions)} / ${num(p.plannedDecisions)}`,
+        num(p.decisionsPerSecond),
+        num(p.latencyMs.median, 2),
+        num(p.latencyMs.p99, 2),
+        num(p.heapDeltaBytes / 1024 ** 2, 2),
+        num(p.heapBytesPerCachedBucket),
+        num(p.tableItems),
+        p.cutByTime ? 'yes' : 'no',
+      ]),
+    ),
+  ].join('\n');
+}
+
+/** Renders the whole report. */
+export function renderReport(report: BenchReport): string {
+  const m = report.meta;
+  const parts: string[] = [
+    '# Performance report',
+    '',
+    `Generated ${m.generatedAt} by \`${m.command}\` (${m.profile} profile) in ${num(m.durationSeconds)} s.`,
+    '',
+    `Machine: ${machineLine(m.machine)}. A shared, noisy machine: absolute times vary between runs; only ratios measured side by side in this run are compared.`,
+    '',
+    '## Targets',
+    '',
+    renderTargets(report.targets),
+  ];
+  if (report.decisionCost) parts.push('', renderDecisionCost(report.decisionCost));
+  if (report.storeTraffic) parts.push('', renderStoreTraffic(report.storeTraffic));
+  if (report.endToEnd) parts.push('', renderEndToEnd(report.endToEnd));
+  if (report.accuracy) parts.push('', renderAccuracy(report.accuracy));
+  if (report.scale) parts.push('', renderScale(report.scale));
+  if (report.problems.length > 0) {
+    parts.push(
+      '',
+      '## Parts not measured',
+      '',
+      report.problems.map((p) => `- ${p.part}: ${p.message}`).join('\n'),
+    );
+  }
+  return `${parts.join('\n')}\n`;
+}

@@ -1,0 +1,195 @@
+/**
+ * The goals the report is held against, evaluated from the measured results.
+ * Why pure functions: the verdicts (met, missed, not measured) and their
+ * reasons are part of the report, so they are unit-tested like any other
+ * logic; no benchmark asserts a time.
+ */
+
+import type { EndToEndResult } from './end-to-end';
+import type { StoreTrafficResult } from './store-traffic';
+
+/** How a target fared. */
+export type TargetStatus = 'met' | 'missed' | 'not measured';
+
+/** One target's verdict. */
+export interface TargetResult {
+  readonly id: string;
+  /** The goal, as stated. */
+  readonly goal: string;
+  /** What was measured, in words and figures. */
+  readonly measured: string;
+  readonly status: TargetStatus;
+  /** Why, when the verdict needs explaining (always for a miss). */
+  readonly note?: string;
+}
+
+/** The edge bundle's size. */
+export interface BundleResult {
+  readonly bytes: number;
+  /** Deflated size, an estimate of the zipped package (zip adds ~100 bytes of headers). */
+  readonly zippedBytes: number;
+}
+
+/** What the targets are evaluated from; absent parts give "not measured". */
+export interface TargetInputs {
+  readonly storeTraffic?: StoreTrafficResult;
+  readonly endToEnd?: EndToEndResult;
+  readonly bundle?: BundleResult;
+  /** Why a part is missing, by part name. */
+  readonly missing?: Readonly<Record<string, string>>;
+}
+
+/** Largest zipped edge bundle the project aims for (bytes). */
+export const EDGE_BUNDLE_TARGET_BYTES = 300 * 1024;
+/** Most writes per admitted request without leases. */
+export const MAX_WRITES_PER_ADMITTED = 1;
+/** Most writes per admitted request with leases, steady allowed load. */
+export const MAX_WRITES_PER_ADMITTED_LEASED = 0.1;
+/** Least throughput ratio over RateLimiterDynamo when most requests are refused. */
+export const MIN_REFUSED_THROUGHPUT_RATIO = 5;
+
+const fmt = (x: number, digits = 3) => Number(x.toFixed(digits)).toString();
+
+function notMeasured(id: string, goal: string, why: string | undefined): TargetResult {
+  return { id, goal, measured: '—', status: 'not measured', note: why ?? 'part not run' };
+}
+
+/** Evaluates every target. */
+export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
+  return [
+    writesWithoutLeases(inputs),
+    writesWithLeases(inputs),
+    noCallWhileBlocked(inputs),
+    bundleSize(inputs),
+    allowedVersusReference(inputs),
+    refusedVersusReference(inputs),
+  ];
+}
+
+function writesWithoutLeases({ storeTraffic, missing }: TargetInputs): TargetResult {
+  const id = 'writes-per-admitted';
+  const goal = `≤ ${MAX_WRITES_PER_ADMITTED} store write per admitted request without leases`;
+  if (storeTraffic === undefined) return notMeasured(id, goal, missing?.traffic);
+  const cases = storeTraffic.cases.filter(
+    (c) => (c.variant === 'no-cache' || c.variant === 'view-cache') && c.admitted > 0,
+  );
+  if (cases.length === 0) return notMeasured(id, goal, 'no case without leases admitted anything');
+  const worst = cases.reduce((a, b) => (b.writesPerAdmitted > a.writesPerAdmitted ? b : a));
+  const met = worst.writesPerAdmitted <= MAX_WRITES_PER_ADMITTED;
+  return {
+    id,
+    goal,
+    measured: `worst ${fmt(worst.writesPerAdmitted)} (${worst.workload}, ${worst.variant})`,
+    status: met ? 'met' : 'missed',
+    ...(met
+      ? {}
+      : { note: `${worst.conditionalRetries} conditional retries added writes in that case` }),
+  };
+}
+
+function writesWithLeases({ storeTraffic, missing }: TargetInputs): TargetResult {
+  const id = 'writes-per-admitted-leased';
+  const goal = `≤ ${MAX_WRITES_PER_ADMITTED_LEASED} store writes per admitted request with leases, steady load`;
+  if (storeTraffic === undefined) return notMeasured(id, goal, missing?.traffic);
+  const steady = storeTraffic.cases.filter(
+    (c) => c.workload === 'allowed-heavy' && c.variant.startsWith('lease') && c.admitted > 0,
+  );
+  if (steady.length === 0) return notMeasured(id, goal, 'no leased allowed-heavy case ran');
+  const worst = steady.reduce((a, b) => (b.writesPerAdmitted > a.writesPerAdmitted ? b : a));
+  const mixed = storeTraffic.cases.filter(
+    (c) => c.workload === 'mixed' && c.variant.startsWith('lease'),
+  );
+  const mixedText = mixed.map((c) => `${c.variant} ${fmt(c.writesPerAdmitted)}`).join(', ');
+  const met = worst.writesPerAdmitted <= MAX_WRITES_PER_ADMITTED_LEASED;
+  return {
+    id,
+    goal,
+    measured: `allowed-heavy: ${steady.map((c) => `${c.variant} ${fmt(c.writesPerAdmitted)}`).join(', ')}`,
+    status: met ? 'met' : 'missed',
+    note:
+      (met
+        ? ''
+        : `a lease of at most ${worst.variant.replace('lease-', '')} tokens cannot go below 1/${worst.variant.replace('lease-', '')} writes per request; `) +
+      (mixedText
+        ? `near empty buckets leases shrink by design (≤ 10 % of the level), so the mixed workload pays more: ${mixedText}`
+        : ''),
+  };
+}
+
+function noCallWhileBlocked({ storeTraffic, missing }: TargetInputs): TargetResult {
+  const id = 'no-call-while-blocked';
+  const goal = 'no store call for a caller already refused and still blocked';
+  if (storeTraffic === undefined) return notMeasured(id, goal, missing?.traffic);
+  const blocked = storeTraffic.cases.reduce((s, c) => s + c.blockedDecisions, 0);
+  const calls = storeTraffic.cases.reduce((s, c) => s + c.storeCallsWhileBlocked, 0);
+  if (blocked === 0) return notMeasured(id, goal, 'no decision came from the blocked-until cache');
+  return {
+    id,
+    goal,
+    measured: `${calls} store calls during ${blocked} blocked decisions`,
+    status: calls === 0 ? 'met' : 'missed',
+    ...(calls === 0 ? {} : { note: 'a blocked decision reached the store' }),
+  };
+}
+
+function bundleSize({ bundle, missing }: TargetInputs): TargetResult {
+  const id = 'edge-bundle-size';
+  const goal = `edge bundle < ${EDGE_BUNDLE_TARGET_BYTES / 1024} KB zipped`;
+  if (bundle === undefined) return notMeasured(id, goal, missing?.bundle);
+  const met = bundle.zippedBytes < EDGE_BUNDLE_TARGET_BYTES;
+  return {
+    id,
+    goal,
+    measured: `${fmt(bundle.zippedBytes / 1024, 1)} KB deflated (${fmt(bundle.bytes / 1024, 1)} KB minified)`,
+    status: met ? 'met' : 'missed',
+    ...(met ? {} : { note: 'the bundle carries more than the handler needs' }),
+  };
+}
+
+function allowedVersusReference({ endToEnd, missing }: TargetInputs): TargetResult {
+  const id = 'allowed-vs-rlf';
+  const goal = '≥ RateLimiterDynamo throughput at ≤ its p99, most requests allowed';
+  const w = endToEnd?.workloads.find((x) => x.workload === 'allowed-heavy');
+  if (w === undefined) return notMeasured(id, goal, missing?.e2e);
+  const t = w.ratios.throughputOursOverRlf;
+  const p = w.ratios.p99OursOverRlf;
+  if (t === undefined || p === undefined)
+    return notMeasured(id, goal, 'a run produced no responses');
+  const met = t >= 1 && p <= 1;
+  return {
+    id,
+    goal,
+    measured: `throughput ×${fmt(t, 2)}, p99 ×${fmt(p, 2)} (ours / RLF)`,
+    status: met ? 'met' : 'missed',
+    ...(met
+      ? {}
+      : {
+          note:
+            t < 1
+              ? 'lower throughput than the reference on the same front and store'
+              : 'higher p99 than the reference',
+        }),
+  };
+}
+
+function refusedVersusReference({ endToEnd, missing }: TargetInputs): TargetResult {
+  const id = 'refused-vs-rlf';
+  const goal = `≥ ${MIN_REFUSED_THROUGHPUT_RATIO}× RateLimiterDynamo throughput, most requests refused`;
+  const w = endToEnd?.workloads.find((x) => x.workload === 'refused-heavy');
+  if (w === undefined) return notMeasured(id, goal, missing?.e2e);
+  const t = w.ratios.throughputOursOverRlf;
+  if (t === undefined) return notMeasured(id, goal, 'a run produced no responses');
+  const mem = w.ratios.throughputOursOverRlfMem;
+  const met = t >= MIN_REFUSED_THROUGHPUT_RATIO;
+  return {
+    id,
+    goal,
+    measured: `×${fmt(t, 2)} vs RLF defaults${mem === undefined ? '' : `; ×${fmt(mem, 2)} vs RLF with inMemoryBlockOnConsumed`}`,
+    status: met ? 'met' : 'missed',
+    note:
+      (met
+        ? ''
+        : `below ${MIN_REFUSED_THROUGHPUT_RATIO}× the reference on the same front and store; `) +
+      'with its in-memory block RLF also answers blocked keys from memory, so that ratio is expected near 1',
+  };
+}

@@ -1,0 +1,159 @@
+/**
+ * Small hand-made benchmark results for the report and target tests: every
+ * figure is chosen so that a verdict or a rendered cell can be predicted.
+ */
+import { estimateCost, US_EAST_1_ON_DEMAND } from '../../bench/cost-model';
+import type { E2eRun, EndToEndResult } from '../../bench/end-to-end';
+import { ratiosOf } from '../../bench/end-to-end';
+import type { LoadSummary } from '../../bench/load/load';
+import type { BenchReport } from '../../bench/report';
+import type { StoreTrafficResult, TrafficCase } from '../../bench/store-traffic';
+
+/** A traffic case with `writes` writes for `admitted` admissions out of 1,000 decisions. */
+export function trafficCase(
+  workload: TrafficCase['workload'],
+  variant: string,
+  admitted: number,
+  writes: number,
+  extra: Partial<TrafficCase> = {},
+): TrafficCase {
+  const traffic = {
+    writeCalls: writes,
+    failedConditionalWrites: 0,
+    readCalls: 10,
+    writeUnits: writes,
+    readUnits: 5,
+    otherCalls: 0,
+  };
+  return {
+    workload,
+    variant,
+    regions: 3,
+    decisions: 1000,
+    admitted,
+    refused: 1000 - admitted,
+    sources: { store: 1000 },
+    traffic,
+    writesPerAdmitted: admitted === 0 ? 0 : writes / admitted,
+    storeCallsWhileBlocked: 0,
+    storeCallsWhileLeased: 0,
+    blockedDecisions: 0,
+    conditionalRetries: 0,
+    wallMicrosecondsPerDecision: 100,
+    cost: estimateCost({ decisions: 1000, ...traffic }, 3),
+    ...extra,
+  };
+}
+
+/** Store traffic where every target is met. */
+export function goodTraffic(): StoreTrafficResult {
+  return {
+    regions: ['us-east-1', 'eu-west-1', 'ap-southeast-1'],
+    warmupDecisions: 100,
+    measuredDecisions: 1000,
+    priceSheet: US_EAST_1_ON_DEMAND,
+    cases: [
+      trafficCase('allowed-heavy', 'no-cache', 1000, 1000),
+      trafficCase('allowed-heavy', 'view-cache', 1000, 1000),
+      trafficCase('allowed-heavy', 'lease-10', 1000, 90),
+      trafficCase('mixed', 'lease-10', 500, 90),
+      trafficCase('refused-heavy', 'view-cache', 5, 5, { blockedDecisions: 990 }),
+    ],
+    reference: [],
+  };
+}
+
+/** A load summary with the given throughput and p99. */
+export function load(
+  requestsPerSecond: number,
+  p99: number,
+  status: Record<string, number>,
+): LoadSummary {
+  const requests = Object.values(status).reduce((a, b) => a + b, 0);
+  return {
+    requests,
+    durationSeconds: requests / requestsPerSecond,
+    requestsPerSecond,
+    latencyMs: { p50: p99 / 4, p90: p99 / 2, p99, max: p99 * 2, mean: p99 / 3 },
+    statusCounts: status,
+    errors: 0,
+    timeouts: 0,
+  };
+}
+
+function run(
+  variant: E2eRun['variant'],
+  rps: number,
+  p99: number,
+  ok: number,
+  refused: number,
+): E2eRun {
+  return {
+    variant,
+    load: load(rps, p99, { '200': ok, '429': refused }),
+    forwarded: ok,
+    refused,
+    failures: 0,
+  };
+}
+
+/** End-to-end results: ours 1.5× RLF when allowed, 8× when refused. */
+export function goodEndToEnd(): EndToEndResult {
+  const allowed = [
+    run('none', 4000, 10, 40000, 0),
+    run('ours', 1500, 30, 15000, 0),
+    run('rlf', 1000, 40, 10000, 0),
+    run('rlf-mem', 1000, 40, 10000, 0),
+  ];
+  const refused = [
+    run('none', 4000, 10, 40000, 0),
+    run('ours', 3200, 12, 20, 32000),
+    run('rlf', 400, 90, 20, 4000),
+    run('rlf-mem', 3000, 13, 20, 30000),
+  ];
+  return {
+    region: 'us-east-1',
+    connections: 16,
+    durationSeconds: 5,
+    warmupSeconds: 1,
+    maxRequests: 100_000,
+    workloads: [
+      {
+        workload: 'allowed-heavy',
+        description: 'many keys',
+        runs: allowed,
+        ratios: ratiosOf(allowed),
+      },
+      {
+        workload: 'refused-heavy',
+        description: 'hot key',
+        runs: refused,
+        ratios: ratiosOf(refused),
+      },
+    ],
+  };
+}
+
+/** A whole report with every part but accuracy and scale. */
+export function report(overrides: Partial<BenchReport> = {}): BenchReport {
+  return {
+    meta: {
+      generatedAt: '2025-01-01T00:00:00.000Z',
+      profile: 'quick',
+      command: 'npm run bench -- --quick',
+      machine: {
+        nodeVersion: 'v20.0.0',
+        cpuModel: 'Test CPU',
+        cores: 2,
+        memoryGiB: 4,
+        platform: 'Linux x64',
+      },
+      durationSeconds: 12,
+    },
+    storeTraffic: goodTraffic(),
+    endToEnd: goodEndToEnd(),
+    targets: [],
+    problems: [],
+    ...overrides,
+  };
+}

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { BenchUsageError, FULL_SIZES, PARTS, parseArgs, QUICK_SIZES } from '../../bench/options';
+
+describe('parseArgs', () => {
+  it('runs every part at full size into bench/results by default', () => {
+    expect(parseArgs([])).toEqual({
+      sizes: FULL_SIZES,
+      parts: [...PARTS],
+      outDir: 'bench/results',
+    });
+  });
+
+  it('takes --quick, --only and --out', () => {
+    const args = parseArgs(['--quick', '--only', 'scale,decision', '--out', 'x']);
+    expect(args.sizes).toBe(QUICK_SIZES);
+    expect(args.parts).toEqual(['decision', 'scale']);
+    expect(args.outDir).toBe('x');
+  });
+
+  it('rejects unknown flags and parts, naming what is accepted', () => {
+    expect(() => parseArgs(['--fast'])).toThrow(BenchUsageError);
+    expect(() => parseArgs(['--only', 'decision,nope'])).toThrow(/nope.*parts are/);
+    expect(() => parseArgs(['--out'])).toThrow(/needs a value/);
+  });
+
+  it('keeps every quick size at or below its full size', () => {
+    expect(QUICK_SIZES.decisionCost.iterations).toBeLessThanOrEqual(
+      FULL_SIZES.decisionCost.iterations,
+    );
+    expect(QUICK_SIZES.storeTraffic.measuredDecisions).toBeLessThanOrEqual(
+      FULL_SIZES.storeTraffic.measuredDecisions,
+    );
+    expect(QUICK_SIZES.endToEnd.durationSeconds).toBeLessThanOrEqual(
+      FULL_SIZES.endToEnd.durationSeconds,
+    );
+    expect(Math.max(...QUICK_SIZES.scale.keyCounts)).toBeLessThanOrEqual(
+      Math.max(...FULL_SIZES.scale.keyCounts),
+    );
+  });
+});
