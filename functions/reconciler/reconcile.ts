@@ -225,99 +225,11 @@ export async function reconcile(
   const levelsAtMs = nowFn();
   const timestamp = new Date(startMs);
   const metricData: MetricDatum[] = [];
-  const lagMs: Record<string, number | null> = {};
-  const heartbeatAgeMs: Record<string, number | null> = {};
-
-  for (const other of others) {
-    const outcome = lags.get(other);
-    if (outcome?.kind === 'arrived') {
-      lagMs[other] = outcome.lagMs;
-      metricData.push(syncLagDatum(region, other, outcome.lagMs, timestamp));
-      logger.info('replication lag measured', {
-        sourceRegion: region,
-        receivingRegion: other,
-        lagMs: outcome.lagMs,
-        resolutionMs: outcome.resolutionMs,
-        polls: outcome.polls,
-      });
-    } else {
-      lagMs[other] = null;
-      metricData.push(syncLagDatum(region, other, options.breachLagMs, timestamp));
-      const unreachable =
-        outcome !== undefined && outcome.polls > 0 && outcome.errors === outcome.polls;
-      logger.warn('replication lag breach: heartbeat not seen in replica', {
-        sourceRegion: region,
-        receivingRegion: other,
-        reason:
-          outcome === undefined
-            ? 'heartbeat not written'
-            : unreachable
-              ? 'replica unreachable'
-              : 'not seen within the wait',
-        publishedLagMs: options.breachLagMs,
-        waitedMs: outcome?.waitedMs,
-        polls: outcome?.polls ?? 0,
-        failedPolls: outcome?.errors ?? 0,
-        seenSeq: outcome?.seenSeq,
-        lastError: outcome?.lastError === undefined ? undefined : describeError(outcome.lastError),
-      });
-    }
-  }
-
-  const byRegion = new Map<string, Heartbeat>((seen?.list ?? []).map((h) => [h.region, h]));
-  for (const other of others) {
-    const heartbeat = byRegion.get(other);
-    if (heartbeat !== undefined && seen !== undefined) {
-      const ageMs = Math.max(0, seen.readAtMs - heartbeat.atMs);
-      heartbeatAgeMs[other] = ageMs;
-      metricData.push(heartbeatAgeDatum(other, region, ageMs, timestamp));
-      logger.info('heartbeat age', {
-        sourceRegion: other,
-        receivingRegion: region,
-        ageMs,
-        seq: heartbeat.seq,
-      });
-    } else {
-      heartbeatAgeMs[other] = null;
-      metricData.push(heartbeatAgeDatum(other, region, NEVER_SEEN_HEARTBEAT_AGE_MS, timestamp));
-      logger.warn('no heartbeat from region in this replica', {
-        sourceRegion: other,
-        receivingRegion: region,
-        publishedAgeMs: NEVER_SEEN_HEARTBEAT_AGE_MS,
-        heartbeatsRead: seen !== undefined,
-      });
-    }
-  }
-
-  const depletionRatio = config.alarms?.depletionRatio ?? DEFAULT_ALARMS.depletionRatio;
-  const watched: WatchedBucketStatus[] = buckets.map((bucket, i) => {
-    const items = itemsPerBucket[i] ?? new Map<string, readonly SlotItem[]>();
-    const levels = watchedLevels(bucket.policy, items, region, levelsAtMs);
-    if (levels.levelRatio !== null) {
-      metricData.push(levelRatioDatum(bucket.policy.id, bucket.key, levels.levelRatio, timestamp));
-    }
-    if (levels.divergenceTokens !== null) {
-      metricData.push(
-        divergenceDatum(bucket.policy.id, bucket.key, levels.divergenceTokens, timestamp),
-      );
-    }
-    const depleted = levels.levelRatio !== null && levels.levelRatio < depletionRatio;
-    (depleted ? logger.warn : logger.info).call(logger, 'watched bucket level', {
-      policy: bucket.policy.id,
-      key: bucket.key,
-      levelRatio: levels.levelRatio,
-      divergenceTokens: levels.divergenceTokens,
-      levelTokensByRegion: Object.fromEntries(levels.levelTokensByRegion),
-      depleted,
-    });
-    return {
-      policy: bucket.policy.id,
-      key: bucket.key,
-      levelRatio: levels.levelRatio,
-      divergenceTokens: levels.divergenceTokens,
-      replicas: items.size,
-    };
-  });
+  const lagMs = lagFindings(deps, options, others, lags, timestamp, metricData);
+  const heartbeatAgeMs = heartbeatFindings(deps, others, seen, timestamp, metricData);
+  const watched = buckets.map((bucket, i) =>
+    watchedFinding(deps, bucket, itemsPerBucket[i] ?? new Map(), levelsAtMs, timestamp, metricData),
+  );
 
   const status: ReconcilerStatus = {
     region,
@@ -358,6 +270,133 @@ export async function reconcile(
     metricData,
     ...(publishError === undefined ? {} : { publishError }),
     ...(statusError === undefined ? {} : { statusError }),
+  };
+}
+
+/** SyncLagMs per link: the measured lag, or the breach value when the heartbeat did not show. */
+function lagFindings(
+  deps: ReconcilerDeps,
+  options: ResolvedReconcilerOptions,
+  others: readonly string[],
+  lags: ReadonlyMap<string, ProbeOutcome>,
+  timestamp: Date,
+  metricData: MetricDatum[],
+): Record<string, number | null> {
+  const { region, logger } = deps;
+  const lagMs: Record<string, number | null> = {};
+  for (const other of others) {
+    const outcome = lags.get(other);
+    if (outcome?.kind === 'arrived') {
+      lagMs[other] = outcome.lagMs;
+      metricData.push(syncLagDatum(region, other, outcome.lagMs, timestamp));
+      logger.info('replication lag measured', {
+        sourceRegion: region,
+        receivingRegion: other,
+        lagMs: outcome.lagMs,
+        resolutionMs: outcome.resolutionMs,
+        polls: outcome.polls,
+      });
+      continue;
+    }
+    lagMs[other] = null;
+    metricData.push(syncLagDatum(region, other, options.breachLagMs, timestamp));
+    const unreachable =
+      outcome !== undefined && outcome.polls > 0 && outcome.errors === outcome.polls;
+    logger.warn('replication lag breach: heartbeat not seen in replica', {
+      sourceRegion: region,
+      receivingRegion: other,
+      reason:
+        outcome === undefined
+          ? 'heartbeat not written'
+          : unreachable
+            ? 'replica unreachable'
+            : 'not seen within the wait',
+      publishedLagMs: options.breachLagMs,
+      waitedMs: outcome?.waitedMs,
+      polls: outcome?.polls ?? 0,
+      failedPolls: outcome?.errors ?? 0,
+      seenSeq: outcome?.seenSeq,
+      lastError: outcome?.lastError === undefined ? undefined : describeError(outcome.lastError),
+    });
+  }
+  return lagMs;
+}
+
+/** HeartbeatAgeMs per other region, as seen in this replica; the sentinel when absent or unread. */
+function heartbeatFindings(
+  deps: ReconcilerDeps,
+  others: readonly string[],
+  seen: { readonly list: readonly Heartbeat[]; readonly readAtMs: number } | undefined,
+  timestamp: Date,
+  metricData: MetricDatum[],
+): Record<string, number | null> {
+  const { region, logger } = deps;
+  const ageMsByRegion: Record<string, number | null> = {};
+  const byRegion = new Map((seen?.list ?? []).map((h) => [h.region, h]));
+  for (const other of others) {
+    const heartbeat = byRegion.get(other);
+    if (heartbeat === undefined || seen === undefined) {
+      ageMsByRegion[other] = null;
+      metricData.push(heartbeatAgeDatum(other, region, NEVER_SEEN_HEARTBEAT_AGE_MS, timestamp));
+      logger.warn('no heartbeat from region in this replica', {
+        sourceRegion: other,
+        receivingRegion: region,
+        publishedAgeMs: NEVER_SEEN_HEARTBEAT_AGE_MS,
+        heartbeatsRead: seen !== undefined,
+      });
+      continue;
+    }
+    // Two clocks meet here (the writer's and ours); a small negative skew reads as 0.
+    const ageMs = Math.max(0, seen.readAtMs - heartbeat.atMs);
+    ageMsByRegion[other] = ageMs;
+    metricData.push(heartbeatAgeDatum(other, region, ageMs, timestamp));
+    logger.info('heartbeat age', {
+      sourceRegion: other,
+      receivingRegion: region,
+      ageMs,
+      seq: heartbeat.seq,
+    });
+  }
+  return ageMsByRegion;
+}
+
+/** Level ratio and divergence of one watched bucket, from the replicas that answered. */
+function watchedFinding(
+  deps: ReconcilerDeps,
+  bucket: WatchedBucket,
+  items: ReadonlyMap<string, readonly SlotItem[]>,
+  levelsAtMs: number,
+  timestamp: Date,
+  metricData: MetricDatum[],
+): WatchedBucketStatus {
+  const { region, logger, config } = deps;
+  const levels = watchedLevels(bucket.policy, items, region, levelsAtMs);
+  if (levels.levelRatio !== null) {
+    metricData.push(levelRatioDatum(bucket.policy.id, bucket.key, levels.levelRatio, timestamp));
+  }
+  if (levels.divergenceTokens !== null) {
+    metricData.push(
+      divergenceDatum(bucket.policy.id, bucket.key, levels.divergenceTokens, timestamp),
+    );
+  }
+  const depletionRatio = config.alarms?.depletionRatio ?? DEFAULT_ALARMS.depletionRatio;
+  const depleted = levels.levelRatio !== null && levels.levelRatio < depletionRatio;
+  const finding = {
+    policy: bucket.policy.id,
+    key: bucket.key,
+    levelRatio: levels.levelRatio,
+    divergenceTokens: levels.divergenceTokens,
+    levelTokensByRegion: Object.fromEntries(levels.levelTokensByRegion),
+    replicas: items.size,
+  };
+  if (depleted) logger.warn('watched bucket depleted', { ...finding, depletionRatio });
+  else logger.info('watched bucket level', finding);
+  return {
+    policy: finding.policy,
+    key: finding.key,
+    levelRatio: finding.levelRatio,
+    divergenceTokens: finding.divergenceTokens,
+    replicas: finding.replicas,
   };
 }
 

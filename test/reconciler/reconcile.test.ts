@@ -302,6 +302,24 @@ describe('reconcile', () => {
     expect(age(AP)).toBe(NEVER_SEEN_HEARTBEAT_AGE_MS);
   });
 
+  it('logs a depleted watched bucket as a warning and publishes its ratio', async () => {
+    const { run, stores, logger, clock } = setUp({ lagMs: {} });
+    const admitted = decide({
+      policy: bucketPolicyOf(CAP),
+      view: EMPTY_VIEW,
+      slot: HOME,
+      costTokens: 950,
+      nowMs: clock.now(),
+    });
+    if (!admitted.allowed) throw new Error('setup: the admission must pass');
+    stores.set(HOME, CAP_ID, [admitted.write.expected]);
+    const { metricData } = await run();
+    const ratio = metricData.find((d) => d.MetricName === METRIC.WatchedBucketLevelRatio)?.Value;
+    expect(ratio).toBeCloseTo(0.05, 3);
+    expect(logger.find('watched bucket depleted', { policy: CAP.id, key: 'all' })).toHaveLength(1);
+    expect(logger.find('watched bucket level')).toHaveLength(0);
+  });
+
   it('writes the findings as the status item of this region', async () => {
     const { run, mocks } = setUp({ lagMs: { [EU]: 100 }, unreachable: [AP] });
     const { status } = await run();
