@@ -3,8 +3,12 @@
  * real one may come from the environment), and variants built from it.
  */
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { App } from 'aws-cdk-lib';
 import type { LimiterConfig, PolicyConfig } from '../../functions/config/schema';
 import shipped from '../../limiter.config';
+import { REPO_ROOT } from '../../scripts/build-functions';
 
 /** Account of every test config. */
 export const TEST_ACCOUNT = '123456789012';
@@ -48,4 +52,12 @@ export function strongConfig(): LimiterConfig {
 /** One region only: no replicas, no replication alarms. */
 export function singleRegionConfig(): LimiterConfig {
   return { ...baseConfig(), regions: ['eu-west-1'] };
+}
+
+/** An App with the context of cdk.json, as `cdk synth` runs it (feature flags included). */
+export function appLikeCli(): App {
+  const cdkJson = JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as {
+    context?: Record<string, unknown>;
+  };
+  return new App({ context: cdkJson.context ?? {} });
 }
