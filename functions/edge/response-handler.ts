@@ -28,8 +28,9 @@
  * checked against its exact syntax here, so nothing else can be injected.
  */
 import type { CloudFrontResponseEvent, CloudFrontResponseResult } from 'aws-lambda';
+import { RATE_LIMIT_HEADERS, rateLimitValue } from '../shared/ratelimit-headers';
 import { headerValue, setHeader } from './cf-headers';
-import { ORIGIN_HEADERS, rateLimitValue } from './responses';
+import { ORIGIN_HEADERS } from './responses';
 
 const POLICY = /^"([a-z0-9][a-z0-9-]{0,31})";q=\d{1,15};w=\d{1,15}$/;
 const COUNT = /^\d{1,15}$/;
@@ -41,14 +42,20 @@ export function clientRateLimitHeaders(
   if (headerValue(requestHeaders, ORIGIN_HEADERS.shadow).kind !== 'absent') return undefined;
   const policy = headerValue(requestHeaders, ORIGIN_HEADERS.policy);
   const remaining = headerValue(requestHeaders, ORIGIN_HEADERS.remaining);
-  const reset = headerValue(requestHeaders, ORIGIN_HEADERS.reset);
-  if (policy.kind !== 'single' || remaining.kind !== 'single' || reset.kind !== 'single')
+  const retryAfter = headerValue(requestHeaders, ORIGIN_HEADERS.retryAfter);
+  if (policy.kind !== 'single' || remaining.kind !== 'single' || retryAfter.kind !== 'single') {
     return undefined;
+  }
   const name = POLICY.exec(policy.value)?.[1];
-  if (name === undefined || !COUNT.test(remaining.value) || !COUNT.test(reset.value))
+  if (name === undefined || !COUNT.test(remaining.value) || !COUNT.test(retryAfter.value)) {
     return undefined;
+  }
   return {
-    rateLimit: rateLimitValue(name, Number(remaining.value), Number(reset.value)),
+    rateLimit: rateLimitValue({
+      policy: name,
+      remainingTokens: Number(remaining.value),
+      retryAfterMs: Number(retryAfter.value) * 1000,
+    }),
     rateLimitPolicy: policy.value,
   };
 }
@@ -65,8 +72,18 @@ export async function responseHandler(
   const response = record.response;
   const headers = clientRateLimitHeaders(record.request?.headers);
   if (headers !== undefined) {
-    setHeader(response.headers, 'ratelimit', 'RateLimit', headers.rateLimit);
-    setHeader(response.headers, 'ratelimit-policy', 'RateLimit-Policy', headers.rateLimitPolicy);
+    setHeader(
+      response.headers,
+      RATE_LIMIT_HEADERS.state,
+      RATE_LIMIT_HEADERS.state,
+      headers.rateLimit,
+    );
+    setHeader(
+      response.headers,
+      RATE_LIMIT_HEADERS.policy,
+      RATE_LIMIT_HEADERS.policy,
+      headers.rateLimitPolicy,
+    );
   }
   return response;
 }

@@ -16,6 +16,14 @@
  */
 import type { CloudFrontHeaders, CloudFrontResultResponse } from 'aws-lambda';
 import type { LimitResult } from '../limiter/types';
+import { JSON_HEADERS, type ProblemBody } from '../shared/http';
+import {
+  RATE_LIMIT_HEADERS,
+  rateLimitHeaders,
+  rateLimitPolicyValue,
+  retryAfterSeconds,
+  secondsCeil,
+} from '../shared/ratelimit-headers';
 import { setHeader } from './cf-headers';
 import type { KeyProblem } from './request-key';
 
@@ -27,6 +35,8 @@ export const ORIGIN_HEADERS = {
   remaining: 'x-ratelimit-remaining',
   /** Seconds until the bucket is full again. */
   reset: 'x-ratelimit-reset',
+  /** Seconds until one more request of the same cost would be admitted (`t=` of `RateLimit`). */
+  retryAfter: 'x-ratelimit-retry-after',
   /** The policy, in `RateLimit-Policy` syntax: `"api";q=100;w=2`. */
   policy: 'x-ratelimit-policy',
   /** Shadow policies only: `would-allow` or `would-refuse`. */
@@ -41,70 +51,46 @@ export const SHADOW_WOULD_REFUSE = 'would-refuse';
 /** Largest response CloudFront accepts from a viewer-request function. */
 export const MAX_GENERATED_RESPONSE_BYTES = 40 * 1024;
 
-/** Whole seconds, rounded up, never negative. */
-export function secondsCeil(ms: number): number {
-  return Number.isFinite(ms) && ms > 0 ? Math.ceil(ms / 1000) : 0;
-}
-
-/** `RateLimit-Policy` item: `"<policy>";q=<capacity>;w=<window seconds>`. */
-export function rateLimitPolicyValue(
-  result: Pick<LimitResult, 'policy' | 'limitTokens' | 'windowSeconds'>,
-): string {
-  return `"${result.policy}";q=${Math.max(0, Math.floor(result.limitTokens))};w=${Math.max(1, Math.ceil(result.windowSeconds))}`;
-}
-
-/** `RateLimit` item: `"<policy>";r=<remaining>;t=<seconds>`. */
-export function rateLimitValue(policy: string, remainingTokens: number, seconds: number): string {
-  return `"${policy}";r=${Math.max(0, Math.floor(remainingTokens))};t=${Math.max(0, Math.ceil(seconds))}`;
-}
-
 /**
  * Adds the decision headers for the origin to a request's headers (after the
  * viewer's own `x-ratelimit-*` headers were stripped).
  */
 export function addOriginHeaders(headers: CloudFrontHeaders, result: LimitResult): void {
-  setHeader(
-    headers,
-    ORIGIN_HEADERS.limit,
-    'X-RateLimit-Limit',
-    String(Math.floor(result.limitTokens)),
-  );
-  setHeader(
-    headers,
-    ORIGIN_HEADERS.remaining,
-    'X-RateLimit-Remaining',
-    String(Math.max(0, Math.floor(result.remainingTokens))),
-  );
-  setHeader(
-    headers,
-    ORIGIN_HEADERS.reset,
-    'X-RateLimit-Reset',
-    String(secondsCeil(result.resetAfterMs)),
-  );
-  setHeader(headers, ORIGIN_HEADERS.policy, 'X-RateLimit-Policy', rateLimitPolicyValue(result));
+  const pairs: [name: string, displayName: string, value: string][] = [
+    [ORIGIN_HEADERS.limit, 'X-RateLimit-Limit', String(Math.floor(result.limitTokens))],
+    [
+      ORIGIN_HEADERS.remaining,
+      'X-RateLimit-Remaining',
+      String(Math.max(0, Math.floor(result.remainingTokens))),
+    ],
+    [ORIGIN_HEADERS.reset, 'X-RateLimit-Reset', String(secondsCeil(result.resetAfterMs))],
+    [
+      ORIGIN_HEADERS.retryAfter,
+      'X-RateLimit-Retry-After',
+      String(secondsCeil(result.retryAfterMs)),
+    ],
+    [ORIGIN_HEADERS.policy, 'X-RateLimit-Policy', rateLimitPolicyValue(result)],
+  ];
   if (result.shadow !== undefined) {
-    setHeader(
-      headers,
-      ORIGIN_HEADERS.shadow,
-      'X-RateLimit-Shadow',
-      result.shadow.wouldAllow ? 'would-allow' : SHADOW_WOULD_REFUSE,
-    );
+    const verdict = result.shadow.wouldAllow ? 'would-allow' : SHADOW_WOULD_REFUSE;
+    pairs.push([ORIGIN_HEADERS.shadow, 'X-RateLimit-Shadow', verdict]);
   }
   if (result.source === 'fallback' && result.fallback !== undefined) {
-    setHeader(headers, ORIGIN_HEADERS.fallback, 'X-RateLimit-Fallback', result.fallback);
+    pairs.push([ORIGIN_HEADERS.fallback, 'X-RateLimit-Fallback', result.fallback]);
   }
+  for (const [name, displayName, value] of pairs) setHeader(headers, name, displayName, value);
 }
 
 function jsonResponse(
   status: number,
   statusDescription: string,
-  body: Record<string, unknown>,
-  extra: readonly (readonly [string, string])[] = [],
+  body: ProblemBody & Record<string, unknown>,
+  extra: Readonly<Record<string, string>> = {},
 ): CloudFrontResultResponse {
   const headers: CloudFrontHeaders = {};
-  setHeader(headers, 'content-type', 'Content-Type', 'application/json');
-  setHeader(headers, 'cache-control', 'Cache-Control', 'no-store');
-  for (const [name, value] of extra) setHeader(headers, name, name, value);
+  setHeader(headers, 'content-type', 'Content-Type', JSON_HEADERS['content-type']!);
+  setHeader(headers, 'cache-control', 'Cache-Control', JSON_HEADERS['cache-control']!);
+  for (const [name, value] of Object.entries(extra)) setHeader(headers, name, name, value);
   return {
     status: String(status),
     statusDescription,
@@ -116,28 +102,24 @@ function jsonResponse(
 
 /** The 429 answer: `Retry-After`, `RateLimit`, `RateLimit-Policy`, and a JSON body saying when to retry. */
 export function tooManyRequests(result: LimitResult, nowMs: number): CloudFrontResultResponse {
-  const retryAfterSeconds = Math.max(1, secondsCeil(result.retryAfterMs));
+  const seconds = retryAfterSeconds(result);
   return jsonResponse(
     429,
     'Too Many Requests',
     {
       error: 'rate_limited',
-      message: `Rate limit of policy "${result.policy}" exceeded; retry after ${retryAfterSeconds} s.`,
+      message: `Rate limit of policy "${result.policy}" exceeded; retry after ${seconds} s.`,
       policy: result.policy,
-      retryAfterSeconds,
-      retryAt: new Date(nowMs + retryAfterSeconds * 1000).toISOString(),
+      retryAfterSeconds: seconds,
+      retryAt: new Date(nowMs + seconds * 1000).toISOString(),
     },
-    [
-      ['Retry-After', String(retryAfterSeconds)],
-      ['RateLimit', rateLimitValue(result.policy, result.remainingTokens, retryAfterSeconds)],
-      ['RateLimit-Policy', rateLimitPolicyValue(result)],
-    ],
+    rateLimitHeaders(result),
   );
 }
 
 /** The 503 answer of the `closed` failure mode: the limiter could not decide, the caller is not over its limit. */
 export function limiterUnavailable(result: LimitResult): CloudFrontResultResponse {
-  const retryAfterSeconds = Math.max(1, secondsCeil(result.retryAfterMs));
+  const seconds = retryAfterSeconds(result);
   return jsonResponse(
     503,
     'Service Unavailable',
@@ -145,9 +127,9 @@ export function limiterUnavailable(result: LimitResult): CloudFrontResultRespons
       error: 'limiter_unavailable',
       message: 'The rate limiter cannot decide right now; retry shortly.',
       policy: result.policy,
-      retryAfterSeconds,
+      retryAfterSeconds: seconds,
     },
-    [['Retry-After', String(retryAfterSeconds)]],
+    { [RATE_LIMIT_HEADERS.retryAfter]: String(seconds) },
   );
 }
 
@@ -173,12 +155,11 @@ export function missingKey(rule: string, problem: KeyProblem): CloudFrontResultR
       reason: problem.reason,
     },
     // RFC 9110 asks every 401 for a challenge; tokens get Bearer, other keys a descriptive scheme.
-    [
-      [
-        'WWW-Authenticate',
-        problem.part.startsWith('jwt ') ? 'Bearer realm="api"' : 'ApiKey realm="api"',
-      ],
-    ],
+    {
+      'WWW-Authenticate': problem.part.startsWith('jwt ')
+        ? 'Bearer realm="api"'
+        : 'ApiKey realm="api"',
+    },
   );
 }
 

@@ -15,13 +15,14 @@ const valid = {
   'x-ratelimit-limit': '100',
   'x-ratelimit-remaining': '42',
   'x-ratelimit-reset': '7',
+  'x-ratelimit-retry-after': '3',
   'x-ratelimit-policy': '"api";q=100;w=2',
 };
 
 describe('responseHandler (viewer-response)', () => {
   it('copies the decision into RateLimit and RateLimit-Policy, replacing the origin’s', async () => {
     const out = await responseHandler(responseEvent(decided(valid)));
-    expect(out?.headers?.ratelimit).toEqual([{ key: 'RateLimit', value: '"api";r=42;t=7' }]);
+    expect(out?.headers?.ratelimit).toEqual([{ key: 'RateLimit', value: '"api";r=42;t=3' }]);
     expect(out?.headers?.['ratelimit-policy']).toEqual([
       { key: 'RateLimit-Policy', value: '"api";q=100;w=2' },
     ]);
@@ -41,7 +42,7 @@ describe('responseHandler (viewer-response)', () => {
     ],
     ['an upper-case policy name', { 'x-ratelimit-policy': '"API";q=1;w=1' }],
     ['a negative remaining count', { 'x-ratelimit-remaining': '-1' }],
-    ['a non-numeric reset', { 'x-ratelimit-reset': 'soon' }],
+    ['a non-numeric retry-after', { 'x-ratelimit-retry-after': 'soon' }],
     ['two different remaining counts', { 'x-ratelimit-remaining': ['1', '2'] }],
     ['a shadow verdict', { 'x-ratelimit-shadow': 'would-refuse' }],
   ])('adds nothing for %s', async (_name, change) => {
@@ -53,7 +54,7 @@ describe('responseHandler (viewer-response)', () => {
   });
 
   it('adds nothing when a decision header is missing', () => {
-    const { 'x-ratelimit-reset': _dropped, ...partial } = valid;
+    const { 'x-ratelimit-retry-after': _dropped, ...partial } = valid;
     expect(clientRateLimitHeaders(decided(partial).headers)).toBeUndefined();
   });
 });

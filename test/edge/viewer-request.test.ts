@@ -83,6 +83,7 @@ describe('allowed requests', () => {
     expect(header(forwarded.headers, 'x-ratelimit-limit')).toBe('3');
     expect(header(forwarded.headers, 'x-ratelimit-remaining')).toBe('2');
     expect(header(forwarded.headers, 'x-ratelimit-reset')).toBe('1');
+    expect(header(forwarded.headers, 'x-ratelimit-retry-after')).toBe('0');
     expect(header(forwarded.headers, 'x-ratelimit-policy')).toBe('"demo";q=3;w=3');
     expect(header(forwarded.headers, 'x-ratelimit-shadow')).toBeUndefined();
     // The rest of the request is untouched.
@@ -103,9 +104,21 @@ describe('allowed requests', () => {
     const { handler } = setup();
     const forwarded = asRequest(await handler(demo()));
     const out = await responseHandler(responseEvent(forwarded));
-    expect(header(out?.headers, 'ratelimit')).toBe('"demo";r=2;t=1');
+    expect(header(out?.headers, 'ratelimit')).toBe('"demo";r=2;t=0');
     expect(header(out?.headers, 'ratelimit-policy')).toBe('"demo";q=3;w=3');
     expect(out?.status).toBe('200');
+  });
+
+  it('tell the client when the next request will pass once the last token is spent', async () => {
+    const { handler } = setup();
+    await handler(demo());
+    await handler(demo());
+    const last = asRequest(await handler(demo()));
+    expect(header(last.headers, 'x-ratelimit-remaining')).toBe('0');
+    expect(header(last.headers, 'x-ratelimit-retry-after')).toBe('1');
+    expect(header(last.headers, 'x-ratelimit-reset')).toBe('3');
+    const out = await responseHandler(responseEvent(last));
+    expect(header(out?.headers, 'ratelimit')).toBe('"demo";r=0;t=1');
   });
 });
 
@@ -120,7 +133,7 @@ describe('refused requests', () => {
     expect(header(refused.headers, 'ratelimit')).toBe('"demo";r=0;t=1');
     expect(header(refused.headers, 'ratelimit-policy')).toBe('"demo";q=3;w=3');
     expect(header(refused.headers, 'cache-control')).toBe('no-store');
-    expect(header(refused.headers, 'content-type')).toBe('application/json');
+    expect(header(refused.headers, 'content-type')).toMatch(/^application\/json(;|$)/);
     const body = JSON.parse(refused.body!) as Record<string, unknown>;
     expect(body).toMatchObject({ error: 'rate_limited', policy: 'demo', retryAfterSeconds: 1 });
     expect(body.retryAt).toBe(new Date(clock.nowMs + 1000).toISOString());
@@ -168,7 +181,7 @@ describe('spoofed decision headers', () => {
     expect(header(forwarded.headers, 'x-ratelimit-remaining')).toBe('2');
     expect(header(forwarded.headers, 'x-ratelimit-shadow')).toBeUndefined();
     const out = await responseHandler(responseEvent(forwarded));
-    expect(header(out?.headers, 'ratelimit')).toBe('"demo";r=2;t=1');
+    expect(header(out?.headers, 'ratelimit')).toBe('"demo";r=2;t=0');
   });
 });
 
@@ -185,7 +198,7 @@ describe('keys and bad input', () => {
     const event = requestEvent('viewer-request-post-ipv6', (r) => delete r.headers['x-api-key']);
     const res = asResponse(await handler(event));
     expect(res.status).toBe('401');
-    expect(header(res.headers, 'content-type')).toBe('application/json');
+    expect(header(res.headers, 'content-type')).toMatch(/^application\/json(;|$)/);
     expect(header(res.headers, 'cache-control')).toBe('no-store');
     expect(header(res.headers, 'www-authenticate')).toBe('ApiKey realm="api"');
     expect(JSON.parse(res.body!)).toMatchObject({

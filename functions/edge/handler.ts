@@ -1,0 +1,126 @@
+/**
+ * Lambda@Edge **viewer-request** entry point (bundled by
+ * scripts/build-functions.ts as `index.handler`).
+ *
+ * Why it looks like this: Lambda@Edge has no environment variables, so the
+ * config is compiled into the bundle (`__LIMITER_CONFIG__`, read by
+ * {@link bundledConfig}); the only thing the container learns at run time is
+ * `AWS_REGION` (set by Lambda at the edge too), from which it picks the
+ * nearest table replica (region-map.ts). Everything expensive (config
+ * validation, rule compilation, the DynamoDB client with its keep-alive
+ * sockets, the limiter and its caches) is built once per container, on the
+ * first invocation, and reused. The decision itself is viewer-request.ts.
+ *
+ * Local runs and tests only: a bundle built with the define
+ * `__LIMITER_STORE_ENDPOINTS__` (a JSON object from replica region to an
+ * endpoint URL, e.g. `{"eu-west-1":"http://127.0.0.1:8011"}`) talks to those
+ * endpoints with static dummy credentials instead of DynamoDB; see
+ * build-defines.ts. Deployed bundles are built without it, and then no code
+ * path can reach anything but the regional DynamoDB endpoint.
+ */
+import type { CloudFrontRequestEvent, CloudFrontRequestResult } from 'aws-lambda';
+import { Limiter } from '../limiter/limiter';
+import { bundledConfig } from '../shared/bundled-config';
+import { EmfLimiterMetrics } from '../shared/metrics';
+import { dynamoDbClient } from '../store/client';
+import { DynamoDbStore } from '../store/dynamodb-store';
+import type { BucketStore } from '../store/types';
+import { LOCAL_STORE_CREDENTIALS, type StoreEndpoints } from './build-defines';
+import { nearestReplica } from './region-map';
+import { compileRules } from './rule-match';
+import { createViewerRequestHandler, type ViewerRequestHandler } from './viewer-request';
+
+declare const __LIMITER_STORE_ENDPOINTS__: StoreEndpoints | undefined;
+
+/** Default store budget at the edge (ms): the viewer waits for it. */
+export const EDGE_STORE_BUDGET_MS = 150;
+
+/** One container's wiring for one region. */
+interface EdgeContainer {
+  readonly replicaRegion: string;
+  readonly decide: ViewerRequestHandler;
+  readonly metrics: EmfLimiterMetrics;
+}
+
+const containers = new Map<string, EdgeContainer>();
+
+function storeEndpoints(): StoreEndpoints | undefined {
+  return typeof __LIMITER_STORE_ENDPOINTS__ === 'undefined'
+    ? undefined
+    : __LIMITER_STORE_ENDPOINTS__;
+}
+
+function storeFor(region: string, tableName: string, budgetMs: number): BucketStore {
+  const endpoint = storeEndpoints()?.[region];
+  const client = dynamoDbClient(
+    endpoint === undefined
+      ? { region, budgetMs }
+      : { region, budgetMs, endpoint, credentials: LOCAL_STORE_CREDENTIALS },
+  );
+  return new DynamoDbStore({ client, tableName });
+}
+
+function containerFor(awsRegion: string | undefined): EdgeContainer {
+  const cacheKey = awsRegion ?? '';
+  const cached = containers.get(cacheKey);
+  if (cached !== undefined) return cached;
+  const config = bundledConfig();
+  const budgetMs = config.runtime?.storeBudgetMs ?? EDGE_STORE_BUDGET_MS;
+  const replicaRegion = nearestReplica(awsRegion, config.regions);
+  const usesStrong = config.policies.some((p) => p.consistency === 'strong');
+  const strongStore =
+    usesStrong && config.strong !== undefined
+      ? storeFor(
+          nearestReplica(awsRegion, config.strong.regions),
+          config.strong.tableName,
+          budgetMs,
+        )
+      : undefined;
+  const metrics = new EmfLimiterMetrics();
+  const limiter = new Limiter({
+    config,
+    // The slot written is the replica's: a slot is only ever written through one replica.
+    region: replicaRegion,
+    store: storeFor(replicaRegion, config.tableName, budgetMs),
+    ...(strongStore === undefined ? {} : { strongStore }),
+    metrics,
+    storeBudgetMs: budgetMs,
+  });
+  const container: EdgeContainer = {
+    replicaRegion,
+    decide: createViewerRequestHandler({
+      rules: compileRules(config),
+      limiter,
+      maxKeyLength: config.runtime?.maxKeyLength,
+    }),
+    metrics,
+  };
+  containers.set(cacheKey, container);
+  return container;
+}
+
+/**
+ * The viewer-request handler of a container running in `awsRegion`. The
+ * deployed entry point is {@link handler}; the local runtime calls this to
+ * emulate several regions with one loaded bundle.
+ */
+export function handlerForRegion(awsRegion: string | undefined): ViewerRequestHandler {
+  return async (event) => {
+    const container = containerFor(awsRegion);
+    try {
+      return await container.decide(event);
+    } finally {
+      container.metrics.flush();
+    }
+  };
+}
+
+/** The replica a container in `awsRegion` talks to (logs, the local runtime's status). */
+export function replicaRegionFor(awsRegion: string | undefined): string {
+  return containerFor(awsRegion).replicaRegion;
+}
+
+/** Lambda@Edge viewer-request handler. */
+export async function handler(event: CloudFrontRequestEvent): Promise<CloudFrontRequestResult> {
+  return handlerForRegion(process.env.AWS_REGION)(event);
+}
