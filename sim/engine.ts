@@ -17,6 +17,7 @@ import { ForcedReplay } from './bucket-math';
 import { CheckpointMergeStrategy, createStrategy, type ReplicaSnapshot } from './strategies';
 import { generateTrace } from './traffic';
 import {
+  type LagModel,
   type ScenarioSpec,
   type Series,
   type SimRequest,
@@ -50,9 +51,19 @@ export interface ScenarioRun {
   readonly replicas?: ReplicaSnapshot & { readonly levelsScaled: ReadonlyMap<string, number> };
 }
 
-/** Mean one-way lag of a scenario's default links. */
+/** Mean one-way lag over every directed link between the scenario's regions (ms, rounded). */
 export function meanLagMs(spec: ScenarioSpec): number {
-  return spec.lag.kind === 'fixed' ? spec.lag.ms : spec.lag.meanMs;
+  const meanOf = (m: LagModel) => (m.kind === 'fixed' ? m.ms : m.meanMs);
+  let sum = 0;
+  let links = 0;
+  for (const from of spec.regions) {
+    for (const to of spec.regions) {
+      if (from === to) continue;
+      sum += meanOf(spec.links?.[`${from}>${to}`] ?? spec.lag);
+      links++;
+    }
+  }
+  return links === 0 ? meanOf(spec.lag) : Math.round(sum / links);
 }
 
 /** Runs every strategy on the scenario's trace and measures each. */

@@ -4,7 +4,7 @@
  *
  * Why these: lag 0 on one and on several slots must match the exact bucket
  * decision for decision; 50, 200 and 1000 ms show how over-admission grows
- * with lag; the traffic shapes cover an even load, an 80/10/10 skew, an idle
+ * with lag (one scenario with a different lag per link); the traffic shapes cover an even load, an 80/10/10 skew, an idle
  * hour followed by a burst (where the naive PN-counter fails), a steady 3×
  * overload, a follow-the-sun wave and a partition that cuts and heals.
  */
@@ -42,6 +42,17 @@ const REFILL_PER_SECOND = 20;
 /** The lag model of `--lag MS`: each message takes between half and one and a half times MS. */
 export function lagModel(meanMs: number): LagModel {
   return meanMs === 0 ? { kind: 'fixed', ms: 0 } : { kind: 'uniform', meanMs, jitter: 0.5 };
+}
+
+/** Both directions of each `a|b` pair get the same lag model. */
+function symmetricLinks(meanMsByPair: Readonly<Record<string, number>>): Record<string, LagModel> {
+  const links: Record<string, LagModel> = {};
+  for (const [pair, meanMs] of Object.entries(meanMsByPair)) {
+    const [a, b] = pair.split('|') as [string, string];
+    links[`${a}>${b}`] = lagModel(meanMs);
+    links[`${b}>${a}`] = lagModel(meanMs);
+  }
+  return links;
 }
 
 function regions(count: number): string[] {
@@ -123,6 +134,21 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
     },
     durationMs: 240_000,
     lag: lagModel(200),
+  },
+  {
+    name: 'per-link-lag',
+    description:
+      '3 regions at 2× refill, per-link lag: us–eu 700 ms, us–ap 1000 ms, eu–ap 1200 ms (±50 %)',
+    regions: regions(3),
+    policy: DEFAULT_POLICY,
+    traffic: { kind: 'uniform', requestsPerSecond: 2 * REFILL_PER_SECOND },
+    durationMs: 60_000,
+    lag: lagModel(1000),
+    links: symmetricLinks({
+      'us-east-1|eu-west-1': 700,
+      'us-east-1|ap-southeast-1': 1000,
+      'eu-west-1|ap-southeast-1': 1200,
+    }),
   },
   {
     name: 'partition-lag200',

@@ -115,7 +115,7 @@ export interface StrategyResult {
   readonly scenario: string;
   readonly strategy: StrategyName;
   readonly regions: number;
-  /** Mean one-way replication lag of the scenario's default links (ms). */
+  /** Mean one-way replication lag over the scenario's links (ms). */
   readonly lagMs: number;
   readonly seed: number;
   readonly capacityTokens: number;
