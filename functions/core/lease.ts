@@ -102,7 +102,8 @@ export function openLease(
 /**
  * Serves a request from a lease, or returns `undefined` when the lease is
  * expired or holds fewer than `costTokens`. The reported remaining tokens are
- * the level after the lease plus its unused tokens, refilled since.
+ * the level after the lease plus its unused tokens, refilled since, capped
+ * at capacity (so `remainingTokens` never exceeds `limitTokens`).
  */
 export function serveFromLease(
   policy: BucketPolicy,
@@ -119,7 +120,8 @@ export function serveFromLease(
     scaledCapacity(policy),
     lease.levelAfterScaled + policy.refillTokens * (nowMs - lease.takenAtMs),
   );
-  const before = refilled + lease.tokensLeft * s;
+  // Held tokens count as still in the bucket, which never holds more than its capacity.
+  const before = Math.min(scaledCapacity(policy), refilled + lease.tokensLeft * s);
   const after = before - costTokens * s;
   return {
     decision: {

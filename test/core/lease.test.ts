@@ -195,14 +195,24 @@ describe('leases', () => {
     expect(next.levelScaled - without.levelScaled).toBe(6 * 1000);
   });
 
-  it('reports the level after the lease plus what it still holds, refilled since', () => {
+  it('reports the level after the lease plus what it still holds, refilled since, never above capacity', () => {
     const first = decide({ policy, view: EMPTY_VIEW, slot: 'us', costTokens: 10, nowMs: 0 });
     const lease = openLease(leasePolicy, first, policy, 10, 1, 0);
-    const served = serveFromLease(policy, lease, 1, 500)!;
-    // 90 left in the bucket + 5 refilled + 9 held = 104 capped to 100 before the 9 held count:
-    // min(100, 90 + 5) + 9 = 104 before, 103 after.
-    expect(served.decision.levelScaled).toBe(104_000);
-    expect(served.decision.remainingTokens).toBe(103);
+    // 90 left in the bucket + 1 refilled (100 ms at 10/s) + 9 held = 100 before, 99 after.
+    const soon = serveFromLease(policy, lease, 1, 100)!;
+    expect(soon.decision.levelScaled).toBe(100_000);
+    expect(soon.decision.remainingTokens).toBe(99);
+    // Half a second later the bucket alone is back to 95: with the 8 still held, capped at 100.
+    const later = serveFromLease(policy, soon.lease, 1, 500)!;
+    expect(later.decision.levelScaled).toBe(100_000);
+    expect(later.decision.remainingTokens).toBe(99);
+    expect(later.decision.remainingTokens).toBeLessThanOrEqual(later.decision.limitTokens);
+    // Early on, below capacity, the held tokens count in full.
+    const small = openLease(leasePolicy, { levelScaled: 50_000 }, policy, 5, 1, 0);
+    const served = serveFromLease(policy, small, 1, 0)!;
+    // 50 − 5 taken = 45 in the bucket, + 4 held = 49 before, 48 after.
+    expect(served.decision.levelScaled).toBe(49_000);
+    expect(served.decision.remainingTokens).toBe(48);
   });
 
   it.each([
