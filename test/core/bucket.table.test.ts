@@ -315,6 +315,23 @@ describe('stale items of other slots', () => {
   });
 });
 
+describe('clock going backwards within one slot (two containers, one clock 100 ms behind)', () => {
+  it('the later decision at an earlier time sees less refill, never more', () => {
+    let view: View = EMPTY_VIEW;
+    for (let i = 0; i < 10; i++) {
+      const d = decide({ policy: perSecond, view, slot: 'us', costTokens: 1, nowMs: 1000 });
+      if (d.allowed) view = withItem(view, d.write.expected);
+    }
+    // At 1900 by a clock that is right, 0.9 tokens; the container 100 ms behind reads 1800 ms: 0.8.
+    expect(levelTokensAt(perSecond, view, 1900)).toBeCloseTo(0.9, 9);
+    const behind = decide({ policy: perSecond, view, slot: 'us', costTokens: 1, nowMs: 1800 });
+    expect(behind.allowed).toBe(false);
+    expect(behind.retryAfterMs).toBe(200);
+    // A checkpoint from the future lowers the level: at 900, before the drain, it reads −0.1.
+    expect(levelAt(perSecond, view, 900)).toBe(-100);
+  });
+});
+
 describe('incarnations: a slot recreated after its TTL', () => {
   it('counts only the new incarnation, and the new incarnation wins every merge', () => {
     let view: View = EMPTY_VIEW;
