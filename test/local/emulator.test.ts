@@ -54,14 +54,12 @@ describe('RegionEmulator', () => {
     emu.setLag(0);
     emu.cut('r1', 'r2');
     for (let i = 1; i <= 5; i++) {
-      await emu
-        .client('r1')
-        .send(
-          new PutItemCommand({
-            TableName: TABLE,
-            Item: { ...key('c', 'r1'), n: { N: String(i) } },
-          }),
-        );
+      await emu.client('r1').send(
+        new PutItemCommand({
+          TableName: TABLE,
+          Item: { ...key('c', 'r1'), n: { N: String(i) } },
+        }),
+      );
     }
     await emu.settle();
     expect(await read('r2', 'c', 'r1')).toBeUndefined();
