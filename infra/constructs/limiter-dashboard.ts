@@ -66,13 +66,14 @@ export class LimiterDashboard extends Construct {
     );
     this.dashboard.addWidgets(
       graph(
-        'Decisions by policy (allowed / refused)',
-        policies.flatMap((p) =>
-          [OUTCOME.Allowed, OUTCOME.Refused].map((outcome) =>
-            limiter(METRIC.Decisions, 'Sum', `${p} ${outcome}`, {
-              [DIMENSION.Policy]: p,
-              [DIMENSION.Outcome]: outcome,
-            }),
+        'Decisions by policy (allowed / refused / shadow-refused)',
+        config.policies.flatMap((p) =>
+          [OUTCOME.Allowed, OUTCOME.Refused, ...(p.shadow ? [OUTCOME.ShadowRefused] : [])].map(
+            (outcome) =>
+              limiter(METRIC.Decisions, 'Sum', `${p.id} ${outcome}`, {
+                [DIMENSION.Policy]: p.id,
+                [DIMENSION.Outcome]: outcome,
+              }),
           ),
         ),
         HALF_WIDTH,
