@@ -99,6 +99,8 @@ export interface LimiterOptions {
   readonly storeCooldownMs?: number;
   /** Most buckets whose state (view, lease, blocked-until) this container keeps. @default 10000 */
   readonly maxBuckets?: number;
+  /** Refuse from the blocked-until cache without a store call (off only to measure its effect). @default true */
+  readonly blockedCache?: boolean;
 }
 
 /** A policy with everything the hot path needs, resolved once. */
@@ -166,6 +168,7 @@ export class Limiter {
   readonly #cooldownMs: number;
   readonly #maxBuckets: number;
   readonly #maxKeyLength: number;
+  readonly #blockedCache: boolean;
   readonly #buckets = new Map<string, BucketState>();
   readonly #storeDownUntilMs = new Map<BucketStore, number>();
 
@@ -190,6 +193,7 @@ export class Limiter {
     this.#cooldownMs = options.storeCooldownMs ?? DEFAULT_STORE_COOLDOWN_MS;
     this.#maxBuckets = options.maxBuckets ?? DEFAULT_MAX_BUCKETS;
     this.#maxKeyLength = config.runtime?.maxKeyLength ?? DEFAULT_MAX_KEY_LENGTH;
+    this.#blockedCache = options.blockedCache ?? true;
     this.#policies = new Map(config.policies.map((p) => [p.id, runtimeOf(p, options)]));
   }
 
@@ -394,7 +398,7 @@ export class Limiter {
   ): Promise<View> {
     if (
       state.viewReadAtMs !== undefined &&
-      nowMs - state.viewReadAtMs <= this.#viewCacheMs &&
+      nowMs - state.viewReadAtMs < this.#viewCacheMs &&
       nowMs >= state.viewReadAtMs
     ) {
       return state.view;
@@ -501,7 +505,7 @@ export class Limiter {
     k: number,
     nowMs: number,
   ): Decision | undefined {
-    if (state.blocked === undefined) return undefined;
+    if (!this.#blockedCache || state.blocked === undefined) return undefined;
     const returned = (state.pendingReturnTokens + heldTokens(state, nowMs)) * scale(rt.bucket);
     const bound =
       levelUpperBound(rt.bucket, state.blocked.levelScaled, state.blocked.atMs, nowMs) + returned;

@@ -157,6 +157,15 @@ describe('store calls and caches', () => {
     expect(after).toMatchObject({ allowed: true, source: 'store' });
   });
 
+  it('asks the store for every refusal when the blocked-until cache is off', async () => {
+    const l = limiter([basic], { viewCacheMs: 0, blockedCache: false });
+    await drain(l, 'basic', 'alice', 10);
+    const reads = store.calls.readView;
+    const refused = await drain(l, 'basic', 'alice', 3);
+    expect(refused.every((r) => !r.allowed && r.source === 'store')).toBe(true);
+    expect(store.calls.readView).toBe(reads + 3);
+  });
+
   it('lets a cheaper request through the blocked cache when the bound allows it', async () => {
     const l = limiter([basic]);
     await drain(l, 'basic', 'alice', 7);
