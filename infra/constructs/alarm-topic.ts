@@ -9,7 +9,7 @@
  * own allow statement, conditioned on the account and on alarm ARNs.
  */
 
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -70,6 +70,12 @@ export class AlarmTopic extends Construct {
         },
       }),
     );
+    if ((props.emails ?? []).length + (props.httpsEndpoints ?? []).length === 0) {
+      Annotations.of(this).addWarningV2(
+        'limiter:alarm-topic-without-subscribers',
+        `${props.topicName} has no subscription: its alarms page nobody (set notifications in the config)`,
+      );
+    }
     for (const email of props.emails ?? []) {
       this.topic.addSubscription(new subscriptions.EmailSubscription(email));
     }
