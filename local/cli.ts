@@ -12,7 +12,7 @@ export interface CliOptions {
   readonly jitterMs: number;
   /** Regions to run instead of the config's (a subset or an override). */
   readonly regions?: readonly string[];
-  /** Config file (.ts, .js, .mjs, .cjs or .json); the project's limiter.config.ts when absent. */
+  /** Config file (.ts, .js, .mjs, .cjs or .json); local/demo.config.ts when absent. */
   readonly configFile?: string;
   /** Base port; every other port is derived from it. 0 picks free ports. @default 8400 */
   readonly basePort: number;
@@ -56,7 +56,8 @@ Flags:
   --lag MS             replication lag of every link (default ${CLI_DEFAULTS.lagMs})
   --jitter MS          random extra lag per delivery, 0..MS (default ${CLI_DEFAULTS.jitterMs})
   --regions a,b,c      regions to run (default: the config's regions)
-  --config FILE        config file (.ts/.js/.json) exporting the config (default: limiter.config.ts)
+  --config FILE        config file (.ts/.js/.json) exporting the config (default: local/demo.config.ts,
+                       limiter.config.ts with a laptop store budget and watched demo keys)
   --port BASE          base port (default ${CLI_DEFAULTS.basePort}; 0 = free ports): admin BASE,
                        echo origin BASE+1, region i (from 0): edge BASE+10(i+1),
                        API BASE+10(i+1)+1, DynamoDB BASE+10(i+1)+2

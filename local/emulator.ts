@@ -81,6 +81,8 @@ export interface LinkStats {
   readonly pending: number;
   /** Lag of the last applied delivery (ms). */
   readonly lastLagMs: number | undefined;
+  /** Largest lag of any applied delivery (ms): the configured lag plus jitter plus timer lateness. */
+  readonly maxLagMs: number | undefined;
 }
 
 interface Stamp {
@@ -105,9 +107,12 @@ interface Link {
   cut: boolean;
   queue: Delivery[];
   timer: NodeJS.Timeout | undefined;
+  /** A delivery pass is running; it reschedules itself when done. */
+  delivering: boolean;
   delivered: number;
   superseded: number;
   lastLagMs: number | undefined;
+  maxLagMs: number | undefined;
 }
 
 interface Region {
@@ -146,6 +151,8 @@ export class RegionEmulator {
   private random: () => number;
   private seq = 0;
   private stopped = false;
+  /** Proxied calls and deliveries in progress (awaited by {@link RegionEmulator.stop}). */
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   private constructor(private readonly options: RegionEmulatorOptions) {
     this.lag = options.lagMs ?? 0;
@@ -177,9 +184,11 @@ export class RegionEmulator {
           cut: false,
           queue: [],
           timer: undefined,
+          delivering: false,
           delivered: 0,
           superseded: 0,
           lastLagMs: undefined,
+          maxLagMs: undefined,
         });
       }
     }
@@ -267,6 +276,7 @@ export class RegionEmulator {
       superseded: l.superseded,
       pending: l.queue.length,
       lastLagMs: l.lastLagMs,
+      maxLagMs: l.maxLagMs,
     }));
   }
 
@@ -281,17 +291,29 @@ export class RegionEmulator {
     await Promise.all([...this.regions.values()].map((r) => r.writeChain));
   }
 
-  /** Stops every proxy and store; queued deliveries are dropped. */
+  /**
+   * Stops every proxy and store; queued deliveries are dropped. Calls and
+   * deliveries already inside a store finish first: dynalite throws an
+   * uncaught error when its database closes under a write.
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     for (const link of this.links.values()) if (link.timer) clearTimeout(link.timer);
+    const regions = [...this.regions.values()];
+    await Promise.all(regions.map((r) => closeServer(r.proxy)));
+    await Promise.allSettled([...this.inFlight, ...regions.map((r) => r.writeChain)]);
     await Promise.all(
-      [...this.regions.values()].flatMap((r) => {
+      regions.map((r) => {
         r.direct.destroy();
-        return [closeServer(r.proxy), closeServer(r.store)];
+        return closeServer(r.store);
       }),
     );
+  }
+
+  private track(work: Promise<unknown>): void {
+    this.inFlight.add(work);
+    work.finally(() => this.inFlight.delete(work));
   }
 
   private get host(): string {
@@ -314,10 +336,13 @@ export class RegionEmulator {
     const store = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
     const storePort = await listen(store, this.host, 0);
     const proxy = http.createServer((req, res) => {
-      this.handle(name, req, res).catch((error: unknown) => {
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/x-amz-json-1.0' });
-        res.end(JSON.stringify({ __type: 'InternalServerError', message: String(error) }));
-      });
+      this.track(
+        this.handle(name, req, res).catch((error: unknown) => {
+          if (!res.headersSent)
+            res.writeHead(500, { 'content-type': 'application/x-amz-json-1.0' });
+          res.end(JSON.stringify({ __type: 'InternalServerError', message: String(error) }));
+        }),
+      );
     });
     proxy.keepAliveTimeout = 5_000;
     const proxyPort = await listen(proxy, this.host, port);
@@ -421,20 +446,34 @@ export class RegionEmulator {
   }
 
   private schedule(link: Link): void {
-    if (link.cut || link.timer !== undefined || this.stopped) return;
+    // One pass at a time per link: two passes would both apply the head of
+    // the queue and then shift twice, skipping the next delivery.
+    if (link.cut || link.timer !== undefined || link.delivering || this.stopped) return;
     const next = link.queue[0];
     if (next === undefined) return;
     const waitMs = Math.max(0, next.dueMs - Date.now());
     link.timer = setTimeout(() => {
       link.timer = undefined;
-      this.deliverDue(link).catch(() => {
-        // A receiver that is being stopped may refuse; nothing to retry then.
-      });
+      this.track(
+        this.deliverDue(link).catch(() => {
+          // A receiver that is being stopped may refuse; nothing to retry then.
+        }),
+      );
     }, waitMs);
     link.timer.unref?.();
   }
 
   private async deliverDue(link: Link): Promise<void> {
+    link.delivering = true;
+    try {
+      await this.deliverQueue(link);
+    } finally {
+      link.delivering = false;
+    }
+    this.schedule(link);
+  }
+
+  private async deliverQueue(link: Link): Promise<void> {
     const to = this.region(link.to);
     while (!link.cut && !this.stopped) {
       const next = link.queue[0];
@@ -456,10 +495,10 @@ export class RegionEmulator {
         await done;
         link.delivered++;
         link.lastLagMs = Date.now() - next.stamp.ms;
+        link.maxLagMs = Math.max(link.maxLagMs ?? 0, link.lastLagMs);
       }
       link.queue.shift();
     }
-    this.schedule(link);
   }
 }
 

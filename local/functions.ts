@@ -13,10 +13,17 @@
  * instead of calling CloudWatch, and its findings in the status item.
  */
 
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import path from 'node:path';
+import { deflateRawSync } from 'node:zlib';
 import type { MetricDatum } from '@aws-sdk/client-cloudwatch';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { build } from 'esbuild';
 import type { LimiterConfig } from '../functions/config/schema';
+import { storeEndpointsDefine } from '../functions/edge/build-defines';
 import { ORIGIN_HEADERS } from '../functions/edge/responses';
 import {
   type ReconcilerLogger,
@@ -25,7 +32,18 @@ import {
 } from '../functions/reconciler/reconcile';
 import { DynamoDbStore } from '../functions/store/dynamodb-store';
 import type { BucketStore } from '../functions/store/types';
-import { type BuiltFunction, buildFunction, FUNCTIONS, hasEntry } from '../scripts/build-functions';
+import {
+  BUNDLE_FILE,
+  type BuiltFunction,
+  BundleError,
+  entryPath,
+  esbuildOptions,
+  FUNCTIONS,
+  type FunctionName,
+  hasEntry,
+  MissingEntryError,
+  REPO_ROOT,
+} from '../scripts/build-functions';
 import type { ApiHandler } from './api-server';
 import type { EdgeFunctions, EdgeOutcome } from './edge-server';
 import { localClient } from './emulator';
@@ -59,8 +77,8 @@ export interface LoadRegionOptions {
   /** Region → DynamoDB endpoint of the emulated replica. */
   readonly storeEndpoints: Readonly<Record<string, string>>;
   readonly log: (line: string) => void;
-  /** Reconciler tuning (local runs wait less for heartbeats). */
-  readonly reconcilerOptions?: ReconcilerOptions;
+  /** Reconciler tuning for the next run (local runs wait less for heartbeats). */
+  readonly reconcilerOptions?: () => ReconcilerOptions;
 }
 
 /** A bundle could not be loaded, or does not export its handler. */
@@ -71,31 +89,117 @@ export class BundleLoadError extends Error {
   }
 }
 
+/** The bundles the local runtime runs, built once for every region. */
+export interface Bundles {
+  readonly edge: BuiltFunction;
+  /** Present when the project has a viewer-response function. */
+  readonly edgeResponse?: BuiltFunction;
+  readonly api: BuiltFunction;
+}
+
 /**
- * Builds (or reuses, bundles are content-addressed) and loads the edge and
- * API bundles for `region`, and prepares its reconciler.
+ * Builds the edge and API bundles with the runtime's config: the esbuild
+ * options of the deployment build (scripts/build-functions.ts), plus, for the
+ * edge, the define that points it at the emulated replicas
+ * (functions/edge/build-defines.ts). The API takes its endpoint from the
+ * environment it is loaded with. Bundles are written content-addressed under
+ * `dist/local/`, apart from the deployable assets.
  */
-export async function loadRegionFunctions(options: LoadRegionOptions): Promise<LoadedRegion> {
-  const { config } = options;
-  const edgeBundle = await buildFunction({ name: 'edge', config, sourcemap: false });
-  const edgeModule = loadFresh(edgeBundle);
-  const viewerRequest = exportOf<EdgeFunctions['viewerRequest']>(edgeModule, edgeBundle);
-  let viewerResponse: EdgeFunctions['viewerResponse'];
-  if (hasEntry('edge-response')) {
-    const responseBundle = await buildFunction({ name: 'edge-response', config });
-    viewerResponse = exportOf<NonNullable<EdgeFunctions['viewerResponse']>>(
-      loadFresh(responseBundle),
-      responseBundle,
-    );
+export async function buildBundles(
+  config: LimiterConfig,
+  storeEndpoints: Readonly<Record<string, string>>,
+): Promise<Bundles> {
+  const endpoints = storeEndpointsDefine(storeEndpoints);
+  const [edge, edgeResponse, api] = await Promise.all([
+    buildLocalBundle('edge', config, endpoints),
+    hasEntry('edge-response') ? buildLocalBundle('edge-response', config, {}) : undefined,
+    buildLocalBundle('api', config, {}),
+  ]);
+  return { edge, ...(edgeResponse === undefined ? {} : { edgeResponse }), api };
+}
+
+/** Where the local runtime's bundles go (gitignored with dist/). */
+export const LOCAL_BUNDLE_ROOT = path.join(REPO_ROOT, 'dist', 'local');
+
+/** One bundle: the deployment's esbuild options with `extraDefine` added. */
+export async function buildLocalBundle(
+  name: FunctionName,
+  config: LimiterConfig,
+  extraDefine: Readonly<Record<string, string>>,
+): Promise<BuiltFunction> {
+  if (!hasEntry(name)) throw new MissingEntryError(name, FUNCTIONS[name].entry);
+  const base = esbuildOptions({ name, config });
+  let code: Uint8Array;
+  try {
+    const result = await build({
+      ...base,
+      define: { ...base.define, ...extraDefine },
+      write: false,
+    });
+    const output = result.outputFiles[0];
+    if (output === undefined) throw new Error('esbuild produced no output');
+    code = output.contents;
+  } catch (cause) {
+    throw new BundleError(name, cause instanceof Error ? cause.message : String(cause), { cause });
   }
-  const apiBundle = await buildFunction({ name: 'api', config });
-  const api = exportOf<ApiHandler>(loadFresh(apiBundle), apiBundle);
+  const hash = createHash('sha256').update(code).digest('hex').slice(0, 16);
+  const directory = path.join(LOCAL_BUNDLE_ROOT, name, hash);
+  const file = path.join(directory, BUNDLE_FILE);
+  if (!existsSync(file)) {
+    await mkdir(directory, { recursive: true });
+    await writeAtomically(path.join(directory, 'package.json'), '{ "type": "commonjs" }\n');
+    await writeAtomically(file, code);
+  }
+  const spec = FUNCTIONS[name];
   return {
-    edge: {
-      viewerRequest,
-      ...(viewerResponse === undefined ? {} : { viewerResponse }),
-    },
-    api,
+    name,
+    entry: entryPath(name),
+    directory,
+    file,
+    handler: `index.${spec.exportName}`,
+    exportName: spec.exportName,
+    bytes: code.byteLength,
+    zippedBytes: deflateRawSync(code).byteLength,
+    hash,
+  };
+}
+
+/** Write then rename: parallel runtimes (test files) never load a half-written bundle. */
+async function writeAtomically(file: string, data: string | Uint8Array): Promise<void> {
+  const temporary = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  await writeFile(temporary, data);
+  await rename(temporary, file);
+}
+
+/**
+ * Loads a fresh instance of each bundle for `region` (its own containers, so
+ * to speak) and prepares its reconciler.
+ */
+export function loadRegionFunctions(bundles: Bundles, options: LoadRegionOptions): LoadedRegion {
+  const env = {
+    AWS_REGION: options.region,
+    LIMITER_DYNAMODB_ENDPOINT: options.storeEndpoints[options.region] as string,
+  };
+  // The bundle's own entry point reads AWS_REGION per invocation, and one
+  // process serves several regions: bind the region through the bundle's
+  // handlerForRegion instead.
+  const edgeModule = loadFresh(bundles.edge, env);
+  const forRegion = exportOf<(region: string) => EdgeFunctions['viewerRequest']>(
+    edgeModule,
+    bundles.edge,
+    'handlerForRegion',
+  );
+  const viewerRequest = forRegion(options.region);
+  const viewerResponse =
+    bundles.edgeResponse === undefined
+      ? undefined
+      : exportOf<NonNullable<EdgeFunctions['viewerResponse']>>(
+          loadFresh(bundles.edgeResponse, env),
+          bundles.edgeResponse,
+        );
+  return {
+    edge: { viewerRequest, ...(viewerResponse === undefined ? {} : { viewerResponse }) },
+    api: exportOf<ApiHandler>(loadFresh(bundles.api, env), bundles.api),
     reconciler: localReconciler(options),
     observe: countFallbacks,
   };
@@ -162,7 +266,9 @@ export function localReconciler(options: LoadRegionOptions): Reconciler {
           },
         },
         logger,
-        ...(options.reconcilerOptions === undefined ? {} : { options: options.reconcilerOptions }),
+        ...(options.reconcilerOptions === undefined
+          ? {}
+          : { options: options.reconcilerOptions() }),
       });
       if (result.statusError !== undefined) {
         throw new Error(`status write failed: ${String(result.statusError)}`, {
@@ -178,9 +284,19 @@ export function localReconciler(options: LoadRegionOptions): Reconciler {
   };
 }
 
-/** A fresh module instance of a bundle (evicted from the cache so the next load is fresh too). */
-function loadFresh(bundle: BuiltFunction): Record<string, unknown> {
+/**
+ * A fresh module instance of a bundle (evicted from the cache so the next load
+ * is fresh too), loaded with `env` in `process.env`: a Lambda's environment is
+ * fixed per container, and the handlers capture it when their module loads.
+ * `require()` is synchronous, so no other code runs while `env` is in place.
+ */
+function loadFresh(
+  bundle: BuiltFunction,
+  env: Readonly<Record<string, string>> = {},
+): Record<string, unknown> {
   const resolved = require.resolve(bundle.file);
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
   delete require.cache[resolved];
   try {
     return require(resolved) as Record<string, unknown>;
@@ -190,14 +306,22 @@ function loadFresh(bundle: BuiltFunction): Record<string, unknown> {
     });
   } finally {
     delete require.cache[resolved];
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
 }
 
-function exportOf<T>(mod: Record<string, unknown>, bundle: BuiltFunction): T {
-  const fn = mod[bundle.exportName];
+function exportOf<T>(
+  mod: Record<string, unknown>,
+  bundle: BuiltFunction,
+  exportName = bundle.exportName,
+): T {
+  const fn = mod[exportName];
   if (typeof fn !== 'function') {
     throw new BundleLoadError(
-      `the ${bundle.name} bundle (${FUNCTIONS[bundle.name].entry}) does not export "${bundle.exportName}"`,
+      `the ${bundle.name} bundle (${FUNCTIONS[bundle.name].entry}) does not export "${exportName}"`,
     );
   }
   return fn as T;

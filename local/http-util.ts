@@ -5,7 +5,7 @@
  */
 
 import type http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 
 /** The only interface the local runtime binds. */
 export const LOOPBACK = '127.0.0.1';
@@ -43,6 +43,33 @@ export function listen(server: http.Server, port: number, role: string): Promise
       resolve((server.address() as AddressInfo).port);
     });
   });
+}
+
+/**
+ * Checks that every fixed port is free before anything slow starts, so a
+ * taken port fails in milliseconds rather than after bundling. Port 0 is
+ * skipped. Binding may still race with another process later; {@link listen}
+ * reports that the same way.
+ *
+ * @throws {@link PortInUseError} naming the first taken port and its role.
+ */
+export async function assertPortsFree(
+  ports: readonly { port: number; role: string }[],
+): Promise<void> {
+  for (const { port, role } of ports) {
+    if (port === 0) continue;
+    const probe = net.createServer();
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', (error: NodeJS.ErrnoException) => {
+        reject(
+          error.code === 'EADDRINUSE' || error.code === 'EACCES'
+            ? new PortInUseError(port, role, { cause: error })
+            : error,
+        );
+      });
+      probe.listen(port, LOOPBACK, () => probe.close(() => resolve()));
+    });
+  }
 }
 
 /** Closes a server and drops its open connections (idle keep-alive ones included). */

@@ -22,8 +22,6 @@ export const EXIT_FAILURE = 1;
 
 /** Runs the CLI; resolves to the exit code once the runtime has stopped (or failed to start). */
 export async function main(argv: readonly string[]): Promise<number> {
-  // Every bundle instance would print the SDK's Node 22 notice; it says nothing about a local run.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   let cli: CliOptions;
   try {
     cli = parseCli(argv);
@@ -100,7 +98,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 async function loadConfig(file: string | undefined): Promise<LimiterConfig> {
   if (file !== undefined) return loadConfigFile(file);
-  const mod = await import('../limiter.config');
+  const mod = await import('./demo.config');
   return mod.config;
 }
 

@@ -14,6 +14,7 @@
 
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { LimiterConfig, PolicyConfig } from '../functions/config/schema';
+import type { ReconcilerOptions } from '../functions/reconciler/reconcile';
 import { type ReconcilerStatus, readReconcilerStatus } from '../functions/reconciler/status';
 import { bucketTableDefinition } from '../functions/store/table';
 import { type AdminServer, startAdminServer } from './admin';
@@ -22,7 +23,8 @@ import { checkConfig } from './config-file';
 import { type EchoOrigin, startEchoOrigin } from './echo-origin';
 import { type EdgeServer, startEdgeServer } from './edge-server';
 import { type DownMode, RegionEmulator } from './emulator';
-import { type LoadedRegion, loadRegionFunctions, type Reconciler } from './functions';
+import { buildBundles, type LoadedRegion, loadRegionFunctions, type Reconciler } from './functions';
+import { assertPortsFree } from './http-util';
 import { planPorts } from './ports';
 import {
   type EdgeCounters,
@@ -54,6 +56,13 @@ export interface LocalOptions {
   readonly watch?: readonly { readonly policy: string; readonly key: string }[];
   /** Where the runtime reports problems (handler failures, reconciler errors). @default silent */
   readonly log?: (line: string) => void;
+  /**
+   * Let the bundled handlers print their CloudWatch metrics (EMF JSON) to
+   * stdout, as they do in Lambda. Off by default: one document per request
+   * drowns a terminal. Ignored when POWERTOOLS_METRICS_DISABLED is already set.
+   * @default false
+   */
+  readonly printMetrics?: boolean;
 }
 
 /** A running local system. */
@@ -104,6 +113,20 @@ export async function startLocal(options: LocalOptions): Promise<LocalHandle> {
   const jitterMs = options.jitterMs ?? 0;
   const reconcileEveryMs = options.reconcileEveryMs ?? DEFAULT_RECONCILE_EVERY_MS;
 
+  await assertPortsFree([
+    { port: ports.admin, role: 'admin' },
+    ...(options.originUrl === undefined ? [{ port: ports.origin, role: 'echo origin' }] : []),
+    ...ports.regions.flatMap((p, i) => [
+      { port: p.edge, role: `edge ${regions[i]}` },
+      { port: p.api, role: `API ${regions[i]}` },
+      { port: p.store, role: `DynamoDB ${regions[i]}` },
+    ]),
+  ]);
+  // Powertools reads it when a handler creates its metrics, i.e. during invocations.
+  process.env.POWERTOOLS_METRICS_DISABLED ??= options.printMetrics === true ? 'false' : 'true';
+  // Every bundle instance would print the SDK's Node 22 notice; it says nothing about a local run.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const stop of stops.splice(0).reverse()) {
@@ -135,9 +158,19 @@ export async function startLocal(options: LocalOptions): Promise<LocalHandle> {
 
     const context = new AsyncLocalStorage<string>();
     const counters = new Map<string, EdgeCounters>(regions.map((r) => [r, emptyCounters()]));
+    const bundles = await buildBundles(config, storeEndpoints);
     const loaded = new Map<string, LoadedRegion>();
     for (const region of regions) {
-      loaded.set(region, await loadRegionFunctions({ config, region, storeEndpoints, log }));
+      loaded.set(
+        region,
+        loadRegionFunctions(bundles, {
+          config,
+          region,
+          storeEndpoints,
+          log,
+          reconcilerOptions: () => localReconcilerOptions(lagMs + jitterMs),
+        }),
+      );
     }
 
     const edges = new Map<string, EdgeServer>();
@@ -283,6 +316,16 @@ export function localConfig(
     ...(options.regions === undefined ? {} : { regions: [...options.regions] }),
     policies,
   };
+}
+
+/**
+ * Reconciler tuning for local runs: wait for a heartbeat a little over twice
+ * the configured lag instead of the alarm threshold (5 s by default), so a
+ * cut link is reported within about a second, not six. Bounded by the run's
+ * default budget.
+ */
+export function localReconcilerOptions(worstLagMs: number): ReconcilerOptions {
+  return { probeWaitMs: Math.min(20_000, Math.max(1000, 2 * worstLagMs + 500)) };
 }
 
 function watchedOf(config: LimiterConfig) {

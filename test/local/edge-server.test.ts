@@ -37,7 +37,7 @@ describe('edge server', () => {
           responseEvents.push(structuredClone(event));
           const { response, request } = event.Records[0]!.cf;
           const seen = request.headers['x-ratelimit-remaining']?.[0]?.value ?? 'none';
-          response.headers['ratelimit'] = [{ key: 'RateLimit', value: `"demo";r=${seen}` }];
+          response.headers.ratelimit = [{ key: 'RateLimit', value: `"demo";r=${seen}` }];
           return response;
         },
       },

@@ -51,6 +51,7 @@ function snapshot(): StatusSnapshot {
         superseded: 0,
         pending: 3,
         lastLagMs: 200,
+        maxLagMs: 230,
       },
       {
         from: 'eu-west-1',
@@ -60,6 +61,7 @@ function snapshot(): StatusSnapshot {
         superseded: 0,
         pending: 0,
         lastLagMs: 200,
+        maxLagMs: 210,
       },
     ],
     watched: watchedLevels([{ policy: 'cap', key: 'all', capacityTokens: 5000 }], regions),
