@@ -11,9 +11,9 @@
 import { pathToFileURL } from 'node:url';
 import type { LimiterConfig } from '../functions/config/schema';
 import { type CliOptions, CliUsageError, parseCli, USAGE } from './cli';
-import { loadConfigFile } from './config-file';
+import { checkConfig, loadConfigFile } from './config-file';
 import { Display } from './display';
-import { type LocalHandle, startLocal } from './runtime';
+import { type LocalHandle, localConfig, startLocal } from './runtime';
 
 /** Exit code of a usage error (bad flag or value). */
 export const EXIT_USAGE = 2;
@@ -42,17 +42,24 @@ export async function main(argv: readonly string[]): Promise<number> {
   const log = (line: string) =>
     display === undefined ? process.stderr.write(`${line}\n`) : display.log(line);
   try {
-    const config = await loadConfig(cli.configFile);
+    const loaded = await loadConfig(cli.configFile);
+    // Validated here too, so that problems name the file they are in.
+    const config = checkConfig(
+      localConfig({
+        config: loaded,
+        ...(cli.regions === undefined ? {} : { regions: cli.regions }),
+        watch: cli.watch,
+      }),
+      cli.configFile ?? 'local/demo.config.ts',
+    );
     process.stdout.write('starting: bundling the functions and the emulated regions...\n');
     handle = await startLocal({
       config,
-      ...(cli.regions === undefined ? {} : { regions: cli.regions }),
       lagMs: cli.lagMs,
       jitterMs: cli.jitterMs,
       basePort: cli.basePort,
       ...(cli.originUrl === undefined ? {} : { originUrl: cli.originUrl }),
       reconcileEveryMs: cli.reconcileEveryMs,
-      watch: cli.watch,
       log,
     });
   } catch (error) {

@@ -351,7 +351,9 @@ class ReconcilerLoop {
     private readonly log: (line: string) => void,
   ) {}
 
+  /** Runs a first pass now, then one every `everyMs`. */
   start(everyMs: number): void {
+    this.runAll().catch(() => undefined);
     this.timer = setInterval(() => {
       this.runAll().catch(() => undefined);
     }, everyMs);

@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ORIGIN_HEADERS } from '../../functions/edge/responses';
+import { type LocalHandle, startLocal } from '../../local/runtime';
+import { type EdgeAnswer, e2eConfig, edgeGet, peek, policyOf, sleep } from './harness';
+
+const REGIONS = ['us-east-1', 'eu-west-1'];
+const DOWN = 'us-east-1';
+const UP = 'eu-west-1';
+/** Short enough that a hanging store costs little test time, long enough for a loaded machine. */
+const STORE_BUDGET_MS = 600;
+/** After a failed call the limiter leaves the store alone this long (limiter.ts default), plus margin. */
+const COOLDOWN_MS = 250 + 100;
+
+/**
+ * What each policy does when its region's store is unavailable, seen through
+ * HTTP: the emulated store answers 500 to everything (or never answers), and
+ * the edge must still answer every viewer, as the policy's onStoreError says.
+ */
+describe('store failures, through the edge', () => {
+  let local: LocalHandle;
+
+  beforeAll(async () => {
+    local = await startLocal({
+      config: e2eConfig(REGIONS, STORE_BUDGET_MS),
+      lagMs: 50,
+      reconcileEveryMs: 0,
+    });
+  });
+  afterAll(() => local?.stop());
+  beforeEach(async () => {
+    local.setDown(DOWN, false);
+    await sleep(COOLDOWN_MS);
+  });
+
+  const burst = async (region: string, path: string, key: string, count: number) => {
+    const answers: EdgeAnswer[] = [];
+    for (let i = 0; i < count; i++) answers.push(await edgeGet(local, region, path, key));
+    return answers;
+  };
+
+  it('open: admits everything and marks it for the origin, while the other region keeps limiting', async () => {
+    const capacity = policyOf(local.config, 'fail-open').capacityTokens;
+    const before = local.counters(DOWN).fallbacks;
+    local.setDown(DOWN, true);
+    const answers = await burst(DOWN, '/fail-open/x', 'e2e-open', capacity + 3);
+    expect(answers.map((a) => a.status)).toEqual(new Array(capacity + 3).fill(200));
+    for (const a of answers) {
+      expect(a.echo?.rateLimitHeaders[ORIGIN_HEADERS.fallback]).toBe('open');
+    }
+    expect(local.counters(DOWN).fallbacks - before).toBe(capacity + 3);
+
+    const elsewhere = await burst(UP, '/fail-open/x', 'e2e-open-up', capacity + 3);
+    expect(elsewhere.filter((a) => a.status === 429).length).toBeGreaterThanOrEqual(1);
+    expect(
+      elsewhere.every((a) => a.echo?.rateLimitHeaders[ORIGIN_HEADERS.fallback] === undefined),
+    ).toBe(true);
+  });
+
+  it('closed: answers 503 with Retry-After and never reaches the origin', async () => {
+    local.setDown(DOWN, true);
+    const originBefore = local.originRequests() as number;
+    const fallbacksBefore = local.counters(DOWN).fallbacks;
+    const answers = await burst(DOWN, '/fail-closed/x', 'e2e-closed', 3);
+    for (const a of answers) {
+      expect(a.status).toBe(503);
+      expect(Number(a.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(a.headers.get('x-cache')).toBe('LambdaGeneratedResponse from cloudfront');
+    }
+    expect(local.originRequests()).toBe(originBefore);
+    expect(local.counters(DOWN).fallbacks - fallbacksBefore).toBe(3);
+
+    local.setDown(DOWN, false);
+    await sleep(COOLDOWN_MS);
+    expect((await edgeGet(local, DOWN, '/fail-closed/x', 'e2e-closed')).status).toBe(200);
+  });
+
+  it('local: admits its share of the bucket alone, then writes what it admitted once the store is back', async () => {
+    const policy = policyOf(local.config, 'fail-local');
+    const share = Math.floor(policy.capacityTokens * (policy.localShare ?? 0.1));
+    local.setDown(DOWN, true);
+    const startMs = Date.now();
+    const answers = await burst(DOWN, '/fail-local/x', 'e2e-local', share + 3);
+    const admitted = answers.filter((a) => a.status === 200);
+    expect(admitted).toHaveLength(share);
+    expect(answers.slice(share).every((a) => a.status === 429)).toBe(true);
+    for (const a of admitted) {
+      expect(a.echo?.rateLimitHeaders[ORIGIN_HEADERS.fallback]).toBe('local');
+    }
+
+    local.setDown(DOWN, false);
+    await sleep(COOLDOWN_MS);
+    // The next decision reaches the store and carries the tokens admitted meanwhile.
+    const next = await edgeGet(local, DOWN, '/fail-local/x', 'e2e-local');
+    expect(next.status).toBe(200);
+    expect(next.echo?.rateLimitHeaders[ORIGIN_HEADERS.fallback]).toBeUndefined();
+    await local.emulator.settle();
+    await sleep(300);
+    const refill = Math.ceil(((Date.now() - startMs) / 1000) * policy.refillTokens);
+    for (const region of REGIONS) {
+      const seen = await peek(local, region, 'fail-local', 'e2e-local');
+      expect(seen.source).toBe('store');
+      // Lost local admissions would leave capacity − 1 (+ refill) here.
+      expect(seen.remaining, region).toBeLessThanOrEqual(
+        policy.capacityTokens - (share + 1) + refill,
+      );
+    }
+  });
+
+  it('decides within the store budget when the store never answers', async () => {
+    local.setDown(DOWN, true, 'hang');
+    const answers = await burst(DOWN, '/fail-open/x', 'e2e-hang', 2);
+    for (const a of answers) {
+      expect(a.status).toBe(200);
+      expect(a.echo?.rateLimitHeaders[ORIGIN_HEADERS.fallback]).toBe('open');
+    }
+    const closed = await edgeGet(local, DOWN, '/fail-closed/x', 'e2e-hang');
+    expect(closed.status).toBe(503);
+    const status = await local.status();
+    expect(status.regions.find((r) => r.region === DOWN)?.storeDown).toBe('hang');
+  });
+
+  it('takes a store down and back through the admin endpoint', async () => {
+    const down = await fetch(`${local.adminUrl}/admin/down?region=${DOWN}&down=true`, {
+      method: 'POST',
+    });
+    expect(await down.json()).toEqual({ region: DOWN, down: 'error' });
+    expect(local.emulator.downMode(DOWN)).toBe('error');
+    const bad = await fetch(`${local.adminUrl}/admin/down?region=${DOWN}&mode=slow`, {
+      method: 'POST',
+    });
+    expect(bad.status).toBe(400);
+    await fetch(`${local.adminUrl}/admin/down?region=${DOWN}&down=false`, { method: 'POST' });
+    expect(local.emulator.downMode(DOWN)).toBeUndefined();
+  });
+});
