@@ -113,7 +113,8 @@ describe('npm start (the CLI)', () => {
     const res = await fetch(`${edge}/demo/cli`, { headers: { 'x-api-key': 'cli' } });
     expect(res.status).toBe(200);
     expect(res.headers.get('ratelimit')).toMatch(/^"demo";r=9;/);
-    const reported = /\[status\] us-east-1: allowed=1 [^\n]*\n[\s\S]*watched demo:alice: us-east-1=\d/;
+    const reported =
+      /\[status\] us-east-1: allowed=1 [^\n]*\n[\s\S]*watched demo:alice: us-east-1=\d/;
     while (!reported.test(out()) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
     }
