@@ -454,8 +454,11 @@ export class Limiter {
     nowMs: number,
     consume: boolean,
   ): Outcome {
-    this.counters.fallbacks += consume ? 1 : 0;
-    if (consume) this.#metrics.fallback({ policy: rt.id, mode: rt.onStoreError });
+    // Peeks (consume = false) are answered the same way but not counted as fallbacks.
+    if (consume) {
+      this.counters.fallbacks += 1;
+      this.#metrics.fallback({ policy: rt.id, mode: rt.onStoreError });
+    }
     const known = levelAt(rt.bucket, state.view, nowMs);
     switch (rt.onStoreError) {
       case 'open':

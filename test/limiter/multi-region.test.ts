@@ -27,6 +27,11 @@ import { configWith, RecordingMetrics } from './fixtures';
 
 const ALL_REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
 const TABLE = 'buckets';
+/**
+ * Far above a decision's latency on the emulator: a timed-out decision would
+ * be a fallback, and these tests are about replication, not failure modes.
+ */
+const BUDGET_MS = 5000;
 
 let emulator: RegionEmulator | undefined;
 const clients: ReturnType<typeof createDynamoDbClient>[] = [];
@@ -46,7 +51,7 @@ async function regionsWith(regions: string[], lagMs: number, jitterMs: number) {
       region,
       endpoint: e.endpoint(region),
       credentials: LOCAL_CREDENTIALS,
-      budgetMs: 2000,
+      budgetMs: BUDGET_MS,
     });
     clients.push(client);
     return new DynamoDbStore({ client, tableName: TABLE });
@@ -91,7 +96,13 @@ describe.each([2, 3])('%i regions with replication lag', (regionCount) => {
     const config = configWith([policy]);
     const limiters = regions.map(
       (region) =>
-        new Limiter({ config, region, store: storeOf(region), viewCacheMs, storeBudgetMs: 2000 }),
+        new Limiter({
+          config,
+          region,
+          store: storeOf(region),
+          viewCacheMs,
+          storeBudgetMs: BUDGET_MS,
+        }),
     );
     // 5x the refill rate in total, spread over the regions.
     const intervalMs = Math.round((1000 * regionCount) / (5 * policy.refillTokens));
@@ -172,7 +183,7 @@ describe.each([2, 3])('%i regions with replication lag', (regionCount) => {
           region,
           store: stores[i]!,
           viewCacheMs: 0,
-          storeBudgetMs: 2000,
+          storeBudgetMs: BUDGET_MS,
           metrics: metrics[i]!,
         }),
     );
