@@ -9,15 +9,23 @@
 export interface BenchSizes {
   readonly profile: 'full' | 'quick';
   readonly decisionCost: { readonly iterations: number; readonly warmupIterations: number };
-  readonly storeTraffic: { readonly warmupDecisions: number; readonly measuredDecisions: number };
+  readonly storeTraffic: {
+    /** Warm-up decisions per case (at least what the workload needs to settle). */
+    readonly warmupDecisions: number;
+    readonly measuredDecisions: number;
+    /** Limiter settings to compare; all when absent. */
+    readonly variants?: readonly string[];
+  };
   readonly endToEnd: {
     readonly connections: number;
     readonly warmupSeconds: number;
     readonly durationSeconds: number;
     /** Count bound of one measured run. */
     readonly maxRequests: number;
-    /** Keys of the allowed-heavy workload. */
-    readonly allowedKeys: number;
+    /** Keys of the allowed-hot workload (few: the view cache serves them). */
+    readonly hotKeys: number;
+    /** Keys of the allowed-cold workload (many: every request reads its bucket). */
+    readonly coldKeys: number;
   };
   readonly accuracy: {
     readonly seeds: readonly number[];
@@ -44,9 +52,10 @@ export const FULL_SIZES: BenchSizes = {
   endToEnd: {
     connections: 32,
     warmupSeconds: 2,
-    durationSeconds: 8,
+    durationSeconds: 6,
     maxRequests: 400_000,
-    allowedKeys: 1_000,
+    hotKeys: 20,
+    coldKeys: 10_000,
   },
   accuracy: { seeds: [1, 2, 3, 4, 5] },
   scale: {
@@ -57,7 +66,7 @@ export const FULL_SIZES: BenchSizes = {
     keyCounts: [1, 100, 10_000, 100_000],
     minDecisions: 1_000,
     concurrency: 32,
-    keysTimeBudgetMs: 90_000,
+    keysTimeBudgetMs: 60_000,
   },
 };
 
@@ -65,27 +74,32 @@ export const FULL_SIZES: BenchSizes = {
 export const QUICK_SIZES: BenchSizes = {
   profile: 'quick',
   decisionCost: { iterations: 20_000, warmupIterations: 5_000 },
-  storeTraffic: { warmupDecisions: 100, measuredDecisions: 300 },
+  storeTraffic: {
+    warmupDecisions: 100,
+    measuredDecisions: 300,
+    variants: ['view-cache', 'lease-10'],
+  },
   endToEnd: {
     connections: 16,
     warmupSeconds: 0.5,
-    durationSeconds: 1.5,
+    durationSeconds: 1,
     maxRequests: 50_000,
-    allowedKeys: 200,
+    hotKeys: 20,
+    coldKeys: 2_000,
   },
   accuracy: {
     seeds: [1],
     scenarios: ['uniform-lag200', 'idle-burst-lag200', 'partition-lag200'],
   },
   scale: {
-    regionCounts: [1, 3, 6],
+    regionCounts: [1, 3],
     regionWarmupDecisions: 50,
     regionMeasuredDecisions: 150,
     cpuIterations: 10_000,
-    keyCounts: [1, 100, 1_000],
+    keyCounts: [1, 1_000],
     minDecisions: 200,
     concurrency: 16,
-    keysTimeBudgetMs: 10_000,
+    keysTimeBudgetMs: 4_000,
   },
 };
 

@@ -40,9 +40,13 @@ export function readmeSection(report: BenchReport): string {
     ]);
   }
   for (const w of report.endToEnd?.workloads ?? []) {
+    const p99 =
+      w.equalLoad === undefined
+        ? `p99 ${times(w.ratios.p99OursOverRlf)}`
+        : `p99 ${times(w.equalLoad.p99OursOverRlf)} at an equal ${num(w.equalLoad.requestsPerSecond)} req/s`;
     highlights.push([
       `end to end, ${w.workload}: ours / RateLimiterDynamo`,
-      `throughput ${times(w.ratios.throughputOursOverRlf)}, p99 ${times(w.ratios.p99OursOverRlf)} (ours / no limiter: ${times(w.ratios.throughputOursOverNone)})`,
+      `throughput ${times(w.ratios.throughputOursOverRlf)}, ${p99} (ours / no limiter: ${times(w.ratios.throughputOursOverNone)})`,
     ]);
   }
   if (highlights.length > 0) lines.push('', table(['measure', 'latest figure'], highlights));

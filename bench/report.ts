@@ -6,7 +6,7 @@
 
 import type { AccuracyResult } from './accuracy-types';
 import type { DecisionCostResult } from './decision-cost';
-import type { EndToEndResult } from './end-to-end';
+import type { E2eRun, EndToEndResult } from './end-to-end';
 import type { MachineInfo } from './machine';
 import type { ScaleResult } from './scale';
 import type { StoreTrafficResult } from './store-traffic';
@@ -129,7 +129,7 @@ function renderStoreTraffic(r: StoreTrafficResult): string {
   return [
     '## 2. Store traffic and cost',
     '',
-    `Real \`Limiter\` (one per region) on ${r.regions.length} emulated regions replicating like a global table (${r.regions.join(', ')}); every request counted at a proxy in front of each region's DynamoDB, which asks dynalite for \`ConsumedCapacity\`. Steady load on a simulated clock, requests round-robin over regions and keys, issued one at a time (no conditional-write races: a floor; contention adds retries). ${num(r.warmupDecisions)} warm-up + ${num(r.measuredDecisions)} measured decisions per row. Writes include writes rejected by their condition (billed, not replicated).`,
+    `Real \`Limiter\` (one per region) on ${r.regions.length} emulated regions replicating like a global table (${r.regions.join(', ')}); every request counted at a proxy in front of each region's DynamoDB, which asks dynalite for \`ConsumedCapacity\`. Steady load on a simulated clock, requests round-robin over regions and keys, issued one at a time (no conditional-write races: a floor; contention adds retries). At least ${num(r.warmupDecisions)} warm-up decisions (more where a workload needs them to reach its steady level), then ${num(r.measuredDecisions)} measured decisions per row. Writes include writes rejected by their condition (billed, not replicated).`,
     '',
     table(
       [
@@ -165,31 +165,57 @@ function renderEndToEnd(r: EndToEndResult): string {
   const parts: string[] = [
     '## 3. End to end (local edge, loopback)',
     '',
-    `autocannon in a child process, ${r.connections} connections, ${r.warmupSeconds} s warm-up then ${r.durationSeconds} s measured (bounded to ${num(r.maxRequests)} requests) per run. Same CloudFront-like edge server (the local runtime's), same echo origin, same emulated DynamoDB region (${r.region}, dynalite behind the emulator's replicating proxy, which serialises a region's writes); only the decider changes. Ratios are from this run only.`,
+    `autocannon in a child process, ${r.connections} connections, ${r.warmupSeconds} s warm-up then ${r.durationSeconds} s measured (bounded to ${num(r.maxRequests)} requests) per run, closed loop (throughput at saturation). Same CloudFront-like edge server (the local runtime's), same echo origin, same DynamoDB (one dynalite in a child process, region ${r.region}); only the decider changes. Ours is the bundled edge handler loaded as \`npm start\` loads it, with metrics off (as under \`npm start\`) and a store budget of ${num(r.storeBudgetMs)} ms instead of 150 ms, so that queueing on this saturated machine does not turn decisions into (cheaper) fail-open fallbacks; fallbacks are counted. Not through \`startLocal\`'s emulated regions: their replicating proxy serialises every write of a region and caps the write rate below what either limiter needs. Ratios are from this run only.`,
   ];
   for (const w of r.workloads) {
     parts.push(
       '',
       `### ${w.workload}: ${w.description}`,
       '',
-      table(
-        ['decider', 'req/s', 'p50 (ms)', 'p90 (ms)', 'p99 (ms)', '200', '429', 'other / errors'],
-        w.runs.map((run) => [
-          names[run.variant] ?? run.variant,
-          num(run.load.requestsPerSecond),
-          num(run.load.latencyMs.p50, 1),
-          num(run.load.latencyMs.p90, 1),
-          num(run.load.latencyMs.p99, 1),
-          num(run.forwarded),
-          num(run.refused),
-          num(run.failures),
-        ]),
-      ),
+      e2eTable(w.runs, names),
       '',
       `Ours / RateLimiterDynamo: throughput ${times(w.ratios.throughputOursOverRlf)}, p99 ${times(w.ratios.p99OursOverRlf)}; with its in-memory block: throughput ${times(w.ratios.throughputOursOverRlfMem)}, p99 ${times(w.ratios.p99OursOverRlfMem)}. Ours / ceiling: ${times(w.ratios.throughputOursOverNone)}.`,
     );
+    const eq = w.equalLoad;
+    if (eq !== undefined) {
+      parts.push(
+        '',
+        `At an equal offered load of ${num(eq.requestsPerSecond)} req/s (${num(100 * r.equalLoadShare)} % of the slower one's throughput, open loop):`,
+        '',
+        e2eTable([eq.ours, eq.rlf], names),
+        '',
+        `Ours / RateLimiterDynamo p99 at equal load: ${times(eq.p99OursOverRlf)}.`,
+      );
+    }
   }
   return parts.join('\n');
+}
+
+function e2eTable(runs: readonly E2eRun[], names: Readonly<Record<string, string>>): string {
+  return table(
+    [
+      'decider',
+      'req/s',
+      'p50 (ms)',
+      'p90 (ms)',
+      'p99 (ms)',
+      '200',
+      '429',
+      'other / errors',
+      'fallbacks',
+    ],
+    runs.map((run) => [
+      names[run.variant] ?? run.variant,
+      num(run.load.requestsPerSecond),
+      num(run.load.latencyMs.p50, 1),
+      num(run.load.latencyMs.p90, 1),
+      num(run.load.latencyMs.p99, 1),
+      num(run.forwarded),
+      num(run.refused),
+      num(run.failures),
+      run.fallbacks === undefined ? '—' : num(run.fallbacks),
+    ]),
+  );
 }
 
 function renderAccuracy(r: AccuracyResult): string {
@@ -232,7 +258,7 @@ function renderScale(r: ScaleResult): string {
     '',
     '### Distinct keys',
     '',
-    `One container (\`Limiter\`, bucket cache bound ${num(r.maxCachedBuckets)}) deciding once per key (keys cycled up to at least the minimum count), ${r.keysConcurrency} decisions in flight, against dynalite in a child process. Heap = \`heapUsed\` after a forced GC, minus before the container existed.`,
+    `One container (\`Limiter\`, bucket cache bound ${num(r.maxCachedBuckets)}) deciding once per key, keys cycled up to a minimum number of decisions (so the 1-key row is one hot bucket), ${r.keysConcurrency} decisions in flight, against dynalite in a child process; every decision is admitted (capacity far above the load), so each costs a write, and a key's first decision also a Query. Heap = \`heapUsed\` after a forced GC, minus before the container existed (per bucket only from 1,000 keys: below that GC noise dominates). Each row is bounded in time; a row cut short says so.`,
     '',
     table(
       [
@@ -253,7 +279,7 @@ function renderScale(r: ScaleResult): string {
         num(p.latencyMs.median, 2),
         num(p.latencyMs.p99, 2),
         num(p.heapDeltaBytes / 1024 ** 2, 2),
-        num(p.heapBytesPerCachedBucket),
+        p.heapBytesPerCachedBucket === undefined ? '—' : num(p.heapBytesPerCachedBucket),
         num(p.tableItems),
         p.cutByTime ? 'yes' : 'no',
       ]),

@@ -35,6 +35,8 @@ export interface TrafficWorkload {
   readonly capacityTokens: number;
   /** Refill, tokens per second. */
   readonly refillPerSecond: number;
+  /** Fewest warm-up decisions for the buckets to reach their steady level (simulated time × rate). */
+  readonly settleDecisions: number;
 }
 
 /** A limiter setting. */
@@ -55,6 +57,7 @@ export const TRAFFIC_WORKLOADS: readonly TrafficWorkload[] = [
     requestsPerSecond: 1000,
     capacityTokens: 1000,
     refillPerSecond: 200,
+    settleDecisions: 300,
   },
   {
     id: 'mixed',
@@ -63,6 +66,7 @@ export const TRAFFIC_WORKLOADS: readonly TrafficWorkload[] = [
     requestsPerSecond: 1000,
     capacityTokens: 20,
     refillPerSecond: 50,
+    settleDecisions: 600,
   },
   {
     id: 'refused-heavy',
@@ -71,6 +75,7 @@ export const TRAFFIC_WORKLOADS: readonly TrafficWorkload[] = [
     requestsPerSecond: 1000,
     capacityTokens: 10,
     refillPerSecond: 5,
+    settleDecisions: 100,
   },
 ];
 
@@ -147,7 +152,8 @@ export interface StoreTrafficOptions {
   readonly measuredDecisions: number;
   readonly regionCount?: number;
   readonly workloads?: readonly TrafficWorkload[];
-  readonly variants?: readonly TrafficVariant[];
+  /** Ids of the limiter settings to run. @default all of {@link TRAFFIC_VARIANTS} */
+  readonly variants?: readonly string[];
 }
 
 const POLICY_ID = 'bench';
@@ -162,7 +168,10 @@ export async function measureStoreTraffic(
   const reference: ReferenceTrafficCase[] = [];
   try {
     for (const workload of options.workloads ?? TRAFFIC_WORKLOADS) {
-      for (const variant of options.variants ?? TRAFFIC_VARIANTS) {
+      const variants = TRAFFIC_VARIANTS.filter(
+        (v) => options.variants === undefined || options.variants.includes(v.id),
+      );
+      for (const variant of variants) {
         cases.push(await runTrafficCase(harness, workload, variant, options));
       }
     }
@@ -280,7 +289,8 @@ export async function runTrafficCase(
       }),
   );
   const keyPrefix = `${workload.id}/${variant.id}/${startMs}`;
-  const total = options.warmupDecisions + options.measuredDecisions;
+  const warmup = Math.max(options.warmupDecisions, workload.settleDecisions);
+  const total = warmup + options.measuredDecisions;
   let admitted = 0;
   let refused = 0;
   let blockedDecisions = 0;
@@ -293,12 +303,12 @@ export async function runTrafficCase(
   let measureStartedMs = performance.now();
   for (let i = 0; i < total; i++) {
     tick = i;
-    if (i === options.warmupDecisions) {
+    if (i === warmup) {
       before = harness.snapshot();
       retriesAtStart = retriesBefore();
       measureStartedMs = performance.now();
     }
-    const measuring = i >= options.warmupDecisions;
+    const measuring = i >= warmup;
     const limiter = limiters[i % limiters.length] as Limiter;
     const key = `${keyPrefix}/k${i % workload.keys}`;
     const callsBefore = measuring ? totalCalls(harness) : 0;

@@ -1,8 +1,9 @@
 /**
- * The load generator's child process: runs one autocannon test and sends the
- * summary back over IPC. Why a child process: on a 2-core machine the load
- * generator must not share an event loop with the servers it measures, or
- * every result would mostly measure autocannon itself.
+ * The load generator's child process: runs autocannon tests one at a time as
+ * the parent sends their specs, and sends each summary back over IPC. Why a
+ * child process: on a 2-core machine the load generator must not share an
+ * event loop with the servers it measures, or every result would mostly
+ * measure autocannon itself. It exits when the parent disconnects.
  *
  * Every run is bounded twice: by count (`maxRequests`) and by time
  * (`durationSeconds`, plus a hard stop a few seconds later).
@@ -62,6 +63,7 @@ function run(spec: LoadSpec): Promise<LoadSummary> {
         pipelining: 1,
         duration: spec.durationSeconds,
         maxOverallRequests: spec.maxRequests,
+        ...(spec.overallRate === undefined ? {} : { overallRate: spec.overallRate }),
         timeout: 10,
         requests: [
           {
@@ -105,9 +107,10 @@ function run(spec: LoadSpec): Promise<LoadSummary> {
   });
 }
 
-process.once('message', (message: unknown) => {
+process.on('message', (message: unknown) => {
   run(message as LoadSpec).then(
-    (summary) => process.send?.({ ok: true, summary }, () => process.exit(0)),
-    (error: unknown) => process.send?.({ ok: false, error: String(error) }, () => process.exit(1)),
+    (summary) => process.send?.({ ok: true, summary }),
+    (error: unknown) => process.send?.({ ok: false, error: String(error) }),
   );
 });
+process.on('disconnect', () => process.exit(0));

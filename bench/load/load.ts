@@ -1,10 +1,12 @@
 /**
- * Runs an HTTP load test in a child process (load-worker.ts) and returns its
- * summary. The parent enforces a deadline too: a child that does not answer in
- * time is killed, so no load loop outlives its budget.
+ * Runs HTTP load tests from a child process (load-worker.ts), one at a time,
+ * and returns their summaries. One child serves every run of a benchmark so
+ * that its start-up cost is paid once. The parent enforces a deadline per run
+ * too: a child that does not answer in time is killed, so no load loop
+ * outlives its budget.
  */
 
-import { fork } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 /** What to load and how hard. Loopback URLs only. */
@@ -19,6 +21,8 @@ export interface LoadSpec {
   readonly durationSeconds: number;
   /** Stop after this many requests. */
   readonly maxRequests: number;
+  /** Offered load over all connections (req/s); closed loop (as fast as answered) when absent. */
+  readonly overallRate?: number;
   /** Header carrying the rate-limit key. */
   readonly keyHeader: string;
   /** Keys are `<keyPrefix><i>`, i cycling over `keyCount`. */
@@ -46,43 +50,74 @@ export interface LoadSummary {
   readonly timeouts: number;
 }
 
-/** Extra time the parent gives the child beyond the test's duration (ms). */
+/** Extra time the parent gives a run beyond its duration (ms). */
 const DEADLINE_GRACE_MS = 15_000;
 
-/**
- * Runs one load test in a child process.
- *
- * @throws Error when the URL is not loopback, the child fails, or it misses its deadline.
- */
-export function runLoad(spec: LoadSpec): Promise<LoadSummary> {
-  const target = new URL(spec.url);
-  if (target.hostname !== '127.0.0.1') {
-    return Promise.reject(new Error(`load tests only target 127.0.0.1 (got ${target.hostname})`));
+/** A load generator in a child process. Create with {@link LoadGenerator.start}; stop it when done. */
+export class LoadGenerator {
+  private constructor(private readonly child: ChildProcess) {}
+
+  /** Forks the load generator's process. */
+  static start(): LoadGenerator {
+    const worker = fileURLToPath(new URL('./load-worker.ts', import.meta.url));
+    return new LoadGenerator(fork(worker, [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' }));
   }
-  const worker = fileURLToPath(new URL('./load-worker.ts', import.meta.url));
-  const child = fork(worker, [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-  return new Promise((resolve, reject) => {
-    const deadline = setTimeout(
-      () => {
-        child.kill('SIGKILL');
-        reject(new Error(`load test on ${spec.url} missed its deadline`));
-      },
-      spec.durationSeconds * 1000 + DEADLINE_GRACE_MS,
-    );
-    child.once('message', (message: unknown) => {
-      clearTimeout(deadline);
-      const m = message as { ok: boolean; summary?: LoadSummary; error?: string };
-      if (m.ok && m.summary !== undefined) resolve(m.summary);
-      else reject(new Error(`load test failed: ${m.error ?? 'no summary'}`));
+
+  /**
+   * Runs one load test.
+   *
+   * @throws Error when the URL is not loopback, the run fails, or it misses its deadline
+   *   (the child is then killed and this generator cannot be used again).
+   */
+  run(spec: LoadSpec): Promise<LoadSummary> {
+    const target = new URL(spec.url);
+    if (target.hostname !== '127.0.0.1') {
+      return Promise.reject(new Error(`load tests only target 127.0.0.1 (got ${target.hostname})`));
+    }
+    const child = this.child;
+    if (!child.connected) return Promise.reject(new Error('the load generator has stopped'));
+    return new Promise((resolve, reject) => {
+      const cleanup = () => {
+        clearTimeout(deadline);
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+      };
+      const onMessage = (message: unknown) => {
+        cleanup();
+        const m = message as { ok: boolean; summary?: LoadSummary; error?: string };
+        if (m.ok && m.summary !== undefined) resolve(m.summary);
+        else reject(new Error(`load test failed: ${m.error ?? 'no summary'}`));
+      };
+      const onExit = (code: number | null) => {
+        cleanup();
+        reject(new Error(`load generator exited with code ${code} during a run`));
+      };
+      const deadline = setTimeout(
+        () => {
+          cleanup();
+          child.kill('SIGKILL');
+          reject(new Error(`load test on ${spec.url} missed its deadline`));
+        },
+        spec.durationSeconds * 1000 + DEADLINE_GRACE_MS,
+      );
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+      child.send(spec);
     });
-    child.once('exit', (code) => {
-      clearTimeout(deadline);
-      reject(new Error(`load generator exited with code ${code} before answering`));
+  }
+
+  /** Ends the child process (it exits on disconnect; killed if it does not). */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      child.once('exit', () => {
+        clearTimeout(force);
+        resolve();
+      });
+      if (child.connected) child.disconnect();
+      else child.kill('SIGTERM');
     });
-    child.once('error', (error) => {
-      clearTimeout(deadline);
-      reject(error);
-    });
-    child.send(spec);
-  });
+  }
 }

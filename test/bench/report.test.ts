@@ -67,5 +67,6 @@ describe('readmeSection', () => {
     expect(section).toContain('Test CPU');
     expect(section).toContain('with 10-token leases');
     expect(section).toContain('end to end, refused-heavy');
+    expect(section).toContain('end to end, allowed-cold');
   });
 });

@@ -20,7 +20,8 @@ describe('evaluateTargets', () => {
       ['writes-per-admitted-leased', 'met'],
       ['no-call-while-blocked', 'met'],
       ['edge-bundle-size', 'met'],
-      ['allowed-vs-rlf', 'met'],
+      ['allowed-hot-vs-rlf', 'met'],
+      ['allowed-cold-vs-rlf', 'met'],
       ['refused-vs-rlf', 'met'],
     ]);
   });
@@ -71,20 +72,80 @@ describe('evaluateTargets', () => {
     expect(byId(below, 'edge-bundle-size').status).toBe('met');
   });
 
-  it('needs both throughput and p99 for the allowed comparison, and 5× for the refused one', () => {
+  it('judges the allowed p99 at equal offered load when that run exists', () => {
     const e2e = goodEndToEnd();
-    const [allowed, refused] = e2e.workloads;
-    if (allowed === undefined || refused === undefined) throw new Error('fixture');
-    const slowerTail = {
+    const [hot, cold, refused] = e2e.workloads;
+    if (hot === undefined || cold === undefined || refused === undefined)
+      throw new Error('fixture');
+    if (hot.equalLoad === undefined) throw new Error('fixture');
+    const saturatedTailOnly = {
+      ...e2e,
+      workloads: [{ ...hot, ratios: { ...hot.ratios, p99OursOverRlf: 1.2 } }, cold, refused],
+    };
+    const met = byId(evaluateTargets({ endToEnd: saturatedTailOnly }), 'allowed-hot-vs-rlf');
+    expect(met.status).toBe('met');
+    const slowerAtEqualLoad = {
+      ...e2e,
+      workloads: [{ ...hot, equalLoad: { ...hot.equalLoad, p99OursOverRlf: 1.2 } }, cold, refused],
+    };
+    const missed = byId(evaluateTargets({ endToEnd: slowerAtEqualLoad }), 'allowed-hot-vs-rlf');
+    expect(missed.status).toBe('missed');
+    expect(missed.note).toContain('at an equal 800 req/s');
+    expect(
+      byId(evaluateTargets({ endToEnd: slowerAtEqualLoad }), 'allowed-cold-vs-rlf').status,
+    ).toBe('met');
+    const { equalLoad: _dropped, ...noEqualLoad } = cold;
+    const saturationOnly = {
       ...e2e,
       workloads: [
-        { ...allowed, ratios: { ...allowed.ratios, p99OursOverRlf: 1.2 } },
+        hot,
+        { ...noEqualLoad, ratios: { ...cold.ratios, p99OursOverRlf: 1.2 } },
+        refused,
+      ],
+    };
+    const cut = byId(evaluateTargets({ endToEnd: saturationOnly }), 'allowed-cold-vs-rlf');
+    expect(cut.note).toContain('at saturation');
+  });
+
+  it('names both shortfalls when throughput and p99 both miss', () => {
+    const e2e = goodEndToEnd();
+    const [hot, cold, refused] = e2e.workloads;
+    if (hot === undefined || cold === undefined || refused === undefined)
+      throw new Error('fixture');
+    const worse = {
+      ...e2e,
+      workloads: [
+        hot,
+        {
+          ...cold,
+          ratios: { ...cold.ratios, throughputOursOverRlf: 0.5 },
+          equalLoad: {
+            ...(cold.equalLoad as NonNullable<typeof cold.equalLoad>),
+            p99OursOverRlf: 1.5,
+          },
+        },
+        refused,
+      ],
+    };
+    const t = byId(evaluateTargets({ endToEnd: worse }), 'allowed-cold-vs-rlf');
+    expect(t.status).toBe('missed');
+    expect(t.note).toContain('lower throughput');
+    expect(t.note).toContain('higher p99');
+  });
+
+  it('needs 5× the reference throughput when most requests are refused', () => {
+    const e2e = goodEndToEnd();
+    const [hot, cold, refused] = e2e.workloads;
+    if (hot === undefined || cold === undefined || refused === undefined)
+      throw new Error('fixture');
+    const slower = {
+      ...e2e,
+      workloads: [
+        hot,
+        cold,
         { ...refused, ratios: { ...refused.ratios, throughputOursOverRlf: 4.9 } },
       ],
     };
-    const targets = evaluateTargets({ endToEnd: slowerTail });
-    expect(byId(targets, 'allowed-vs-rlf').status).toBe('missed');
-    expect(byId(targets, 'allowed-vs-rlf').note).toContain('p99');
-    expect(byId(targets, 'refused-vs-rlf').status).toBe('missed');
+    expect(byId(evaluateTargets({ endToEnd: slower }), 'refused-vs-rlf').status).toBe('missed');
   });
 });
