@@ -27,6 +27,7 @@ interface Histogram {
 interface AutocannonResult {
   readonly requests: Histogram;
   readonly latency: Histogram;
+  readonly throughput: Histogram;
   readonly duration: number;
   readonly errors: number;
   readonly timeouts: number;
@@ -95,6 +96,8 @@ function run(spec: LoadSpec): Promise<LoadSummary> {
             mean: result.latency.mean,
           },
           statusCounts,
+          bytesPerResponse:
+            result.requests.total > 0 ? result.throughput.total / result.requests.total : 0,
           errors: result.errors,
           timeouts: result.timeouts,
         });

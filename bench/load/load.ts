@@ -46,6 +46,8 @@ export interface LoadSummary {
   };
   /** Responses per HTTP status. */
   readonly statusCounts: Readonly<Record<string, number>>;
+  /** Mean bytes received per response (status line, headers and body). */
+  readonly bytesPerResponse: number;
   readonly errors: number;
   readonly timeouts: number;
 }

@@ -76,6 +76,7 @@ export function load(
     requestsPerSecond,
     latencyMs: { p50: p99 / 4, p90: p99 / 2, p99, max: p99 * 2, mean: p99 / 3 },
     statusCounts: status,
+    bytesPerResponse: 300,
     errors: 0,
     timeouts: 0,
   };
