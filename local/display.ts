@@ -77,7 +77,8 @@ export class Display {
       const snapshot = await this.options.snapshot();
       if (this.stopped) return;
       if (this.tty) {
-        const width = this.options.out.columns ?? 120;
+        const columns = this.options.out.columns ?? 0;
+        const width = columns > 0 ? columns : 120;
         this.erase();
         this.lastBlock = renderTable(snapshot).map((l) =>
           l.length > width ? l.slice(0, width) : l,
