@@ -18,6 +18,9 @@
  *
  * The load generator (autocannon) runs in a child process; each run is
  * bounded in count and in time, after a short warm-up with the same keys.
+ * The deciders compared are measured interleaved (A B B A, half the duration
+ * per segment), so that the shared machine's load drifting during the run
+ * weighs on each alike.
  * Throughput is measured closed-loop (as fast as answers come); since a
  * faster decider then also queues more requests, tail latency is compared
  * again at an equal offered load (open loop, 80 % of the slower decider's
@@ -34,7 +37,7 @@ import { buildBundles, loadRegionFunctions } from '../local/functions';
 import { emptyCounters } from '../local/status';
 import { startDynaliteChild } from './dynalite-child';
 import { BENCH_TABLE, benchConfig } from './harness';
-import { LoadGenerator, type LoadSpec, type LoadSummary } from './load/load';
+import { combineLoads, LoadGenerator, type LoadSpec, type LoadSummary } from './load/load';
 import {
   PASS_THROUGH_EDGE,
   rateLimiterDynamoTable,
@@ -260,24 +263,39 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
       ours.observe?.(outcome, ourCounters),
     );
     const noneUrl = await edgeOf(PASS_THROUGH_EDGE);
-    const measured = async (
-      variant: E2eVariant,
-      spec: Omit<LoadSpec, 'durationSeconds' | 'maxRequests'>,
+    /**
+     * Measures the given deciders interleaved, A B … B A, each for half the
+     * duration per segment, so that a drift of the machine's load during the
+     * measurement weighs on every decider alike.
+     */
+    const interleaved = async (
+      specs: ReadonlyMap<E2eVariant, Omit<LoadSpec, 'durationSeconds' | 'maxRequests'>>,
+      variants: readonly E2eVariant[],
       rate?: number,
-    ) => {
-      const fallbacksBefore = ourCounters.fallbacks;
-      const load = await generator.run({
-        ...spec,
-        durationSeconds: options.durationSeconds,
-        maxRequests: options.maxRequests,
-        ...(rate === undefined ? {} : { overallRate: rate }),
-      });
-      const fallbacks = variant === 'ours' ? ourCounters.fallbacks - fallbacksBefore : undefined;
-      return summarizeRun(variant, load, fallbacks);
+    ): Promise<E2eRun[]> => {
+      const segments = new Map<E2eVariant, LoadSummary[]>();
+      const fallbacks = new Map<E2eVariant, number>();
+      const order = variants.length === 1 ? variants : [...variants, ...[...variants].reverse()];
+      const segmentSeconds =
+        variants.length === 1 ? options.durationSeconds : options.durationSeconds / 2;
+      for (const variant of order) {
+        const before = ourCounters.fallbacks;
+        const load = await generator.run({
+          ...(specs.get(variant) as LoadSpec),
+          durationSeconds: segmentSeconds,
+          maxRequests: Math.ceil(options.maxRequests / 2),
+          ...(rate === undefined ? {} : { overallRate: rate }),
+        });
+        segments.set(variant, [...(segments.get(variant) ?? []), load]);
+        if (variant === 'ours')
+          fallbacks.set(variant, (fallbacks.get(variant) ?? 0) + ourCounters.fallbacks - before);
+      }
+      return variants.map((variant) =>
+        summarizeRun(variant, combineLoads(segments.get(variant) ?? []), fallbacks.get(variant)),
+      );
     };
     const results: E2eWorkloadResult[] = [];
     for (const workload of workloads) {
-      const runs: E2eRun[] = [];
       const specs = new Map<E2eVariant, Omit<LoadSpec, 'durationSeconds' | 'maxRequests'>>();
       for (const variant of workload.variants) {
         const prefix = `${workload.id}-${variant}-${Date.now()}-`;
@@ -310,20 +328,27 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
           durationSeconds: options.warmupSeconds,
           maxRequests: options.maxRequests,
         });
-        runs.push(await measured(variant, spec));
       }
+      const contenders = workload.variants.filter((v) => v !== 'none');
+      const runs: E2eRun[] = [
+        ...(workload.variants.includes('none') ? await interleaved(specs, ['none']) : []),
+        ...(await interleaved(specs, contenders)),
+      ];
       let equalLoad: EqualLoadComparison | undefined;
-      const ours = runs.find((r) => r.variant === 'ours');
-      const rlf = runs.find((r) => r.variant === 'rlf');
-      if (workload.id !== 'refused-heavy' && ours !== undefined && rlf !== undefined) {
+      const oursRun = runs.find((r) => r.variant === 'ours');
+      const rlfRun = runs.find((r) => r.variant === 'rlf');
+      if (workload.id !== 'refused-heavy' && oursRun !== undefined && rlfRun !== undefined) {
         const rate = Math.max(
           1,
           Math.floor(
-            EQUAL_LOAD_SHARE * Math.min(ours.load.requestsPerSecond, rlf.load.requestsPerSecond),
+            EQUAL_LOAD_SHARE *
+              Math.min(oursRun.load.requestsPerSecond, rlfRun.load.requestsPerSecond),
           ),
         );
-        const oursAtRate = await measured('ours', specs.get('ours') as LoadSpec, rate);
-        const rlfAtRate = await measured('rlf', specs.get('rlf') as LoadSpec, rate);
+        const [oursAtRate, rlfAtRate] = (await interleaved(specs, ['ours', 'rlf'], rate)) as [
+          E2eRun,
+          E2eRun,
+        ];
         equalLoad = {
           requestsPerSecond: rate,
           ours: oursAtRate,

@@ -48,11 +48,12 @@ export interface BenchSizes {
 export const FULL_SIZES: BenchSizes = {
   profile: 'full',
   decisionCost: { iterations: 200_000, warmupIterations: 50_000 },
-  storeTraffic: { warmupDecisions: 500, measuredDecisions: 2_000 },
+  // 2,100 = 70 requests per (key, region) container of the steady workloads: whole lease cycles.
+  storeTraffic: { warmupDecisions: 500, measuredDecisions: 2_100 },
   endToEnd: {
     connections: 32,
-    warmupSeconds: 2,
-    durationSeconds: 6,
+    warmupSeconds: 1.5,
+    durationSeconds: 5,
     maxRequests: 400_000,
     hotKeys: 20,
     coldKeys: 10_000,
@@ -60,13 +61,13 @@ export const FULL_SIZES: BenchSizes = {
   accuracy: { seeds: [1, 2, 3, 4, 5] },
   scale: {
     regionCounts: [1, 2, 3, 4, 5, 6],
-    regionWarmupDecisions: 200,
-    regionMeasuredDecisions: 600,
+    regionWarmupDecisions: 300,
+    regionMeasuredDecisions: 300,
     cpuIterations: 50_000,
     keyCounts: [1, 100, 10_000, 100_000],
     minDecisions: 1_000,
     concurrency: 32,
-    keysTimeBudgetMs: 60_000,
+    keysTimeBudgetMs: 45_000,
   },
 };
 

@@ -48,11 +48,21 @@ export function times(value: number | undefined, digits = 2): string {
   return value === undefined || !Number.isFinite(value) ? '—' : `×${num(value, digits)}`;
 }
 
-/** A Markdown table. Cells are escaped for `|`. */
+/**
+ * A Markdown table. Cells are escaped for `|`.
+ *
+ * @throws RangeError when a row does not have one cell per column.
+ */
 export function table(
   columns: readonly string[],
   rows: readonly (readonly (string | number)[])[],
 ): string {
+  const ragged = rows.findIndex((r) => r.length !== columns.length);
+  if (ragged >= 0) {
+    throw new RangeError(
+      `table row ${ragged} has ${rows[ragged]?.length} cells for ${columns.length} columns`,
+    );
+  }
   const cell = (c: string | number) => String(c).replaceAll('|', '\\|');
   const head = `| ${columns.map(cell).join(' | ')} |`;
   const rule = `|${columns.map(() => '---').join('|')}|`;
@@ -205,6 +215,7 @@ function e2eTable(runs: readonly E2eRun[], names: Readonly<Record<string, string
       '429',
       'other / errors',
       'fallbacks',
+      'bytes / response',
     ],
     runs.map((run) => [
       names[run.variant] ?? run.variant,

@@ -75,7 +75,8 @@ export const TRAFFIC_WORKLOADS: readonly TrafficWorkload[] = [
     requestsPerSecond: 1000,
     capacityTokens: 10,
     refillPerSecond: 5,
-    settleDecisions: 100,
+    // Cached views let each region spend the full bucket at first; the debt takes seconds to repay.
+    settleDecisions: 5_000,
   },
 ];
 

@@ -52,6 +52,57 @@ export interface LoadSummary {
   readonly timeouts: number;
 }
 
+/**
+ * Combines consecutive runs of one decider (segments of an interleaved
+ * measurement) into one summary: counts and durations add up, throughput is
+ * total responses over total time, and each latency percentile is the
+ * response-weighted mean of the segments' (an approximation: percentiles of
+ * separate runs do not combine exactly), the maximum being the largest.
+ *
+ * @throws RangeError on an empty list.
+ */
+export function combineLoads(segments: readonly LoadSummary[]): LoadSummary {
+  if (segments.length === 0) throw new RangeError('no load segments to combine');
+  let requests = 0;
+  let durationSeconds = 0;
+  let bytes = 0;
+  let errors = 0;
+  let timeouts = 0;
+  const statusCounts: Record<string, number> = {};
+  const weighted = { p50: 0, p90: 0, p99: 0, mean: 0 };
+  let max = 0;
+  for (const s of segments) {
+    requests += s.requests;
+    durationSeconds += s.durationSeconds;
+    bytes += s.bytesPerResponse * s.requests;
+    errors += s.errors;
+    timeouts += s.timeouts;
+    for (const [code, count] of Object.entries(s.statusCounts)) {
+      statusCounts[code] = (statusCounts[code] ?? 0) + count;
+    }
+    for (const k of ['p50', 'p90', 'p99', 'mean'] as const)
+      weighted[k] += s.latencyMs[k] * s.requests;
+    max = Math.max(max, s.latencyMs.max);
+  }
+  const per = (x: number) => (requests > 0 ? x / requests : 0);
+  return {
+    requests,
+    durationSeconds,
+    requestsPerSecond: durationSeconds > 0 ? requests / durationSeconds : 0,
+    latencyMs: {
+      p50: per(weighted.p50),
+      p90: per(weighted.p90),
+      p99: per(weighted.p99),
+      max,
+      mean: per(weighted.mean),
+    },
+    statusCounts,
+    bytesPerResponse: per(bytes),
+    errors,
+    timeouts,
+  };
+}
+
 /** Extra time the parent gives a run beyond its duration (ms). */
 const DEADLINE_GRACE_MS = 15_000;
 

@@ -16,6 +16,10 @@ describe('formatting', () => {
   it('builds a Markdown table and escapes pipes in cells', () => {
     expect(table(['a', 'b'], [[1, 'x|y']])).toBe('| a | b |\n|---|---|\n| 1 | x\\|y |');
   });
+
+  it('refuses a row whose cells do not match the columns', () => {
+    expect(() => table(['a', 'b'], [[1, 2, 3]])).toThrow(RangeError);
+  });
 });
 
 describe('renderReport', () => {
@@ -39,6 +43,11 @@ describe('renderReport', () => {
     const expected = ((3000 * 0.625 + 5 * 0.125) / 1e6 / 1000) * 1e6;
     expect(md).toContain(`$${num(expected, 3)}`);
     expect(md).toContain('effective 2024-11-01');
+  });
+
+  it('renders every end-to-end table with one cell per column', () => {
+    expect(md).toContain('| bytes / response |');
+    expect(md).toContain('At an equal offered load of 800 req/s');
   });
 
   it('shows the end-to-end ratios of the same run', () => {
