@@ -50,7 +50,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         ...(cli.regions === undefined ? {} : { regions: cli.regions }),
         watch: cli.watch,
       }),
-      cli.configFile ?? 'local/demo.config.ts',
+      `${cli.configFile ?? 'local/demo.config.ts'}${
+        cli.regions === undefined ? '' : ` with --regions ${cli.regions.join(',')}`
+      }`,
     );
     process.stdout.write('starting: bundling the functions and the emulated regions...\n');
     handle = await startLocal({

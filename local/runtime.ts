@@ -122,12 +122,15 @@ export async function startLocal(options: LocalOptions): Promise<LocalHandle> {
       { port: p.store, role: `DynamoDB ${regions[i]}` },
     ]),
   ]);
-  // Powertools reads it when a handler creates its metrics, i.e. during invocations.
-  process.env.POWERTOOLS_METRICS_DISABLED ??= options.printMetrics === true ? 'false' : 'true';
-  // Every bundle instance would print the SDK's Node 22 notice; it says nothing about a local run.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-
   const stops: (() => Promise<void>)[] = [];
+  stops.push(
+    setEnvDefaults({
+      // Powertools reads it when a handler creates its metrics, i.e. during invocations.
+      POWERTOOLS_METRICS_DISABLED: options.printMetrics === true ? 'false' : 'true',
+      // Every bundle instance would print the SDK's Node 22 notice; it says nothing about a local run.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    }),
+  );
   const stopAll = async () => {
     for (const stop of stops.splice(0).reverse()) {
       await stop().catch((error: unknown) => log(`stop: ${String(error)}`));
@@ -326,6 +329,19 @@ export function localConfig(
  */
 export function localReconcilerOptions(worstLagMs: number): ReconcilerOptions {
   return { probeWaitMs: Math.min(20_000, Math.max(1000, 2 * worstLagMs + 500)) };
+}
+
+/**
+ * Sets environment variables that are not set yet (the user's choice wins)
+ * and returns what puts them back on stop, so that a test process running
+ * other suites after this one sees its own environment again.
+ */
+function setEnvDefaults(defaults: Readonly<Record<string, string>>): () => Promise<void> {
+  const added = Object.keys(defaults).filter((k) => process.env[k] === undefined);
+  for (const k of added) process.env[k] = defaults[k];
+  return async () => {
+    for (const k of added) delete process.env[k];
+  };
 }
 
 function watchedOf(config: LimiterConfig) {
