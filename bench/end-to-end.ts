@@ -119,8 +119,13 @@ export interface E2eWorkloadResult {
 export interface EndToEndResult {
   readonly region: string;
   readonly connections: number;
-  readonly durationSeconds: number;
   readonly warmupSeconds: number;
+  /** Length of one measured segment (s); each contender runs two, interleaved. */
+  readonly segmentSeconds: number;
+  /** Length of the no-limiter run (s). */
+  readonly noneSeconds: number;
+  /** Segment length of the equal-load runs (s); absent when they were skipped. */
+  readonly equalLoadSegmentSeconds?: number;
   readonly maxRequests: number;
   /** Offered load of the equal-load runs, as a share of the slower decider's throughput. */
   readonly equalLoadShare: number;
@@ -132,8 +137,14 @@ export interface EndToEndResult {
 /** Options of {@link measureEndToEnd}. */
 export interface EndToEndOptions {
   readonly connections: number;
+  /** Warm-up of each decider (s; autocannon works in whole seconds). */
   readonly warmupSeconds: number;
-  readonly durationSeconds: number;
+  /** One measured segment (s); each contender runs two, interleaved A B … B A. */
+  readonly segmentSeconds: number;
+  /** The no-limiter run (s). */
+  readonly noneSeconds: number;
+  /** Segment of the equal-load runs (s); 0 skips them. */
+  readonly equalLoadSegmentSeconds: number;
   readonly maxRequests: number;
   /** Keys of the allowed-hot workload. */
   readonly hotKeys: number;
@@ -271,13 +282,12 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
     const interleaved = async (
       specs: ReadonlyMap<E2eVariant, Omit<LoadSpec, 'durationSeconds' | 'maxRequests'>>,
       variants: readonly E2eVariant[],
+      segmentSeconds: number,
       rate?: number,
     ): Promise<E2eRun[]> => {
       const segments = new Map<E2eVariant, LoadSummary[]>();
       const fallbacks = new Map<E2eVariant, number>();
       const order = variants.length === 1 ? variants : [...variants, ...[...variants].reverse()];
-      const segmentSeconds =
-        variants.length === 1 ? options.durationSeconds : options.durationSeconds / 2;
       for (const variant of order) {
         const before = ourCounters.fallbacks;
         const load = await generator.run({
@@ -331,13 +341,20 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
       }
       const contenders = workload.variants.filter((v) => v !== 'none');
       const runs: E2eRun[] = [
-        ...(workload.variants.includes('none') ? await interleaved(specs, ['none']) : []),
-        ...(await interleaved(specs, contenders)),
+        ...(workload.variants.includes('none')
+          ? await interleaved(specs, ['none'], options.noneSeconds)
+          : []),
+        ...(await interleaved(specs, contenders, options.segmentSeconds)),
       ];
       let equalLoad: EqualLoadComparison | undefined;
       const oursRun = runs.find((r) => r.variant === 'ours');
       const rlfRun = runs.find((r) => r.variant === 'rlf');
-      if (workload.id !== 'refused-heavy' && oursRun !== undefined && rlfRun !== undefined) {
+      if (
+        options.equalLoadSegmentSeconds > 0 &&
+        workload.id !== 'refused-heavy' &&
+        oursRun !== undefined &&
+        rlfRun !== undefined
+      ) {
         const rate = Math.max(
           1,
           Math.floor(
@@ -345,10 +362,12 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
               Math.min(oursRun.load.requestsPerSecond, rlfRun.load.requestsPerSecond),
           ),
         );
-        const [oursAtRate, rlfAtRate] = (await interleaved(specs, ['ours', 'rlf'], rate)) as [
-          E2eRun,
-          E2eRun,
-        ];
+        const [oursAtRate, rlfAtRate] = (await interleaved(
+          specs,
+          ['ours', 'rlf'],
+          options.equalLoadSegmentSeconds,
+          rate,
+        )) as [E2eRun, E2eRun];
         equalLoad = {
           requestsPerSecond: rate,
           ours: oursAtRate,
@@ -367,8 +386,12 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
     return {
       region,
       connections: options.connections,
-      durationSeconds: options.durationSeconds,
       warmupSeconds: options.warmupSeconds,
+      segmentSeconds: options.segmentSeconds,
+      noneSeconds: options.noneSeconds,
+      ...(options.equalLoadSegmentSeconds > 0
+        ? { equalLoadSegmentSeconds: options.equalLoadSegmentSeconds }
+        : {}),
       maxRequests: options.maxRequests,
       equalLoadShare: EQUAL_LOAD_SHARE,
       storeBudgetMs: E2E_STORE_BUDGET_MS,

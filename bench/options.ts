@@ -18,8 +18,14 @@ export interface BenchSizes {
   };
   readonly endToEnd: {
     readonly connections: number;
+    /** Warm-up per decider (s). autocannon works in whole seconds. */
     readonly warmupSeconds: number;
-    readonly durationSeconds: number;
+    /** One measured segment (s); each contender runs two, interleaved. */
+    readonly segmentSeconds: number;
+    /** The no-limiter run (s). */
+    readonly noneSeconds: number;
+    /** Segment of the equal-load runs (s); 0 skips them. */
+    readonly equalLoadSegmentSeconds: number;
     /** Count bound of one measured run. */
     readonly maxRequests: number;
     /** Keys of the allowed-hot workload (few: the view cache serves them). */
@@ -52,8 +58,10 @@ export const FULL_SIZES: BenchSizes = {
   storeTraffic: { warmupDecisions: 500, measuredDecisions: 2_100 },
   endToEnd: {
     connections: 32,
-    warmupSeconds: 1.5,
-    durationSeconds: 5,
+    warmupSeconds: 2,
+    segmentSeconds: 3,
+    noneSeconds: 3,
+    equalLoadSegmentSeconds: 2,
     maxRequests: 400_000,
     hotKeys: 20,
     coldKeys: 10_000,
@@ -67,7 +75,7 @@ export const FULL_SIZES: BenchSizes = {
     keyCounts: [1, 100, 10_000, 100_000],
     minDecisions: 1_000,
     concurrency: 32,
-    keysTimeBudgetMs: 45_000,
+    keysTimeBudgetMs: 40_000,
   },
 };
 
@@ -82,8 +90,10 @@ export const QUICK_SIZES: BenchSizes = {
   },
   endToEnd: {
     connections: 16,
-    warmupSeconds: 0.5,
-    durationSeconds: 1,
+    warmupSeconds: 1,
+    segmentSeconds: 1,
+    noneSeconds: 1,
+    equalLoadSegmentSeconds: 0,
     maxRequests: 50_000,
     hotKeys: 20,
     coldKeys: 2_000,

@@ -175,7 +175,7 @@ function renderEndToEnd(r: EndToEndResult): string {
   const parts: string[] = [
     '## 3. End to end (local edge, loopback)',
     '',
-    `autocannon in a child process, ${r.connections} connections, ${r.warmupSeconds} s warm-up then ${r.durationSeconds} s measured (bounded to ${num(r.maxRequests)} requests) per run, closed loop (throughput at saturation). Same CloudFront-like edge server (the local runtime's), same echo origin, same DynamoDB (one dynalite in a child process, region ${r.region}); only the decider changes. Ours is the bundled edge handler loaded as \`npm start\` loads it, with metrics off (as under \`npm start\`) and a store budget of ${num(r.storeBudgetMs)} ms instead of 150 ms, so that queueing on this saturated machine does not turn decisions into (cheaper) fail-open fallbacks; fallbacks are counted. Not through \`startLocal\`'s emulated regions: their replicating proxy serialises every write of a region and caps the write rate below what either limiter needs. Ratios are from this run only.`,
+    `autocannon in a child process, ${r.connections} connections, closed loop (throughput at saturation): ${r.warmupSeconds} s warm-up per decider, then the limiters measured interleaved in ${r.segmentSeconds} s segments (A B … B A, two each) and the no-limiter ceiling for ${r.noneSeconds} s; each run is bounded to ${num(r.maxRequests)} requests. Latency percentiles of a limiter are the response-weighted means of its two segments. Same CloudFront-like edge server (the local runtime's), same echo origin, same DynamoDB (one dynalite in a child process, region ${r.region}); only the decider changes. Ours is the bundled edge handler loaded as \`npm start\` loads it, with metrics off (as under \`npm start\`) and a store budget of ${num(r.storeBudgetMs)} ms instead of 150 ms, so that queueing on this saturated machine does not turn decisions into (cheaper) fail-open fallbacks; fallbacks are counted. Not through \`startLocal\`'s emulated regions: their replicating proxy serialises every write of a region and caps the write rate below what either limiter needs. Ratios are from this run only.`,
     '',
     "Reading the rows: with hot keys our decision is one conditional UpdateItem (the other slots come from the 250 ms view cache) against RateLimiterDynamo's two UpdateItems; with cold keys it is a Query (the bucket's slots) plus the UpdateItem, as many round trips as the reference, on larger items (the checkpoint map) and with more CPU per call. Above a few thousand req/s the single-threaded load generator and the socket writes bound every decider alike, so in refused-heavy the ceiling, ours and RateLimiterDynamo with its in-memory block are all near that bound; bytes / response shows how large each answer is (ours carries the RateLimit headers and a JSON body).",
   ];
@@ -192,7 +192,7 @@ function renderEndToEnd(r: EndToEndResult): string {
     if (eq !== undefined) {
       parts.push(
         '',
-        `At an equal offered load of ${num(eq.requestsPerSecond)} req/s (${num(100 * r.equalLoadShare)} % of the slower one's throughput, open loop):`,
+        `At an equal offered load of ${num(eq.requestsPerSecond)} req/s (${num(100 * r.equalLoadShare)} % of the slower one's throughput, open loop, ${r.equalLoadSegmentSeconds ?? '—'} s segments interleaved):`,
         '',
         e2eTable([eq.ours, eq.rlf], names),
         '',

@@ -167,7 +167,7 @@ async function keysPoint(keys: number, options: ScaleOptions): Promise<KeyScaleP
     // Warm the client's connections and code paths before the heap baseline.
     const warm = new Limiter({ config, region, store, maxBuckets: MAX_CACHED_BUCKETS });
     for (let i = 0; i < 50; i++)
-      await warm.limit({ policyId: 'keys', key: `warm${i}`, costTokens: 1 });
+      await warm.limit({ policyId: 'warm', key: `warm${i}`, costTokens: 1 });
     gc();
     const heapBefore = process.memoryUsage().heapUsed;
     const limiter = new Limiter({

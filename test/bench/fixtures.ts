@@ -130,8 +130,10 @@ export function goodEndToEnd(): EndToEndResult {
   return {
     region: 'us-east-1',
     connections: 16,
-    durationSeconds: 5,
     warmupSeconds: 1,
+    segmentSeconds: 2,
+    noneSeconds: 2,
+    equalLoadSegmentSeconds: 2,
     maxRequests: 100_000,
     equalLoadShare: 0.8,
     storeBudgetMs: 1000,

@@ -23,6 +23,20 @@ describe('parseArgs', () => {
     expect(() => parseArgs(['--out'])).toThrow(/needs a value/);
   });
 
+  it('gives autocannon whole seconds (it stops on a one-second tick)', () => {
+    for (const sizes of [QUICK_SIZES, FULL_SIZES]) {
+      const e = sizes.endToEnd;
+      for (const seconds of [
+        e.warmupSeconds,
+        e.segmentSeconds,
+        e.noneSeconds,
+        e.equalLoadSegmentSeconds,
+      ]) {
+        expect(Number.isInteger(seconds)).toBe(true);
+      }
+    }
+  });
+
   it('keeps every quick size at or below its full size', () => {
     expect(QUICK_SIZES.decisionCost.iterations).toBeLessThanOrEqual(
       FULL_SIZES.decisionCost.iterations,
@@ -30,8 +44,8 @@ describe('parseArgs', () => {
     expect(QUICK_SIZES.storeTraffic.measuredDecisions).toBeLessThanOrEqual(
       FULL_SIZES.storeTraffic.measuredDecisions,
     );
-    expect(QUICK_SIZES.endToEnd.durationSeconds).toBeLessThanOrEqual(
-      FULL_SIZES.endToEnd.durationSeconds,
+    expect(QUICK_SIZES.endToEnd.segmentSeconds).toBeLessThanOrEqual(
+      FULL_SIZES.endToEnd.segmentSeconds,
     );
     expect(Math.max(...QUICK_SIZES.scale.keyCounts)).toBeLessThanOrEqual(
       Math.max(...FULL_SIZES.scale.keyCounts),
