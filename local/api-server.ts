@@ -5,7 +5,6 @@
  * the local URL exactly as at the deployed one (minus IAM signing).
  */
 
-import type { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
@@ -23,8 +22,6 @@ export interface ApiServerOptions {
   readonly region: string;
   readonly port: number;
   readonly handler: ApiHandler;
-  /** Runs each handler call inside this region's context (metrics attribution). */
-  readonly context?: AsyncLocalStorage<string>;
   readonly log?: (line: string) => void;
 }
 
@@ -56,11 +53,10 @@ async function handle(
   const body = await readBody(req);
   const requestId = randomUUID();
   const event = functionUrlEvent(req, body, clientIpOf(req), options.region, requestId, Date.now());
-  const call = () => options.handler(event);
   let result: unknown;
   try {
-    const running =
-      options.context === undefined ? call() : options.context.run(options.region, call);
+    // A synchronous throw becomes a rejection, as Lambda reports it.
+    const running = new Promise<unknown>((resolve) => resolve(options.handler(event)));
     result = await withTimeout(running, API_TIMEOUT_MS);
   } catch (error) {
     // A function URL answers an invocation error with a bare 502.

@@ -8,7 +8,6 @@
  * failures become CloudFront's own 502/503 answers, never a crashed process.
  */
 
-import type { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import type {
   CloudFrontHeaders,
@@ -65,8 +64,6 @@ export interface EdgeServerOptions {
   readonly originUrl: string;
   /** Counters this edge updates. */
   readonly counters: EdgeCounters;
-  /** Runs each handler call inside this region's context (metrics attribution). */
-  readonly context?: AsyncLocalStorage<string>;
   /** Called after each request, e.g. to count fallbacks from the forwarded request. */
   readonly onOutcome?: (outcome: EdgeOutcome) => void;
   /** Reports unexpected failures (handler exceptions, origin errors). */
@@ -121,7 +118,7 @@ async function handle(
   let result: CloudFrontRequestResult;
   try {
     result = await withTimeout(
-      run(options, () => options.functions.viewerRequest(event)),
+      invoke(() => options.functions.viewerRequest(event)),
       VIEWER_REQUEST_TIMEOUT_MS,
     );
   } catch (error) {
@@ -185,7 +182,7 @@ async function handle(
     try {
       const viewerResponse = options.functions.viewerResponse;
       const changed = await withTimeout(
-        run(options, () => viewerResponse(responseEvent)),
+        invoke(() => viewerResponse(responseEvent)),
         VIEWER_REQUEST_TIMEOUT_MS,
       );
       if (changed !== undefined && changed !== null) response = changed as CloudFrontResponse;
@@ -212,8 +209,9 @@ async function handle(
   finish({ kind: 'forwarded', request: forwarded, originStatus: answer.status });
 }
 
-function run<T>(options: EdgeServerOptions, fn: () => Promise<T>): Promise<T> {
-  return options.context === undefined ? fn() : options.context.run(options.region, fn);
+/** Calls a handler; a synchronous throw becomes a rejection, as Lambda reports it. */
+function invoke<T>(fn: () => Promise<T>): Promise<T> {
+  return new Promise<T>((resolve) => resolve(fn()));
 }
 
 interface OriginAnswer {

@@ -9,8 +9,8 @@
  * is evicted from the require cache after each load.
  *
  * The reconciler runs its injectable core (`reconcile`) with clients of the
- * emulated replicas, a metric publisher that keeps the last data points
- * instead of calling CloudWatch, and its findings in the status item.
+ * emulated replicas and no CloudWatch: its findings are read back from the
+ * status item it writes, as `GET /health` does.
  */
 
 import { createHash } from 'node:crypto';
@@ -19,7 +19,6 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { deflateRawSync } from 'node:zlib';
-import type { MetricDatum } from '@aws-sdk/client-cloudwatch';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { build } from 'esbuild';
 import type { LimiterConfig } from '../functions/config/schema';
@@ -55,8 +54,6 @@ const require = createRequire(import.meta.url);
 export interface Reconciler {
   /** One run; resolves when its status item is written (or failed to be). */
   run(): Promise<void>;
-  /** The data points of the last run, as they would have been published. */
-  lastMetricData(): readonly MetricDatum[];
   /** Stops a run in progress as soon as possible. */
   abort(): void;
 }
@@ -244,13 +241,18 @@ export function localReconciler(options: LoadRegionOptions): Reconciler {
     }
     return store;
   };
-  let lastData: readonly MetricDatum[] = [];
   let aborted = false;
+  // Each kind of error is logged once until a run succeeds without errors:
+  // a region taken down for a demo must not print the same lines every pass.
+  const reported = new Set<string>();
   const logger: ReconcilerLogger = {
     info: () => undefined,
     warn: () => undefined,
-    error: (message, attributes) =>
-      options.log(`reconciler ${region}: ${message} ${JSON.stringify(attributes)}`),
+    error: (message, attributes) => {
+      if (reported.has(message)) return;
+      reported.add(message);
+      options.log(`reconciler ${region}: ${message} ${JSON.stringify(attributes)}`);
+    },
   };
   return {
     async run() {
@@ -260,23 +262,20 @@ export function localReconciler(options: LoadRegionOptions): Reconciler {
         config,
         dynamoDb: clientOf,
         bucketStore: storeOf,
-        metrics: {
-          publish: async (data) => {
-            lastData = data;
-          },
-        },
+        // Nothing to publish to locally: the findings are in the status item.
+        metrics: { publish: async () => undefined },
         logger,
         ...(options.reconcilerOptions === undefined
           ? {}
           : { options: options.reconcilerOptions() }),
       });
+      if (result.status.errorCount === 0) reported.clear();
       if (result.statusError !== undefined) {
         throw new Error(`status write failed: ${String(result.statusError)}`, {
           cause: result.statusError,
         });
       }
     },
-    lastMetricData: () => lastData,
     abort() {
       aborted = true;
       for (const client of clients.values()) client.destroy();

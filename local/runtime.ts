@@ -12,7 +12,6 @@
  * and the error is rethrown.
  */
 
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { LimiterConfig, PolicyConfig } from '../functions/config/schema';
 import type { ReconcilerOptions } from '../functions/reconciler/reconcile';
 import { type ReconcilerStatus, readReconcilerStatus } from '../functions/reconciler/status';
@@ -159,7 +158,6 @@ export async function startLocal(options: LocalOptions): Promise<LocalHandle> {
     }
     const originUrl = options.originUrl ?? (origin as EchoOrigin).url;
 
-    const context = new AsyncLocalStorage<string>();
     const counters = new Map<string, EdgeCounters>(regions.map((r) => [r, emptyCounters()]));
     const bundles = await buildBundles(config, storeEndpoints);
     const loaded = new Map<string, LoadedRegion>();
@@ -187,7 +185,6 @@ export async function startLocal(options: LocalOptions): Promise<LocalHandle> {
         functions: fns.edge,
         originUrl,
         counters: counters.get(region) as EdgeCounters,
-        context,
         log,
         onOutcome: (outcome) => fns.observe?.(outcome, counters.get(region) as EdgeCounters),
       });
@@ -197,7 +194,6 @@ export async function startLocal(options: LocalOptions): Promise<LocalHandle> {
         region,
         port: regionPorts.api,
         handler: fns.api,
-        context,
         log,
       });
       stops.push(() => api.stop());
