@@ -112,7 +112,10 @@ describe('npm start (the CLI)', () => {
     expect(edge, out()).toBeDefined();
     const res = await fetch(`${edge}/demo/cli`, { headers: { 'x-api-key': 'cli' } });
     expect(res.status).toBe(200);
-    expect(res.headers.get('ratelimit')).toMatch(/^"demo";r=9;/);
+    const demo = projectConfig.policies.find((p) => p.id === 'demo');
+    expect(res.headers.get('ratelimit')).toMatch(
+      new RegExp(`^"demo";r=${(demo?.capacityTokens ?? 0) - 1};`),
+    );
     const reported =
       /\[status\] us-east-1: allowed=1 [^\n]*\n[\s\S]*watched demo:alice: us-east-1=\d/;
     while (!reported.test(out()) && Date.now() < deadline) {
@@ -122,7 +125,11 @@ describe('npm start (the CLI)', () => {
     const result = await done;
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/\[status\] us-east-1: allowed=1 refused=0/);
-    expect(result.stdout).toMatch(/\[status\] watched demo:alice: us-east-1=10 eu-west-1=10\n/);
+    // alice is watched by the demo config and untouched: a full bucket in both regions.
+    const full = demo?.capacityTokens;
+    expect(result.stdout).toContain(
+      `[status] watched demo:alice: us-east-1=${full} eu-west-1=${full}\n`,
+    );
     expect(result.stdout).toMatch(/\[status\] us-east-1: [^\n]* syncLag="\d+ ms"/);
     expect(result.stdout.trimEnd().endsWith('stopped')).toBe(true);
     expect(result.stdout).not.toContain('\x1b[');

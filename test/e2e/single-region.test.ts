@@ -64,7 +64,7 @@ describe('one region, through the edge', () => {
       expect(retryAfter).toBeGreaterThanOrEqual(1);
       expect(retryAfter).toBeLessThanOrEqual(1 / demo.refillTokens);
       expect(r.headers.get('ratelimit')).toMatch(/^"demo";r=0;t=\d+$/);
-      expect(r.headers.get('ratelimit-policy')).toMatch(/^"demo";q=10;w=10$/);
+      expect(r.headers.get('ratelimit-policy')).toBe(allowed[0]?.headers.get('ratelimit-policy'));
       expect(r.headers.get('x-cache')).toBe('LambdaGeneratedResponse from cloudfront');
     }
 
