@@ -6,6 +6,12 @@
  * a huge key is refused early, and hashed (SHA-256, base64url, 22 characters
  * = 132 bits) so items stay small and keys (API keys, e-mail addresses) are
  * not stored in clear. Bumping the policy version starts every bucket afresh.
+ *
+ * The refill interval is part of the generation (`<version>.i<interval>`,
+ * omitted for the default 1000 ms): stored levels are in units of
+ * `tokens × refillIntervalMs`, so a bucket written under one interval must
+ * never be read under another. Changing the interval therefore starts fresh
+ * buckets by itself instead of silently misreading the old ones.
  */
 import { createHash } from 'node:crypto';
 import { LimitRequestError } from './errors';
@@ -58,9 +64,25 @@ export function keyHash(normalisedKey: string): string {
  */
 export function bucketIdOf(
   policyId: string,
-  version: number | undefined,
+  version: number | string | undefined,
   key: string,
   maxKeyLength = DEFAULT_MAX_KEY_LENGTH,
 ): string {
   return `${policyId}#${version ?? 1}#${keyHash(normaliseKey(key, maxKeyLength))}`;
+}
+
+/** The refill interval that leaves the generation as the bare version. */
+export const DEFAULT_GENERATION_INTERVAL_MS = 1000;
+
+/**
+ * The generation part of a bucket id: the policy version, plus the refill
+ * interval when it is not the default (see the module comment).
+ */
+export function bucketGeneration(
+  version: number | undefined,
+  refillIntervalMs: number | undefined,
+): string {
+  const interval = refillIntervalMs ?? DEFAULT_GENERATION_INTERVAL_MS;
+  const v = version ?? 1;
+  return interval === DEFAULT_GENERATION_INTERVAL_MS ? `${v}` : `${v}.i${interval}`;
 }

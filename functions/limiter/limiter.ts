@@ -50,7 +50,7 @@ import {
   withItem,
 } from '../core';
 import { type BucketStore, StoreConflictError, StoreError } from '../store/types';
-import { bucketIdOf, DEFAULT_MAX_KEY_LENGTH, normaliseKey } from './bucket-id';
+import { bucketGeneration, bucketIdOf, DEFAULT_MAX_KEY_LENGTH, normaliseKey } from './bucket-id';
 import { LimitRequestError } from './errors';
 import { decisionAtLevel, levelUpperBound, localPolicyOf, recordingWrite } from './levels';
 import {
@@ -107,6 +107,8 @@ export interface LimiterOptions {
 interface PolicyRuntime {
   readonly id: string;
   readonly version: number;
+  /** Version plus refill interval: the generation part of the bucket id. */
+  readonly generation: string;
   readonly bucket: BucketPolicy;
   readonly store: BucketStore;
   readonly slot: string;
@@ -286,7 +288,7 @@ export class Limiter {
     const costProblems = validateCost(rt.bucket, request.costTokens);
     if (costProblems.length > 0) throw new LimitRequestError('cost', costProblems.join('; '));
     const key = normaliseKey(request.key, this.#maxKeyLength);
-    return { rt, key, bucketId: bucketIdOf(rt.id, rt.version, key, this.#maxKeyLength) };
+    return { rt, key, bucketId: bucketIdOf(rt.id, rt.generation, key, this.#maxKeyLength) };
   }
 
   async #consume(
@@ -691,6 +693,7 @@ function runtimeOf(p: PolicyConfig, options: LimiterOptions): PolicyRuntime {
   return {
     id: p.id,
     version: p.version ?? 1,
+    generation: bucketGeneration(p.version, p.refillIntervalMs),
     bucket,
     store: strong ? (options.strongStore as BucketStore) : options.store,
     slot: strong ? STRONG_SLOT : options.region,

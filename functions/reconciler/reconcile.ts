@@ -18,7 +18,7 @@
  * - one unreachable replica never stops the others: every call is isolated,
  *   failures are counted, logged (one line per finding) and kept in the status;
  * - the run is bounded whatever the number of regions and watched buckets:
- *   see {@link ReconcilerOptions} and README-section.md for the call bound.
+ *   see {@link ReconcilerOptions} and the README (reconciler section) for the call bound.
  */
 
 import type { MetricDatum } from '@aws-sdk/client-cloudwatch';

@@ -15,7 +15,7 @@
 
 import { bucketPolicyOf, type PolicyConfig } from '../config/schema';
 import { levelTokensAt, type SlotItem, viewOf } from '../core';
-import { bucketIdOf } from '../limiter/bucket-id';
+import { bucketGeneration, bucketIdOf } from '../limiter/bucket-id';
 
 /** A watched (policy, key) pair and its bucket id. */
 export interface WatchedBucket {
@@ -57,7 +57,12 @@ export function watchedBucketsOf(
           buckets.push({
             policy,
             key,
-            bucketId: bucketIdOf(policy.id, policy.version, key, maxKeyLength),
+            bucketId: bucketIdOf(
+              policy.id,
+              bucketGeneration(policy.version, policy.refillIntervalMs),
+              key,
+              maxKeyLength,
+            ),
           });
         } catch (error) {
           skipped.push({ policy: policy.id, key, reason: `invalid key: ${String(error)}` });

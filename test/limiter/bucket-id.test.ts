@@ -1,7 +1,12 @@
 /** Bucket ids: normalised, bounded, hashed keys. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bucketIdOf, KEY_HASH_CHARS, normaliseKey } from '../../functions/limiter/bucket-id';
+import {
+  bucketGeneration,
+  bucketIdOf,
+  KEY_HASH_CHARS,
+  normaliseKey,
+} from '../../functions/limiter/bucket-id';
 import { LimitRequestError } from '../../functions/limiter/errors';
 
 describe('bucketIdOf', () => {
@@ -29,5 +34,18 @@ describe('bucketIdOf', () => {
     expect(() => normaliseKey(' \t ')).toThrow(LimitRequestError);
     expect(() => normaliseKey('x'.repeat(11), 10)).toThrow(/longer than 10/);
     expect(normaliseKey('x'.repeat(10), 10)).toBe('x'.repeat(10));
+  });
+});
+
+describe('bucketGeneration', () => {
+  it('is the bare version at the default interval and carries any other interval', () => {
+    expect(bucketGeneration(undefined, undefined)).toBe('1');
+    expect(bucketGeneration(2, 1000)).toBe('2');
+    expect(bucketGeneration(2, 60_000)).toBe('2.i60000');
+  });
+
+  it('gives a bucket written under one refill interval a different id under another', () => {
+    const ids = [1000, 500, 60_000].map((ms) => bucketIdOf('p', bucketGeneration(1, ms), 'k'));
+    expect(new Set(ids).size).toBe(3);
   });
 });

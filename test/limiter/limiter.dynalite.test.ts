@@ -6,7 +6,7 @@
 import { DynamoDBServiceException } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PolicyConfig } from '../../functions/config/schema';
-import { bucketIdOf } from '../../functions/limiter/bucket-id';
+import { bucketGeneration, bucketIdOf } from '../../functions/limiter/bucket-id';
 import { Limiter } from '../../functions/limiter/limiter';
 import { createDynamoDbClient } from '../../functions/store/client';
 import { DynamoDbStore } from '../../functions/store/dynamodb-store';
@@ -82,7 +82,7 @@ describe('one region, many containers, one embedded DynamoDB', () => {
     expect(admitted).toBe(100);
     expect(results.filter((r) => r.source === 'fallback')).toHaveLength(0);
     const stored = await storeAt(db.endpoint, db.tableName, GENEROUS_BUDGET_MS).readSlot(
-      bucketIdOf('burst', 1, 'shared'),
+      bucketIdOf('burst', bucketGeneration(1, 1_000_000_000), 'shared'),
       REGION,
       { consistent: true },
     );

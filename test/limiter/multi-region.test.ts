@@ -16,7 +16,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { PolicyConfig } from '../../functions/config/schema';
 import { bucketPolicyOf } from '../../functions/config/schema';
 import { levelAt, scale, viewOf } from '../../functions/core';
-import { bucketIdOf } from '../../functions/limiter/bucket-id';
+import { bucketGeneration, bucketIdOf } from '../../functions/limiter/bucket-id';
 import { Limiter } from '../../functions/limiter/limiter';
 import { createDynamoDbClient } from '../../functions/store/client';
 import { DynamoDbStore } from '../../functions/store/dynamodb-store';
@@ -214,7 +214,7 @@ describe.each([2, 3])('%i regions with replication lag', (regionCount) => {
     for (const other of regions.slice(0, -1)) e.heal(isolated, other);
     await e.settle();
 
-    const bucket = bucketIdOf('part', 1, 'k');
+    const bucket = bucketIdOf('part', bucketGeneration(1, policy.refillIntervalMs), 'k');
     const views = await Promise.all(stores.map((s) => s.readView(bucket, { consistent: true })));
     const sorted = views.map((v) => [...v].sort((a, b) => a.slot.localeCompare(b.slot)));
     for (const view of sorted.slice(1)) expect(view).toEqual(sorted[0]);

@@ -3,7 +3,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bucketPolicyOf, type PolicyConfig } from '../../functions/config/schema';
 import { decide, viewOf } from '../../functions/core';
-import { bucketIdOf } from '../../functions/limiter/bucket-id';
+import { bucketGeneration, bucketIdOf } from '../../functions/limiter/bucket-id';
 import {
   createReconcilerHandler,
   ReconcilerPublishError,
@@ -36,7 +36,7 @@ const CAP: PolicyConfig = {
   refillIntervalMs: 3_600_000,
   watchKeys: ['all'],
 };
-const CAP_ID = bucketIdOf(CAP.id, CAP.version, 'all');
+const CAP_ID = bucketIdOf(CAP.id, bucketGeneration(CAP.version, CAP.refillIntervalMs), 'all');
 const config = testConfig(REGIONS, [CAP], 1000);
 /** The fields of a full config the reconciler does not read. */
 const fullConfigFields = {

@@ -15,7 +15,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { bucketPolicyOf, type PolicyConfig } from '../../functions/config/schema';
 import { decide, EMPTY_VIEW } from '../../functions/core';
-import { bucketIdOf } from '../../functions/limiter/bucket-id';
+import { bucketGeneration, bucketIdOf } from '../../functions/limiter/bucket-id';
 import { HEARTBEAT_PK } from '../../functions/reconciler/heartbeat';
 import {
   cloudWatchPublisher,
@@ -54,7 +54,7 @@ const CAP: PolicyConfig = {
   refillIntervalMs: 3_600_000,
   watchKeys: ['all'],
 };
-const CAP_ID = bucketIdOf(CAP.id, CAP.version, 'all');
+const CAP_ID = bucketIdOf(CAP.id, bucketGeneration(CAP.version, CAP.refillIntervalMs), 'all');
 
 const cloudWatch = mockClient(CloudWatchClient);
 
