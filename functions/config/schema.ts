@@ -189,6 +189,13 @@ const TABLE = /^[a-zA-Z0-9_.-]{3,255}$/;
 const HEADER = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 const MAX_PORT = 65535;
 
+/**
+ * Most watched buckets (`watchKeys` over all policies) the reconciler measures
+ * per run: it bounds the run's store calls. A config over it is refused rather
+ * than leaving alarms on buckets that would never be measured.
+ */
+export const MAX_WATCHED_BUCKETS = 20;
+
 /** Region sets within which an MRSC table may span (DynamoDB multi-Region strong consistency). */
 export const MRSC_REGION_SETS: readonly (readonly string[])[] = [
   ['us-east-1', 'us-east-2', 'us-west-2'],
@@ -290,6 +297,16 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
     });
   });
   if (policyIds.size === 0) add('policies', 'must define at least one policy');
+  const watched = (Array.isArray(config.policies) ? config.policies : []).reduce(
+    (sum, p) => sum + (p.watchKeys?.length ?? 0),
+    0,
+  );
+  if (watched > MAX_WATCHED_BUCKETS) {
+    add(
+      'policies[].watchKeys',
+      `${watched} watched buckets; the reconciler measures at most ${MAX_WATCHED_BUCKETS} per run`,
+    );
+  }
 
   if (usesStrong) {
     if (config.strong === undefined) {

@@ -23,7 +23,7 @@
 
 import type { MetricDatum } from '@aws-sdk/client-cloudwatch';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DEFAULT_ALARMS, type LimiterConfig } from '../config/schema';
+import { DEFAULT_ALARMS, type LimiterConfig, MAX_WATCHED_BUCKETS } from '../config/schema';
 import type { SlotItem } from '../core';
 import type { BucketStore } from '../store/types';
 import { callSignal, concurrencyLimit, realSleep, type Sleep } from './budget';
@@ -148,7 +148,7 @@ export function resolveReconcilerOptions(
     runBudgetMs: options.runBudgetMs ?? 25_000,
     finishReserveMs: options.finishReserveMs ?? 4000,
     maxConcurrency: options.maxConcurrency ?? 8,
-    maxWatchedBuckets: options.maxWatchedBuckets ?? 20,
+    maxWatchedBuckets: options.maxWatchedBuckets ?? MAX_WATCHED_BUCKETS,
   };
   const problems: string[] = [];
   for (const [name, value] of Object.entries(resolved)) {

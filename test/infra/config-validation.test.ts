@@ -13,6 +13,7 @@ import {
   type ConfigProblem,
   InvalidConfigError,
   type LimiterConfig,
+  MAX_WATCHED_BUCKETS,
   validateConfig,
 } from '../../functions/config/schema';
 import { buildLimiterApp } from '../../infra/limiter-app';
@@ -83,6 +84,21 @@ describe('validateConfig', () => {
   ])('rejects a bad %s', (path, patch) => {
     const config = { ...baseConfig(), ...patch } as unknown as LimiterConfig;
     expect(validateConfig(config).map((p) => p.path)).toContain(path);
+  });
+
+  it('refuses more watched buckets than the reconciler measures per run', () => {
+    const config = baseConfig();
+    const watch = (n: number): LimiterConfig => ({
+      ...config,
+      policies: config.policies.map((p, i) =>
+        i === 0 ? { ...p, watchKeys: Array.from({ length: n }, (_, j) => `k${j}`) } : p,
+      ),
+    });
+    const others = config.policies.slice(1).reduce((sum, p) => sum + (p.watchKeys?.length ?? 0), 0);
+    expect(validateConfig(watch(MAX_WATCHED_BUCKETS - others))).toEqual([]);
+    expect(
+      at(validateConfig(watch(MAX_WATCHED_BUCKETS - others + 1)), 'policies[].watchKeys'),
+    ).toEqual([expect.stringContaining(`at most ${MAX_WATCHED_BUCKETS}`)]);
   });
 
   it('rejects a strong table whose regions have no regional stack', () => {
