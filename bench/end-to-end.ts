@@ -81,6 +81,8 @@ export interface E2eRun {
   readonly failures: number;
   /** Ours only: decisions the store-error failure mode took (the store missed its time budget). */
   readonly fallbacks?: number;
+  /** Requests per second of each measured segment, in run order: how much the machine drifted. */
+  readonly segmentRequestsPerSecond: readonly number[];
 }
 
 /** Tail latency of ours and RateLimiterDynamo at the same offered load. */
@@ -300,9 +302,15 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
         if (variant === 'ours')
           fallbacks.set(variant, (fallbacks.get(variant) ?? 0) + ourCounters.fallbacks - before);
       }
-      return variants.map((variant) =>
-        summarizeRun(variant, combineLoads(segments.get(variant) ?? []), fallbacks.get(variant)),
-      );
+      return variants.map((variant) => {
+        const parts = segments.get(variant) ?? [];
+        return summarizeRun(
+          variant,
+          combineLoads(parts),
+          fallbacks.get(variant),
+          parts.map((p) => p.requestsPerSecond),
+        );
+      });
     };
     const results: E2eWorkloadResult[] = [];
     for (const workload of workloads) {
@@ -406,7 +414,12 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
 }
 
 /** Counts a load summary's outcomes. */
-export function summarizeRun(variant: E2eVariant, load: LoadSummary, fallbacks?: number): E2eRun {
+export function summarizeRun(
+  variant: E2eVariant,
+  load: LoadSummary,
+  fallbacks?: number,
+  segmentRequestsPerSecond: readonly number[] = [load.requestsPerSecond],
+): E2eRun {
   const forwarded = load.statusCounts['200'] ?? 0;
   const refused = load.statusCounts['429'] ?? 0;
   let other = 0;
@@ -420,6 +433,7 @@ export function summarizeRun(variant: E2eVariant, load: LoadSummary, fallbacks?:
     refused,
     failures: other + load.errors + load.timeouts,
     ...(fallbacks === undefined ? {} : { fallbacks }),
+    segmentRequestsPerSecond,
   };
 }
 

@@ -68,11 +68,13 @@ export async function runBench(args: BenchArgs, command: string): Promise<BenchR
   const decisionCost: DecisionCostResult | undefined = want('decision')
     ? await step('decision', problems, missing, () => measureDecisionCost(sizes.decisionCost))
     : undefined;
-  const storeTraffic: StoreTrafficResult | undefined = want('traffic')
-    ? await step('traffic', problems, missing, () => measureStoreTraffic(sizes.storeTraffic))
-    : undefined;
+  // End to end first, while this process's heap and JIT hold nothing else: its
+  // servers run here, and the other parts leave garbage and warm code behind.
   const endToEnd: EndToEndResult | undefined = want('e2e')
     ? await step('e2e', problems, missing, () => measureEndToEnd(sizes.endToEnd))
+    : undefined;
+  const storeTraffic: StoreTrafficResult | undefined = want('traffic')
+    ? await step('traffic', problems, missing, () => measureStoreTraffic(sizes.storeTraffic))
     : undefined;
   const accuracy: AccuracyResult | undefined = want('accuracy')
     ? await step('accuracy', problems, missing, () => measureAccuracy(sizes.accuracy))

@@ -95,6 +95,7 @@ function run(
     forwarded: ok,
     refused,
     failures: 0,
+    segmentRequestsPerSecond: [rps, rps],
   };
 }
 
