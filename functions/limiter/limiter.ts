@@ -70,6 +70,13 @@ export const DEFAULT_STORE_BUDGET_MS = 150;
 export const DEFAULT_VIEW_CACHE_MS = 250;
 /** Default time the store is left alone after a failed call (ms). */
 export const DEFAULT_STORE_COOLDOWN_MS = 250;
+/**
+ * Default budget of a decision while this container has never had an answer
+ * from a store (ms): the first call also opens the TCP and TLS connection, to a
+ * replica that may be an ocean away from the edge location. Without it every
+ * cold container would fall back on its first request and page on-call.
+ */
+export const DEFAULT_COLD_STORE_BUDGET_MS = 1000;
 /** Default most buckets whose state one container keeps. */
 export const DEFAULT_MAX_BUCKETS = 10_000;
 /** `Retry-After` given by the `closed` failure mode (ms). */
@@ -97,6 +104,8 @@ export interface LimiterOptions {
   readonly viewCacheMs?: number;
   /** After a failed store call, decide by the failure mode without calling the store for this long (ms). @default 250 */
   readonly storeCooldownMs?: number;
+  /** Budget of decisions until a store has answered once (connection set-up); never below the budget. @default 1000 */
+  readonly coldStoreBudgetMs?: number;
   /** Most buckets whose state (view, lease, blocked-until) this container keeps. @default 10000 */
   readonly maxBuckets?: number;
   /** Refuse from the blocked-until cache without a store call (off only to measure its effect). @default true */
@@ -166,6 +175,9 @@ export class Limiter {
   readonly #clock: () => number;
   readonly #metrics: LimiterMetrics;
   readonly #budgetMs: number;
+  readonly #coldBudgetMs: number;
+  /** Stores that have answered at least once: their connection is warm. */
+  readonly #warmStores = new Set<BucketStore>();
   readonly #viewCacheMs: number;
   readonly #cooldownMs: number;
   readonly #maxBuckets: number;
@@ -191,6 +203,10 @@ export class Limiter {
     this.#metrics = options.metrics ?? NOOP_METRICS;
     this.#budgetMs =
       options.storeBudgetMs ?? config.runtime?.storeBudgetMs ?? DEFAULT_STORE_BUDGET_MS;
+    this.#coldBudgetMs = Math.max(
+      this.#budgetMs,
+      options.coldStoreBudgetMs ?? DEFAULT_COLD_STORE_BUDGET_MS,
+    );
     this.#viewCacheMs = options.viewCacheMs ?? config.runtime?.viewCacheMs ?? DEFAULT_VIEW_CACHE_MS;
     this.#cooldownMs = options.storeCooldownMs ?? DEFAULT_STORE_COOLDOWN_MS;
     this.#maxBuckets = options.maxBuckets ?? DEFAULT_MAX_BUCKETS;
@@ -264,7 +280,7 @@ export class Limiter {
     if (blocked !== undefined) return this.#shape(rt, { decision: blocked, source: 'blocked' });
     if (this.#storeResting(rt.store, nowMs))
       return this.#shape(rt, this.#fallback(rt, state, k, nowMs, false));
-    const budget = new Budget(this.#budgetMs);
+    const budget = new Budget(this.#budgetFor(rt.store));
     try {
       const view = await this.#view(rt, state, bucketId, nowMs, budget.signal);
       const levelScaled = levelAt(rt.bucket, view, nowMs) + heldScaled;
@@ -311,7 +327,7 @@ export class Limiter {
     if (blocked !== undefined) return { decision: blocked, source: 'blocked' };
     if (this.#storeResting(rt.store, nowMs)) return this.#fallback(rt, state, k, nowMs, true);
 
-    const budget = new Budget(this.#budgetMs);
+    const budget = new Budget(this.#budgetFor(rt.store));
     try {
       await this.#flushLocalTokens(rt, state, bucketId, nowMs, budget.signal);
       let view = await this.#view(rt, state, bucketId, nowMs, budget.signal);
@@ -324,7 +340,7 @@ export class Limiter {
         }
         try {
           state.pendingReturnTokens -= returnTokens;
-          const stored = await this.#call('write', budget.signal, () =>
+          const stored = await this.#call(rt.store, 'write', budget.signal, () =>
             rt.store.applyWrite(bucketId, decision.write, { abortSignal: budget.signal }),
           );
           state.view = withItem(state.view, stored);
@@ -352,7 +368,7 @@ export class Limiter {
           this.#metrics.conditionalRetry({ policy: rt.id });
           const current =
             error.current ??
-            (await this.#call('readSlot', budget.signal, () =>
+            (await this.#call(rt.store, 'readSlot', budget.signal, () =>
               rt.store.readSlot(bucketId, rt.slot, {
                 consistent: true,
                 abortSignal: budget.signal,
@@ -406,7 +422,7 @@ export class Limiter {
       return state.view;
     }
     if (state.viewInFlight === undefined) {
-      const read = this.#call('readView', signal, () =>
+      const read = this.#call(rt.store, 'readView', signal, () =>
         rt.store.readView(bucketId, { consistent: rt.consistent, abortSignal: signal }),
       ).then((items) => {
         state.view = mergeInto(state.view, items);
@@ -437,7 +453,7 @@ export class Limiter {
     try {
       const view = await this.#view(rt, state, bucketId, nowMs, signal);
       const write = recordingWrite(rt.bucket, view, rt.slot, tokens, nowMs);
-      const stored = await this.#call('write', signal, () =>
+      const stored = await this.#call(rt.store, 'write', signal, () =>
         rt.store.applyWrite(bucketId, write, { abortSignal: signal }),
       );
       state.view = withItem(state.view, stored);
@@ -519,6 +535,7 @@ export class Limiter {
   }
 
   async #call<T>(
+    store: BucketStore,
     operation: StoreOperation,
     signal: AbortSignal,
     call: () => Promise<T>,
@@ -528,6 +545,7 @@ export class Limiter {
     const startedMs = performance.now();
     try {
       const out = await raceSignal(call(), signal);
+      this.#warmStores.add(store);
       this.#metrics.storeCall({ operation, latencyMs: performance.now() - startedMs });
       return out;
     } catch (error) {
@@ -550,6 +568,11 @@ export class Limiter {
   #storeResting(store: BucketStore, nowMs: number): boolean {
     const until = this.#storeDownUntilMs.get(store);
     return until !== undefined && nowMs < until;
+  }
+
+  /** The budget of a decision on `store`: larger until the store has answered once. */
+  #budgetFor(store: BucketStore): number {
+    return this.#warmStores.has(store) ? this.#budgetMs : this.#coldBudgetMs;
   }
 
   #storeFailed(store: BucketStore, error: unknown): void {

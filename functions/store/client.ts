@@ -24,6 +24,9 @@ export interface DynamoDbClientOptions {
   readonly maxSockets?: number;
 }
 
+/** Connection timeout floor (ms): matches the limiter's cold-store budget. */
+export const COLD_CONNECTION_TIMEOUT_MS = 1000;
+
 /** Timeouts and attempts that fit in a budget. */
 export interface ClientTimeouts {
   /** TCP + TLS connection phase of one attempt (ms). */
@@ -43,7 +46,10 @@ export interface ClientTimeouts {
 export function timeoutsForBudget(budgetMs: number): ClientTimeouts {
   const bounded = Math.max(10, Math.floor(budgetMs));
   return {
-    connectionTimeoutMs: bounded,
+    // Opening a connection (TCP + TLS, possibly to a distant replica) happens
+    // once per container and may take longer than a warm call; the limiter
+    // gives that first call its cold budget and its AbortSignal still bounds it.
+    connectionTimeoutMs: Math.max(bounded, COLD_CONNECTION_TIMEOUT_MS),
     requestTimeoutMs: bounded,
     maxAttempts: bounded >= 100 ? 2 : 1,
   };

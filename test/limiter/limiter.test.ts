@@ -347,8 +347,23 @@ describe('failure modes', () => {
     expect(result.source).toBe('store');
   });
 
+  it('gives a cold container the cold budget until the store has answered once', async () => {
+    // Every call takes 60 ms: more than the warm budget, less than the cold one.
+    const slow = new MemoryStore();
+    slow.beforeAnswerAsync = () => new Promise((resolve) => setTimeout(resolve, 60));
+    const l = limiter([mode('closed')], {
+      store: slow,
+      storeBudgetMs: 20,
+      coldStoreBudgetMs: 2000,
+    });
+    const first = await l.limit({ policyId: 'basic', key: 'k', costTokens: 1 });
+    expect(first).toMatchObject({ allowed: true, source: 'store' });
+    const second = await l.limit({ policyId: 'basic', key: 'k', costTokens: 1 });
+    expect(second).toMatchObject({ allowed: false, source: 'fallback', fallback: 'closed' });
+  });
+
   it('answers within the budget when the store hangs, even if it ignores the abort signal', async () => {
-    const l = limiter([mode('closed')], { storeBudgetMs: 20 });
+    const l = limiter([mode('closed')], { storeBudgetMs: 20, coldStoreBudgetMs: 20 });
     store.fault = 'hang';
     store.honourAbort = false;
     const result = await l.limit({ policyId: 'basic', key: 'k', costTokens: 1 });
