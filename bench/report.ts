@@ -161,7 +161,7 @@ function renderStoreTraffic(r: StoreTrafficResult): string {
     `Prices (${p.region}, on-demand, effective ${p.effectiveDate}): $${p.writeRequestUnitUsdPerMillion} per million WRU, $${p.readRequestUnitUsdPerMillion} per million RRU, $${p.replicatedWriteRequestUnitUsdPerMillion} per million rWRU. Source: ${p.source}. Dollars per million decisions = rWRU (each successful write once per replica, rejected writes once) + RRU; storage, streams and data transfer excluded.`,
     '',
     'Settings: ' +
-      'no-cache = other slots read on every decision; view-cache = the default 250 ms cache; lease-N = view cache + leases of up to N tokens, 1 s TTL, ≤ 10 % of the level. The blocked-until cache is always on. RateLimiterDynamo rows: same emulated table and proxies, real clock, first region only, requests back to back; it is a fixed-window counter (one item per key), sized to admit the same share.',
+      'no-cache = other slots read on every decision; view-cache = the default 250 ms cache; lease-N = view cache + leases of up to N tokens, 1 s TTL, ≤ 10 % of the level. The blocked-until cache is always on. The measured window spans whole lease cycles of every (key, region) container of the steady workloads (e.g. 2,100 = 30 containers × 70 requests), so a lease of N tokens shows its steady 1/N writes per request rather than a partial cycle at the edges of the window. RateLimiterDynamo rows: same emulated table and proxies, real clock, first region only, requests back to back; it is a fixed-window counter (one item per key), sized to admit the same share.',
   ].join('\n');
 }
 
