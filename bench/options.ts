@@ -61,7 +61,7 @@ export const FULL_SIZES: BenchSizes = {
     warmupSeconds: 2,
     segmentSeconds: 3,
     noneSeconds: 3,
-    equalLoadSegmentSeconds: 2,
+    equalLoadSegmentSeconds: 3,
     maxRequests: 400_000,
     hotKeys: 20,
     coldKeys: 10_000,
@@ -75,7 +75,7 @@ export const FULL_SIZES: BenchSizes = {
     keyCounts: [1, 100, 10_000, 100_000],
     minDecisions: 1_000,
     concurrency: 32,
-    keysTimeBudgetMs: 40_000,
+    keysTimeBudgetMs: 30_000,
   },
 };
 
