@@ -18,6 +18,8 @@ import { bucketTableDefinition } from '../functions/store/table';
 export interface DynaliteChild {
   /** `http://127.0.0.1:<port>`. */
   readonly endpoint: string;
+  /** CPU time the child has used so far (µs, user + system), as it reports it. */
+  cpuMicros(): Promise<number>;
   /** Kills the child (by its own pid). */
   stop(): Promise<void>;
 }
@@ -43,6 +45,17 @@ export function startDynaliteChild(tableName: string): Promise<DynaliteChild> {
       }
       resolve({
         endpoint: `http://127.0.0.1:${m.port}`,
+        cpuMicros: () =>
+          new Promise<number>((done, fail) => {
+            const onMessage = (answer: unknown) => {
+              const a = answer as { cpuMicros?: number };
+              if (typeof a.cpuMicros !== 'number') return;
+              child.off('message', onMessage);
+              done(a.cpuMicros);
+            };
+            child.on('message', onMessage);
+            if (!child.send({ cpu: true })) fail(new Error('dynalite child is gone'));
+          }),
         stop: () =>
           new Promise<void>((done) => {
             if (child.exitCode !== null) return done();
@@ -75,6 +88,10 @@ async function childMain(tableName: string): Promise<void> {
   await client.send(new CreateTableCommand(bucketTableDefinition(tableName)));
   client.destroy();
   process.on('disconnect', () => process.exit(0));
+  process.on('message', () => {
+    const usage = process.cpuUsage();
+    process.send?.({ cpuMicros: usage.user + usage.system });
+  });
   process.send?.({ port });
 }
 

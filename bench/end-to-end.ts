@@ -86,6 +86,14 @@ export interface E2eRun {
   readonly fallbacks?: number;
   /** Requests per second of each measured segment, in run order: how much the machine drifted. */
   readonly segmentRequestsPerSecond: readonly number[];
+  /**
+   * CPU time per response of this process (µs): the edge front, the decider
+   * and the origin; the load generator and the store run elsewhere. CPU time,
+   * unlike throughput, hardly depends on what else the machine is doing.
+   */
+  readonly frontCpuMicrosPerRequest?: number;
+  /** CPU time per response of the store's process (µs): the DynamoDB work each decider causes. */
+  readonly storeCpuMicrosPerRequest?: number;
 }
 
 /** Tail latency of ours and RateLimiterDynamo at the same offered load. */
@@ -108,6 +116,8 @@ export interface E2eRatios {
   readonly p99OursOverRlfMem: number | undefined;
   /** Our requests/s over the no-limiter ceiling. */
   readonly throughputOursOverNone: number | undefined;
+  /** Our CPU per request (front + decider + store processes) over RateLimiterDynamo's. */
+  readonly cpuPerRequestOursOverRlf: number | undefined;
 }
 
 /** One workload's runs and ratios. */
@@ -292,27 +302,46 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
     ): Promise<E2eRun[]> => {
       const segments = new Map<E2eVariant, LoadSummary[]>();
       const fallbacks = new Map<E2eVariant, number>();
+      const frontCpu = new Map<E2eVariant, number>();
+      const storeCpu = new Map<E2eVariant, number>();
+      const add = (m: Map<E2eVariant, number>, v: E2eVariant, x: number) =>
+        m.set(v, (m.get(v) ?? 0) + x);
       const order = variants.length === 1 ? variants : [...variants, ...[...variants].reverse()];
       for (const variant of order) {
         const before = ourCounters.fallbacks;
+        const frontBefore = process.cpuUsage();
+        const storeBefore = await db.cpuMicros();
         const load = await generator.run({
           ...(specs.get(variant) as LoadSpec),
           durationSeconds: segmentSeconds,
           maxRequests: Math.ceil(options.maxRequests / 2),
           ...(rate === undefined ? {} : { overallRate: rate }),
         });
+        const front = process.cpuUsage(frontBefore);
+        add(frontCpu, variant, front.user + front.system);
+        add(storeCpu, variant, (await db.cpuMicros()) - storeBefore);
         segments.set(variant, [...(segments.get(variant) ?? []), load]);
         if (variant === 'ours')
           fallbacks.set(variant, (fallbacks.get(variant) ?? 0) + ourCounters.fallbacks - before);
       }
       return variants.map((variant) => {
         const parts = segments.get(variant) ?? [];
-        return summarizeRun(
+        const load = combineLoads(parts);
+        const perRequest = (m: Map<E2eVariant, number>) =>
+          load.requests > 0 ? (m.get(variant) ?? 0) / load.requests : undefined;
+        const run = summarizeRun(
           variant,
-          combineLoads(parts),
+          load,
           fallbacks.get(variant),
           parts.map((p) => p.requestsPerSecond),
         );
+        const front = perRequest(frontCpu);
+        const store = perRequest(storeCpu);
+        return {
+          ...run,
+          ...(front === undefined ? {} : { frontCpuMicrosPerRequest: front }),
+          ...(store === undefined ? {} : { storeCpuMicrosPerRequest: store }),
+        };
       });
     };
     const results: E2eWorkloadResult[] = [];
@@ -443,6 +472,12 @@ export function summarizeRun(
 /** The ratios of a workload's runs (undefined when a run is missing or empty). */
 export function ratiosOf(runs: readonly E2eRun[]): E2eRatios {
   const get = (v: E2eVariant) => runs.find((r) => r.variant === v)?.load;
+  const cpu = (v: E2eVariant) => {
+    const run = runs.find((r) => r.variant === v);
+    return run?.frontCpuMicrosPerRequest === undefined || run.storeCpuMicrosPerRequest === undefined
+      ? undefined
+      : run.frontCpuMicrosPerRequest + run.storeCpuMicrosPerRequest;
+  };
   const ours = get('ours');
   const rlf = get('rlf');
   const rlfMem = get('rlf-mem');
@@ -453,5 +488,6 @@ export function ratiosOf(runs: readonly E2eRun[]): E2eRatios {
     throughputOursOverRlfMem: ratio(ours?.requestsPerSecond, rlfMem?.requestsPerSecond),
     p99OursOverRlfMem: ratio(ours?.latencyMs.p99, rlfMem?.latencyMs.p99),
     throughputOursOverNone: ratio(ours?.requestsPerSecond, none?.requestsPerSecond),
+    cpuPerRequestOursOverRlf: ratio(cpu('ours'), cpu('rlf')),
   };
 }

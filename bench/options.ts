@@ -54,8 +54,8 @@ export interface BenchSizes {
 export const FULL_SIZES: BenchSizes = {
   profile: 'full',
   decisionCost: { iterations: 200_000, warmupIterations: 50_000 },
-  // 2,100 = 70 requests per (key, region) container of the steady workloads: whole lease cycles.
-  storeTraffic: { warmupDecisions: 500, measuredDecisions: 2_100 },
+  // A multiple of 300 = 30 (key, region) containers × 10-token leases: whole lease cycles.
+  storeTraffic: { warmupDecisions: 500, measuredDecisions: 1_200 },
   endToEnd: {
     connections: 32,
     warmupSeconds: 2,

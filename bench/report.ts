@@ -161,7 +161,7 @@ function renderStoreTraffic(r: StoreTrafficResult): string {
     `Prices (${p.region}, on-demand, effective ${p.effectiveDate}): $${p.writeRequestUnitUsdPerMillion} per million WRU, $${p.readRequestUnitUsdPerMillion} per million RRU, $${p.replicatedWriteRequestUnitUsdPerMillion} per million rWRU. Source: ${p.source}. Dollars per million decisions = rWRU (each successful write once per replica, rejected writes once) + RRU; storage, streams and data transfer excluded.`,
     '',
     'Settings: ' +
-      'no-cache = other slots read on every decision; view-cache = the default 250 ms cache; lease-N = view cache + leases of up to N tokens, 1 s TTL, ≤ 10 % of the level. The blocked-until cache is always on. The measured window spans whole lease cycles of every (key, region) container of the steady workloads (e.g. 2,100 = 30 containers × 70 requests), so a lease of N tokens shows its steady 1/N writes per request rather than a partial cycle at the edges of the window. RateLimiterDynamo rows: same emulated table and proxies, real clock, first region only, requests back to back; it is a fixed-window counter (one item per key), sized to admit the same share.',
+      'no-cache = other slots read on every decision; view-cache = the default 250 ms cache; lease-N = view cache + leases of up to N tokens, 1 s TTL, ≤ 10 % of the level. The blocked-until cache is always on. The measured window is a multiple of 300 decisions (30 (key, region) containers × 10-token leases), so every container runs whole lease cycles and a lease shows its steady writes per request rather than a partial cycle at the edges of the window. Counts follow the simulated clock, not the machine: a longer window gives the same rates. RateLimiterDynamo rows: same emulated table and proxies, real clock, first region only, requests back to back; it is a fixed-window counter (one item per key), sized to admit the same share.',
   ].join('\n');
 }
 
@@ -177,7 +177,7 @@ function renderEndToEnd(r: EndToEndResult): string {
     '',
     `autocannon in a child process, ${r.connections} connections, closed loop (throughput at saturation): ${r.warmupSeconds} s warm-up per decider, then the limiters measured interleaved in ${r.segmentSeconds} s segments (A B … B A, two each) and the no-limiter ceiling for ${r.noneSeconds} s; each run is bounded to ${num(r.maxRequests)} requests. Latency percentiles of a limiter are the response-weighted means of its two segments. Same CloudFront-like edge server (the local runtime's), same echo origin, same DynamoDB (one dynalite in a child process, region ${r.region}); only the decider changes. Ours is the bundled edge handler loaded as \`npm start\` loads it, with metrics off (as under \`npm start\`) and a store budget of ${num(r.storeBudgetMs)} ms instead of 150 ms, so that queueing on this saturated machine does not turn decisions into (cheaper) fail-open fallbacks; fallbacks are counted. Not through \`startLocal\`'s emulated regions: their replicating proxy serialises every write of a region and caps the write rate below what either limiter needs. Ratios are from this run only.`,
     '',
-    "Reading the rows: with hot keys our decision is one conditional UpdateItem (the other slots come from the 250 ms view cache) against RateLimiterDynamo's two UpdateItems; with cold keys it is a Query (the bucket's slots) plus the UpdateItem, as many round trips as the reference, on larger items (the checkpoint map) and with more CPU per call. Above a few thousand req/s the single-threaded load generator and the socket writes bound every decider alike, so in refused-heavy the ceiling, ours and RateLimiterDynamo with its in-memory block are all near that bound; bytes / response shows how large each answer is (ours carries the RateLimit headers and a JSON body).",
+    "Reading the rows: with hot keys our decision is one conditional UpdateItem (the other slots come from the 250 ms view cache) against RateLimiterDynamo's two UpdateItems; with cold keys it is a Query (the bucket's slots) plus the UpdateItem, as many round trips as the reference, on larger items (the checkpoint map) and with more CPU per call. CPU time per request (this process: edge front, decider, origin; and the store's process) hardly depends on what else runs on the machine, unlike throughput: it is the steadier measure of what each decider costs. Above a few thousand req/s the single-threaded load generator and the socket writes bound every decider alike, so in refused-heavy the ceiling, ours and RateLimiterDynamo with its in-memory block are all near that bound; bytes / response shows how large each answer is (ours carries the RateLimit headers and a JSON body).",
   ];
   for (const w of r.workloads) {
     parts.push(
@@ -216,6 +216,9 @@ function e2eTable(runs: readonly E2eRun[], names: Readonly<Record<string, string
       'other / errors',
       'fallbacks',
       'bytes / response',
+      'CPU µs / request (front + decider)',
+      'CPU µs / request (store)',
+      'req/s per segment',
     ],
     runs.map((run) => [
       names[run.variant] ?? run.variant,
@@ -228,6 +231,9 @@ function e2eTable(runs: readonly E2eRun[], names: Readonly<Record<string, string
       num(run.failures),
       run.fallbacks === undefined ? '—' : num(run.fallbacks),
       num(run.load.bytesPerResponse),
+      num(run.frontCpuMicrosPerRequest),
+      num(run.storeCpuMicrosPerRequest),
+      run.segmentRequestsPerSecond.map((x) => num(x)).join(', '),
     ]),
   );
 }

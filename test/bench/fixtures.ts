@@ -96,6 +96,8 @@ function run(
     refused,
     failures: 0,
     segmentRequestsPerSecond: [rps, rps],
+    frontCpuMicrosPerRequest: 1_000_000 / rps / 2,
+    storeCpuMicrosPerRequest: 1_000_000 / rps / 4,
   };
 }
 

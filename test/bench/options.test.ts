@@ -37,6 +37,12 @@ describe('parseArgs', () => {
     }
   });
 
+  it('measures store traffic over whole lease cycles (30 containers × 10-token leases)', () => {
+    for (const sizes of [QUICK_SIZES, FULL_SIZES]) {
+      expect(sizes.storeTraffic.measuredDecisions % 300).toBe(0);
+    }
+  });
+
   it('keeps every quick size at or below its full size', () => {
     expect(QUICK_SIZES.decisionCost.iterations).toBeLessThanOrEqual(
       FULL_SIZES.decisionCost.iterations,

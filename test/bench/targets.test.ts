@@ -133,6 +133,27 @@ describe('evaluateTargets', () => {
     expect(t.note).toContain('higher p99');
   });
 
+  it('says when an allowed ratio is too close to 1 to call on a shared machine', () => {
+    const e2e = goodEndToEnd();
+    const [hot, cold, refused] = e2e.workloads;
+    if (hot === undefined || cold === undefined || refused === undefined)
+      throw new Error('fixture');
+    const close = {
+      ...e2e,
+      workloads: [
+        { ...hot, ratios: { ...hot.ratios, throughputOursOverRlf: 1.05 } },
+        cold,
+        refused,
+      ],
+    };
+    const t = byId(evaluateTargets({ endToEnd: close }), 'allowed-hot-vs-rlf');
+    expect(t.status).toBe('met');
+    expect(t.note).toContain('run-to-run noise');
+    const clear = byId(evaluateTargets({ endToEnd: e2e }), 'allowed-hot-vs-rlf');
+    expect(clear.note).toBeUndefined();
+    expect(clear.measured).toContain('CPU per request ×0.67');
+  });
+
   it('needs 5× the reference throughput when most requests are refused', () => {
     const e2e = goodEndToEnd();
     const [hot, cold, refused] = e2e.workloads;
