@@ -10,8 +10,8 @@
  * each write gets a stamp `(timeMs, region, seq)` and a replica only applies an
  * item whose stamp is newer than the one it holds for that key, so a late or
  * reordered delivery never overwrites newer data. Writes of one region are
- * serialised through the proxy so that the item read back is exactly the state
- * that write produced.
+ * serialised per item through the proxy so that the item read back is exactly
+ * the state that write produced; writes of different items run concurrently.
  *
  * Links can be cut and healed; a cut link queues its deliveries and flushes
  * them in order on heal, as a partitioned global table catches up.
@@ -91,6 +91,13 @@ interface Stamp {
   readonly seq: number;
 }
 
+/** One item a write request touches. */
+interface ItemWrite {
+  readonly table: string;
+  readonly key: Record<string, AttributeValue>;
+  readonly keyId: string;
+}
+
 interface Delivery {
   readonly table: string;
   readonly keyId: string;
@@ -125,8 +132,12 @@ interface Region {
   readonly direct: DynamoDBClient;
   /** Newest stamp applied per `table|key`. */
   readonly stamps: Map<string, Stamp>;
-  /** Serialises writes so the item read back is the one the write produced. */
-  writeChain: Promise<unknown>;
+  /**
+   * The newest write in flight per `table|key`: writes of one item are
+   * serialised so that the item read back is the one that write produced,
+   * while writes of different items run concurrently (as in DynamoDB).
+   */
+  readonly keyChains: Map<string, Promise<void>>;
   /** Set while the region's endpoint is down. */
   down: DownMode | undefined;
   /** Calls held open by a `hang` outage, answered with a 500 when it ends. */
@@ -288,7 +299,7 @@ export class RegionEmulator {
         throw new Error(`replication did not settle within ${timeoutMs} ms`);
       await sleep(5);
     }
-    await Promise.all([...this.regions.values()].map((r) => r.writeChain));
+    await Promise.all([...this.regions.values()].flatMap((r) => [...r.keyChains.values()]));
   }
 
   /**
@@ -302,7 +313,10 @@ export class RegionEmulator {
     for (const link of this.links.values()) if (link.timer) clearTimeout(link.timer);
     const regions = [...this.regions.values()];
     await Promise.all(regions.map((r) => closeServer(r.proxy)));
-    await Promise.allSettled([...this.inFlight, ...regions.map((r) => r.writeChain)]);
+    await Promise.allSettled([
+      ...this.inFlight,
+      ...regions.flatMap((r) => [...r.keyChains.values()]),
+    ]);
     await Promise.all(
       regions.map((r) => {
         r.direct.destroy();
@@ -354,7 +368,7 @@ export class RegionEmulator {
       proxyPort,
       direct: localClient(`http://${this.host}:${storePort}`, name),
       stamps: new Map(),
-      writeChain: Promise.resolve(),
+      keyChains: new Map(),
       down: undefined,
       hanging: new Set(),
     });
@@ -375,43 +389,78 @@ export class RegionEmulator {
       const answer = await forward(this.host, region.storePort, req, body);
       return reply(res, answer);
     }
-    const run = async () => {
-      const answer = await forward(this.host, region.storePort, req, body);
-      if (answer.status === 200) await this.captureWrite(region, op, body);
-      return answer;
-    };
-    const result = region.writeChain.then(run, run);
-    region.writeChain = result.catch(() => undefined);
-    reply(res, await result);
+    let writes: ItemWrite[];
+    try {
+      writes = await this.writesOf(region, op, JSON.parse(body.toString('utf8')));
+    } catch {
+      // Not a request DynamoDB would accept: let the store answer it, nothing to replicate.
+      return reply(res, await forward(this.host, region.storePort, req, body));
+    }
+    const answer = await this.serialize(
+      region,
+      writes.map((w) => w.keyId),
+      async () => {
+        const out = await forward(this.host, region.storePort, req, body);
+        if (out.status === 200) await this.captureWrites(region, writes);
+        return out;
+      },
+    );
+    reply(res, answer);
   }
 
-  private async captureWrite(region: Region, op: string, body: Buffer): Promise<void> {
-    const request = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-    const writes: { table: string; key: Record<string, AttributeValue> }[] = [];
+  /** Runs `run` after every write in flight on the same items of `region`. */
+  private async serialize<T>(region: Region, keyIds: readonly string[], run: () => Promise<T>) {
+    const previous = keyIds.map((k) => region.keyChains.get(k));
+    const result = Promise.allSettled(previous).then(run);
+    const settled = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    for (const k of keyIds) region.keyChains.set(k, settled);
+    void settled.then(() => {
+      for (const k of keyIds) if (region.keyChains.get(k) === settled) region.keyChains.delete(k);
+    });
+    return result;
+  }
+
+  /** The items a write request touches, keys in key-schema order. */
+  private async writesOf(
+    region: Region,
+    op: string,
+    request: Record<string, unknown>,
+  ): Promise<ItemWrite[]> {
+    const pairs: { table: string; item: Record<string, AttributeValue> }[] = [];
     if (op === 'BatchWriteItem') {
       const items = (request.RequestItems ?? {}) as Record<string, Record<string, unknown>[]>;
       for (const [table, requests] of Object.entries(items)) {
         for (const r of requests) {
           const put = r.PutRequest as { Item: Record<string, AttributeValue> } | undefined;
           const del = r.DeleteRequest as { Key: Record<string, AttributeValue> } | undefined;
-          const key = put ? await this.keyOf(region, table, put.Item) : del?.Key;
-          if (key) writes.push({ table, key });
+          const item = put?.Item ?? del?.Key;
+          if (item) pairs.push({ table, item });
         }
       }
     } else {
-      const table = request.TableName as string;
-      const key =
-        op === 'PutItem'
-          ? await this.keyOf(region, table, request.Item as Record<string, AttributeValue>)
-          : (request.Key as Record<string, AttributeValue>);
-      writes.push({ table, key });
+      const item = (op === 'PutItem' ? request.Item : request.Key) as Record<
+        string,
+        AttributeValue
+      >;
+      pairs.push({ table: request.TableName as string, item });
     }
-    for (const { table, key } of writes) {
+    const writes: ItemWrite[] = [];
+    for (const { table, item } of pairs) {
+      const key = await this.keyOf(region, table, item);
+      writes.push({ table, key, keyId: `${table}|${JSON.stringify(key)}` });
+    }
+    return writes;
+  }
+
+  private async captureWrites(region: Region, writes: readonly ItemWrite[]): Promise<void> {
+    for (const { table, key, keyId } of writes) {
       const got = await region.direct.send(
         new GetItemCommand({ TableName: table, Key: key, ConsistentRead: true }),
       );
       const stamp: Stamp = { ms: Date.now(), region: region.name, seq: ++this.seq };
-      const keyId = `${table}|${JSON.stringify(key)}`;
       region.stamps.set(keyId, stamp);
       for (const link of this.links.values()) {
         if (link.from !== region.name) continue;
@@ -490,9 +539,7 @@ export class RegionEmulator {
           }
           to.stamps.set(next.keyId, next.stamp);
         };
-        const done = to.writeChain.then(apply, apply);
-        to.writeChain = done.catch(() => undefined);
-        await done;
+        await this.serialize(to, [next.keyId], apply);
         link.delivered++;
         link.lastLagMs = Date.now() - next.stamp.ms;
         link.maxLagMs = Math.max(link.maxLagMs ?? 0, link.lastLagMs);

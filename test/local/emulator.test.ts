@@ -50,6 +50,29 @@ describe('RegionEmulator', () => {
     for (const l of lags) expect(l.lastLagMs).toBeGreaterThanOrEqual(150);
   });
 
+  it('replicates the final state of concurrent writes to one item and to many items', async () => {
+    emu.setLag(0);
+    const add = (pk: string) =>
+      emu.client('r1').send(
+        new UpdateItemCommand({
+          TableName: TABLE,
+          Key: key(pk, 'r1'),
+          UpdateExpression: 'ADD #n :one',
+          ExpressionAttributeNames: { '#n': 'n' },
+          ExpressionAttributeValues: { ':one': { N: '1' } },
+        }),
+      );
+    await Promise.all([
+      ...Array.from({ length: 40 }, () => add('hot')),
+      ...Array.from({ length: 20 }, (_, i) => add(`cold-${i}`)),
+    ]);
+    await emu.settle();
+    for (const region of ['r1', 'r2', 'r3']) {
+      expect((await read(region, 'hot', 'r1'))?.n?.N).toBe('40');
+      for (let i = 0; i < 20; i++) expect((await read(region, `cold-${i}`, 'r1'))?.n?.N).toBe('1');
+    }
+  });
+
   it('queues deliveries over a cut link and flushes them in order on heal', async () => {
     emu.setLag(0);
     emu.cut('r1', 'r2');
