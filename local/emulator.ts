@@ -38,6 +38,7 @@ import {
   GetItemCommand,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { mulberry32 } from '../sim/prng';
 
 const require = createRequire(import.meta.url);
 const dynalite = require('dynalite') as (options: Record<string, unknown>) => http.Server;
@@ -570,18 +571,6 @@ function compareStamps(a: Stamp, b: Stamp): number {
 
 function linkId(from: string, to: string): string {
   return `${from}->${to}`;
-}
-
-/** A small seeded PRNG (mulberry32) so jittered runs repeat. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -28,16 +28,25 @@ export function deriveSeed(seed: number, label: string): number {
   return Math.imul(h ^ (h >>> 16), 0x45d9f3b) >>> 0;
 }
 
-/** mulberry32: small, fast, good enough for simulation (not for secrets). */
-export function createRng(seed: number, label = ''): Rng {
-  let state = deriveSeed(seed, label);
-  const next = () => {
+/**
+ * mulberry32: a small, fast seeded PRNG in [0, 1), good enough for simulation,
+ * jitter and test histories (not for secrets). Shared by the simulator, the
+ * region emulator and the core's lagged-history tests.
+ */
+export function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
     state = (state + 0x6d2b79f5) >>> 0;
     let t = state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** A labelled stream of the simulation's PRNG (mulberry32 over a derived seed). */
+export function createRng(seed: number, label = ''): Rng {
+  const next = mulberry32(deriveSeed(seed, label));
   return {
     next,
     int: (min, max) => min + Math.floor(next() * (max - min + 1)),

@@ -21,6 +21,7 @@ import {
   viewOf,
   withItem,
 } from '../../functions/core';
+import { mulberry32 } from '../../sim/prng';
 import { ForcedReplay } from './reference-bucket';
 
 /** One request of a lagged history. */
@@ -86,18 +87,6 @@ export interface LaggedHistory {
   readonly endMs: number;
   /** Writes rejected by the condition (each retried once after re-reading the own slot). */
   readonly conditionFailures: number;
-}
-
-/** A tiny deterministic PRNG (mulberry32) so a step's seed fixes its deliveries. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function nOf(view: View, item: SlotItem): number {

@@ -1,5 +1,6 @@
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bucketTableDefinition } from '../../functions/store/table';
 import { RegionEmulator } from '../../local/emulator';
 
 const TABLE = 'buckets';
@@ -9,18 +10,7 @@ describe('RegionEmulator replication under a stream of writes', () => {
   let emu: RegionEmulator;
   beforeAll(async () => {
     emu = await RegionEmulator.start({ regions: ['r1', 'r2', 'r3'], lagMs: 5, jitterMs: 5 });
-    await emu.createTable({
-      TableName: TABLE,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-    });
+    await emu.createTable(bucketTableDefinition(TABLE));
   });
   afterAll(() => emu.stop());
 
