@@ -156,13 +156,18 @@ export function levelTokensAt(policy: BucketPolicy, view: View, nowMs: number): 
   return levelAt(policy, view, nowMs) / scale(policy);
 }
 
-function shape(
+/**
+ * A decision as data from the level before it and the level after it (equal
+ * unless the request consumed): remaining whole tokens, the time until one
+ * more request of this cost, and the time until full, all from `after`.
+ */
+export function decisionFromLevels(
   policy: BucketPolicy,
   costTokens: number,
   before: number,
   after: number,
   allowed: boolean,
-) {
+): Decision {
   const s = scale(policy);
   return {
     allowed,
@@ -190,7 +195,7 @@ export function inspect(
   assertCost(policy, costTokens);
   const level = levelAt(policy, view, nowMs);
   const allowed = level >= costTokens * scale(policy);
-  return shape(policy, costTokens, level, level, allowed);
+  return decisionFromLevels(policy, costTokens, level, level, allowed);
 }
 
 /**
@@ -211,7 +216,7 @@ export function decide(input: DecideInput): Admission | Refusal {
   const ownNow = view.get(slot);
   const { levelScaled, headroomN } = evaluate(policy, view, nowMs, slot);
   if (levelScaled < costTokens * s) {
-    return shape(policy, costTokens, levelScaled, levelScaled, false) as Refusal;
+    return decisionFromLevels(policy, costTokens, levelScaled, levelScaled, false) as Refusal;
   }
   const cv: Record<string, SeenCount> = {};
   for (const item of view.values()) cv[item.slot] = { n: item.n, inc: item.inc };
@@ -237,7 +242,11 @@ export function decide(input: DecideInput): Admission | Refusal {
     expected,
   };
   const after = levelScaled - costTokens * s;
-  return { ...shape(policy, costTokens, levelScaled, after, true), allowed: true, write };
+  return {
+    ...decisionFromLevels(policy, costTokens, levelScaled, after, true),
+    allowed: true,
+    write,
+  };
 }
 
 /**

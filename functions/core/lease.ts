@@ -13,8 +13,8 @@
  * after `expiresAtMs`.
  */
 
-import type { Decision } from './bucket';
-import { type BucketPolicy, msUntil, scale, scaledCapacity } from './policy';
+import { type Decision, decisionFromLevels } from './bucket';
+import { type BucketPolicy, scale, scaledCapacity } from './policy';
 
 /** Lease settings of a policy. */
 export interface LeasePolicy {
@@ -124,15 +124,7 @@ export function serveFromLease(
   const before = Math.min(scaledCapacity(policy), refilled + lease.tokensLeft * s);
   const after = before - costTokens * s;
   return {
-    decision: {
-      allowed: true,
-      costTokens,
-      limitTokens: policy.capacityTokens,
-      remainingTokens: Math.max(0, Math.floor(after / s)),
-      retryAfterMs: msUntil(policy, after, costTokens * s),
-      resetAfterMs: msUntil(policy, after, scaledCapacity(policy)),
-      levelScaled: before,
-    },
+    decision: decisionFromLevels(policy, costTokens, before, after, true),
     lease: next,
   };
 }

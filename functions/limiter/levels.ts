@@ -10,8 +10,8 @@ import {
   type BucketPolicy,
   type Checkpoint,
   type Decision,
+  decisionFromLevels,
   levelAt,
-  msUntil,
   type SeenCount,
   type SlotWrite,
   scale,
@@ -27,17 +27,8 @@ export function decisionAtLevel(
   costTokens: number,
   allowed: boolean,
 ): Decision {
-  const s = scale(policy);
-  const after = allowed ? levelScaled - costTokens * s : levelScaled;
-  return {
-    allowed,
-    costTokens,
-    limitTokens: policy.capacityTokens,
-    remainingTokens: Math.max(0, Math.floor(after / s)),
-    retryAfterMs: msUntil(policy, after, costTokens * s),
-    resetAfterMs: msUntil(policy, after, scaledCapacity(policy)),
-    levelScaled,
-  };
+  const after = allowed ? levelScaled - costTokens * scale(policy) : levelScaled;
+  return decisionFromLevels(policy, costTokens, levelScaled, after, allowed);
 }
 
 /**
