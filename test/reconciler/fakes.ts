@@ -7,6 +7,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { PolicyConfig } from '../../functions/config/schema';
 import type { SlotItem } from '../../functions/core';
+import { bucketGeneration, bucketIdOf } from '../../functions/limiter/bucket-id';
 import type { ReconcilerConfig, ReconcilerLogger } from '../../functions/reconciler/reconcile';
 import type { BucketStore } from '../../functions/store/types';
 
@@ -123,3 +124,19 @@ export function testConfig(
     alarms: { syncLagMs, depletionRatio: 0.1 },
   };
 }
+
+/** A shared bucket that refills one token an hour: refill during a test is negligible. */
+export const CAP: PolicyConfig = {
+  id: 'global-cap',
+  capacityTokens: 1000,
+  refillTokens: 1,
+  refillIntervalMs: 3_600_000,
+  watchKeys: ['all'],
+};
+
+/** The bucket id of {@link CAP}'s watched key `all`. */
+export const CAP_ID = bucketIdOf(
+  CAP.id,
+  bucketGeneration(CAP.version, CAP.refillIntervalMs),
+  'all',
+);

@@ -1,9 +1,8 @@
 import type { MetricDatum } from '@aws-sdk/client-cloudwatch';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { bucketPolicyOf, type PolicyConfig } from '../../functions/config/schema';
+import { bucketPolicyOf } from '../../functions/config/schema';
 import { decide, viewOf } from '../../functions/core';
-import { bucketGeneration, bucketIdOf } from '../../functions/limiter/bucket-id';
 import {
   createReconcilerHandler,
   ReconcilerPublishError,
@@ -20,7 +19,7 @@ import { DIMENSION, METRIC } from '../../functions/shared/metric-names';
 import { DynamoDbStore } from '../../functions/store/dynamodb-store';
 import { bucketTableDefinition } from '../../functions/store/table';
 import { RegionEmulator } from '../../local/emulator';
-import { RecordingLogger, testConfig } from './fakes';
+import { CAP, CAP_ID, RecordingLogger, testConfig } from './fakes';
 
 const US = 'us-east-1';
 const EU = 'eu-west-1';
@@ -28,15 +27,6 @@ const AP = 'ap-southeast-1';
 const REGIONS = [US, EU, AP];
 const LAG_MS = 300;
 
-/** A shared bucket that refills one token an hour: refill during a test is negligible. */
-const CAP: PolicyConfig = {
-  id: 'global-cap',
-  capacityTokens: 1000,
-  refillTokens: 1,
-  refillIntervalMs: 3_600_000,
-  watchKeys: ['all'],
-};
-const CAP_ID = bucketIdOf(CAP.id, bucketGeneration(CAP.version, CAP.refillIntervalMs), 'all');
 const config = testConfig(REGIONS, [CAP], 1000);
 /** The fields of a full config the reconciler does not read. */
 const fullConfigFields = {

@@ -15,7 +15,6 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { bucketPolicyOf, type PolicyConfig } from '../../functions/config/schema';
 import { decide, EMPTY_VIEW } from '../../functions/core';
-import { bucketGeneration, bucketIdOf } from '../../functions/limiter/bucket-id';
 import { HEARTBEAT_PK } from '../../functions/reconciler/heartbeat';
 import {
   cloudWatchPublisher,
@@ -32,6 +31,8 @@ import {
 import { decodeReconcilerStatus, RECONCILER_STATUS_PK } from '../../functions/reconciler/status';
 import { DIMENSION, METRIC, METRIC_NAMESPACE } from '../../functions/shared/metric-names';
 import {
+  CAP,
+  CAP_ID,
   type DynamoDbMock,
   FakeClock,
   FakeStores,
@@ -45,16 +46,6 @@ const EU = 'eu-west-1';
 const AP = 'ap-southeast-1';
 const REGIONS = [HOME, EU, AP];
 const SEQ = 5;
-
-/** A slowly refilling shared bucket, so refill during a run is far below a token. */
-const CAP: PolicyConfig = {
-  id: 'global-cap',
-  capacityTokens: 1000,
-  refillTokens: 1,
-  refillIntervalMs: 3_600_000,
-  watchKeys: ['all'],
-};
-const CAP_ID = bucketIdOf(CAP.id, bucketGeneration(CAP.version, CAP.refillIntervalMs), 'all');
 
 const cloudWatch = mockClient(CloudWatchClient);
 
