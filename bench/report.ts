@@ -75,7 +75,7 @@ const STATUS_MARK: Record<TargetResult['status'], string> = {
   'not measured': '⚪ not measured',
 };
 
-/** The targets table, shared by the report and the README section. */
+/** The targets table, shared by the report and docs/performance.md. */
 export function renderTargets(targets: readonly TargetResult[]): string {
   return table(
     ['target', 'measured', 'verdict', 'note'],

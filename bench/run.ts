@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: runs every benchmark part offline on loopback and writes
- * bench/results/report.md and report.json (and, for a full run,
- * bench/README-section.md). `--quick` runs the same parts at smoke sizes in
+ * bench/results/report.md and report.json (and, for a full run, the
+ * generated part of docs/performance.md). `--quick` runs the same parts at smoke sizes in
  * under a minute; `--only a,b` runs some parts; `--out dir` writes elsewhere.
  *
  * Why parts fail softly: a part whose dependency is broken is reported as
@@ -18,8 +18,8 @@ import type { AccuracyResult } from './accuracy-types';
 import { type DecisionCostResult, measureDecisionCost } from './decision-cost';
 import { type EndToEndResult, measureEndToEnd } from './end-to-end';
 import { machineInfo } from './machine';
-import { type BenchArgs, BenchUsageError, parseArgs } from './options';
-import { readmeSection } from './readme-section';
+import { type BenchArgs, BenchUsageError, PARTS, parseArgs } from './options';
+import { writePerformanceDoc } from './performance-section';
 import { type BenchReport, renderReport } from './report';
 import { measureScale, type ScaleResult } from './scale';
 import { measureStoreTraffic, type StoreTrafficResult } from './store-traffic';
@@ -129,8 +129,9 @@ async function main(): Promise<void> {
   const isDefaultFullRun =
     args.sizes.profile === 'full' &&
     args.outDir === 'bench/results' &&
+    args.parts.length === PARTS.length &&
     report.problems.length === 0;
-  if (isDefaultFullRun) writeFileSync('bench/README-section.md', readmeSection(report));
+  if (isDefaultFullRun) writePerformanceDoc(report);
   process.exit(report.problems.length === 0 ? 0 : 1);
 }
 

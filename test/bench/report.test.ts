@@ -1,5 +1,17 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readmeSection } from '../../bench/readme-section';
+import {
+  GENERATED_BEGIN,
+  GENERATED_END,
+  GeneratedSectionError,
+  generatedPartOf,
+  PERFORMANCE_DOC,
+  performanceSection,
+  REPORT_JSON,
+  withGeneratedSection,
+} from '../../bench/performance-section';
+import type { BenchReport } from '../../bench/report';
 import { num, renderReport, table, times } from '../../bench/report';
 import { evaluateTargets } from '../../bench/targets';
 import { goodEndToEnd, goodTraffic, report } from './fixtures';
@@ -67,15 +79,76 @@ describe('renderReport', () => {
   });
 });
 
-describe('readmeSection', () => {
+describe('performanceSection', () => {
+  const targets = evaluateTargets({ storeTraffic: goodTraffic(), endToEnd: goodEndToEnd() });
+  const section = performanceSection(report({ targets }));
+
   it('gives the command, the machine, the targets and the headline figures', () => {
-    const targets = evaluateTargets({ storeTraffic: goodTraffic(), endToEnd: goodEndToEnd() });
-    const section = readmeSection(report({ targets }));
-    expect(section.startsWith('## Performance\n')).toBe(true);
+    expect(section.startsWith('## Latest full run\n')).toBe(true);
     expect(section).toContain('`npm run bench`');
     expect(section).toContain('Test CPU');
     expect(section).toContain('with 10-token leases');
     expect(section).toContain('end to end, refused-heavy');
     expect(section).toContain('end to end, allowed-cold');
+  });
+
+  it('links the report relative to docs/, where it is written', () => {
+    expect(section).toContain('](../bench/results/report.md)');
+    expect(section).not.toContain('](bench/');
+  });
+});
+
+describe('withGeneratedSection', () => {
+  const doc = [
+    '# Title',
+    '',
+    'Hand-written before.',
+    '',
+    GENERATED_BEGIN,
+    '',
+    'old figures',
+    '',
+    GENERATED_END,
+    '',
+    'Hand-written after.',
+    '',
+  ].join('\n');
+
+  it('replaces only the text between the markers', () => {
+    const out = withGeneratedSection(doc, '## New\n\nnew figures\n');
+    expect(out).not.toContain('old figures');
+    expect(out).toContain('new figures');
+    const before = doc.slice(0, doc.indexOf(GENERATED_BEGIN) + GENERATED_BEGIN.length);
+    const after = doc.slice(doc.indexOf(GENERATED_END));
+    expect(out.startsWith(before)).toBe(true);
+    expect(out.endsWith(after)).toBe(true);
+  });
+
+  it('is stable: writing the same section twice changes nothing', () => {
+    const once = withGeneratedSection(doc, 'figures\n');
+    expect(withGeneratedSection(once, 'figures\n')).toBe(once);
+    expect(generatedPartOf(once)).toBe('figures\n');
+  });
+
+  it('refuses a document whose markers are missing, repeated or swapped', () => {
+    const without = doc.replace(GENERATED_END, '');
+    expect(() => withGeneratedSection(without, 'x')).toThrow(GeneratedSectionError);
+    expect(() => withGeneratedSection(without, 'x')).toThrow(/END generated.*occurs 0 times/);
+    const twice = `${doc}\n${GENERATED_BEGIN}\n`;
+    expect(() => withGeneratedSection(twice, 'x')).toThrow(/occurs 2 times/);
+    const swapped = `${GENERATED_END}\n${GENERATED_BEGIN}\n`;
+    expect(() => withGeneratedSection(swapped, 'x')).toThrow(/END marker comes before BEGIN/);
+  });
+});
+
+describe(PERFORMANCE_DOC, () => {
+  const root = path.resolve(import.meta.dirname, '..', '..');
+  it(`holds exactly the rendering of ${REPORT_JSON} between its markers`, () => {
+    const doc = readFileSync(path.join(root, PERFORMANCE_DOC), 'utf8');
+    const committed = JSON.parse(readFileSync(path.join(root, REPORT_JSON), 'utf8')) as BenchReport;
+    expect(
+      generatedPartOf(doc),
+      `${PERFORMANCE_DOC} is out of step with ${REPORT_JSON}: run \`npx tsx bench/performance-section.ts\` (or, if a quick run overwrote the report, \`git checkout bench/results\`)`,
+    ).toBe(performanceSection(committed));
   });
 });
