@@ -1,8 +1,8 @@
 /**
- * The alarms of DESIGN.md §7 as data: which metric, which statistic, which
+ * The alarms (docs/design.md, Observability) as data: which metric, which statistic, which
  * threshold, how many minutes, and what a missing data point means. The
  * constructs turn each spec into a CloudWatch alarm with SNS actions; tests
- * and the README read the same list, so an alarm cannot exist in one place
+ * and docs/operations.md follow the same list, so an alarm cannot exist in one place
  * and not the others.
  *
  * Where each metric lives decides the region of its alarm:
@@ -84,7 +84,7 @@ export interface RegionalAlarmTargets {
 const LAMBDA = 'AWS/Lambda';
 const DYNAMODB = 'AWS/DynamoDB';
 const CLOUDFRONT = 'AWS/CloudFront';
-const RUNBOOK = 'Runbook: README, section "When an alarm fires".';
+const RUNBOOK = 'Runbook: docs/operations.md, "What each alarm means and what to do".';
 
 /** Whether a spec is a math expression. */
 export function isExpression(metric: MetricSpec | ExpressionSpec): metric is ExpressionSpec {

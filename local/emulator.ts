@@ -22,7 +22,7 @@
  * lose their regional endpoint but the replica itself is intact.
  *
  * Loopback only. Not a faithful DynamoDB: dynalite lacks TTL, transactions and
- * ReturnValuesOnConditionCheckFailure (DESIGN.md §9).
+ * ReturnValuesOnConditionCheckFailure (docs/design.md, The local runtime).
  */
 
 import http from 'node:http';

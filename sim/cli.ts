@@ -159,7 +159,7 @@ const COLUMNS: readonly { header: string; cell: (r: StrategyResult) => string }[
   },
 ];
 
-/** Formats results as a Markdown table (readable in a terminal, pasteable into the README). */
+/** Formats results as a Markdown table (readable in a terminal, pasteable into docs/accuracy.md). */
 export function formatTable(results: readonly StrategyResult[]): string {
   const rows = results.map((r) => COLUMNS.map((c) => c.cell(r)));
   const widths = COLUMNS.map((c, i) =>

@@ -10,7 +10,7 @@
 
 import { type LeasePolicy, validateBucketPolicy, validateCost, validateLeasePolicy } from '../core';
 
-/** What a policy does when the store times out, throttles or fails (DESIGN.md §6). */
+/** What a policy does when the store times out, throttles or fails (docs/design.md, Failure semantics). */
 export type StoreErrorMode = 'open' | 'closed' | 'local';
 
 /** `eventual`: a slot per region on the global table; `strong`: one slot on the MRSC table. */
@@ -57,7 +57,11 @@ export type KeyPart =
    * bucket it drains, never skip the limit, since a missing or malformed token
    * falls back like a missing key.
    */
-  | { readonly jwtClaim: string; readonly header?: string }
+  | {
+      readonly jwtClaim: string;
+      /** The header holding the token (`Bearer <token>` or the bare token). @default 'authorization' */
+      readonly header?: string;
+    }
   | { readonly constant: string };
 
 /** How a request's cost is computed. */
@@ -67,6 +71,7 @@ export type CostConfig =
   | {
       /** Cost from the declared body size (`content-length`), 1 token per `bytesPerToken`, bounded. */
       readonly bodyBytesPerToken: number;
+      /** @default 1 */
       readonly minTokens?: number;
       readonly maxTokens: number;
     };
@@ -127,7 +132,9 @@ export interface LimiterConfig {
     readonly domainName: string;
     /** @default 'https-only' */
     readonly protocol?: 'https-only' | 'http-only';
+    /** @default 80 */
     readonly httpPort?: number;
+    /** @default 443 */
     readonly httpsPort?: number;
   };
   readonly policies: readonly PolicyConfig[];

@@ -6,7 +6,7 @@
  * one of the regions the table is replicated to. The function talks to the
  * nearest configured replica, and writes that replica's slot: a slot must
  * only ever be written through one replica, or last-writer-wins replication
- * would lose updates (DESIGN.md §2).
+ * would lose updates (docs/design.md, Why not one shared counter).
  *
  * "Nearest" is the great-circle distance between the regions' locations
  * (the metro area of each region, to a degree or so): a static table, no

@@ -1,8 +1,8 @@
 /**
  * The rate-limit key of a request, built from the rule's key parts.
  *
- * Why these answers to bad input (each is a documented decision, see the
- * README section):
+ * Why these answers to bad input (each is a documented decision, see
+ * docs/edge.md, "Keys"):
  * - A part is *missing* when its header, query parameter or claim is absent
  *   or empty, and *malformed* when it is longer than `maxKeyLength`, holds a
  *   control character or a non-ASCII character, starts with the reserved

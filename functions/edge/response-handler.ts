@@ -16,7 +16,7 @@
  * - an origin-response trigger would also see origin errors, but it does not
  *   run on cache hits and its headers would be cached with the object.
  *
- * Limits (documented in the README section): CloudFront does not run
+ * Limits (documented in docs/edge.md, "What the client sees"): CloudFront does not run
  * viewer-response functions when the origin answers 400 or more, so such
  * responses reach the client without `RateLimit` headers (the origin still
  * got the decision headers and may copy them itself); responses generated

@@ -1,5 +1,5 @@
 /**
- * One reconciler run (DESIGN.md §7): measure replication end to end, check
+ * One reconciler run (docs/design.md, Observability): measure replication end to end, check
  * that every other region is still writing, report watched buckets, publish
  * all of it as metrics in one call and keep it as the status item for
  * `GET /health`.
@@ -18,7 +18,7 @@
  * - one unreachable replica never stops the others: every call is isolated,
  *   failures are counted, logged (one line per finding) and kept in the status;
  * - the run is bounded whatever the number of regions and watched buckets:
- *   see {@link ReconcilerOptions} and the README (reconciler section) for the call bound.
+ *   see {@link ReconcilerOptions} and docs/operations.md ("Bounds of one run") for the call bound.
  */
 
 import type { MetricDatum } from '@aws-sdk/client-cloudwatch';

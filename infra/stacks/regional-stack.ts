@@ -1,7 +1,7 @@
 /**
  * Everything one region runs next to its table replica: the rating API behind
  * a function URL, the reconciler on a one-minute EventBridge Scheduler
- * schedule, the alarm topic, the alarms of DESIGN.md §7 and a dashboard.
+ * schedule, the alarm topic, the alarms (docs/design.md, Observability) and a dashboard.
  *
  * The functions get the config compiled in (the same bundle in every region)
  * and learn their region from `AWS_REGION`; nothing differs per region except

@@ -4,7 +4,7 @@
  *
  * - The eventual table (every policy by default): a `TableV2` global table
  *   with a replica in every configured region, one slot item per region and
- *   bucket (DESIGN.md §3). On-demand, TTL on `ttl`, point-in-time recovery,
+ *   bucket (docs/design.md, Data model). On-demand, TTL on `ttl`, point-in-time recovery,
  *   deletion protection and RETAIN: losing it resets every bucket to full.
  * - The strong table (only when a policy uses `strong`): a multi-Region
  *   strongly consistent table over exactly three regions of one region set

@@ -53,7 +53,7 @@ describe('three regions, one global bucket', () => {
     expect(REGIONS.map((r) => local.counters(r).fallbacks)).toEqual([0, 0, 0]);
     expect(admitted.length + answers.filter((a) => a.status === 429).length).toBe(count);
 
-    // DESIGN.md §4: the region that took the last admission saw every
+    // docs/design.md, Bounds: the region that took the last admission saw every
     // admission except other regions' within its staleness window, and every
     // checkpoint it merged bounds the level by capacity + refill since the
     // first admission − what it saw. Hence

@@ -4,7 +4,7 @@
  * `startDynalite()` listens on a free loopback port, creates the bucket table
  * (pk/sk, functions/store/table.ts) unless told otherwise, and hands back a
  * client plus `stop()`. Every call starts a fresh, empty database, so tests
- * do not share state. Remember dynalite's gaps (DESIGN.md §9): no
+ * do not share state. Remember dynalite's gaps (docs/design.md, The local runtime): no
  * transactions, no TTL expiry, and it ignores
  * `ReturnValuesOnConditionCheckFailure` (a failed condition carries no item).
  *

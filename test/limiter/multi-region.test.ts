@@ -4,7 +4,7 @@
  * be cut and healed).
  *
  * 1. Under steady load at 5x the refill rate, with replication lag λ, the
- *    over-admission beyond an exact bucket stays within DESIGN.md §4's bound:
+ *    over-admission beyond an exact bucket stays within the bound of docs/design.md, Bounds:
  *    what the *other* regions admitted within one effective lag window
  *    (λ + jitter + the view cache + a decision's own latency), summed over
  *    the regions. The measured figures are printed for the issue note.
