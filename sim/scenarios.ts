@@ -34,7 +34,7 @@ export const DEFAULT_POLICY: BucketPolicy = {
   refillIntervalMs: 1000,
 };
 
-/** DESIGN.md §2's example: 10 tokens, 1 token/s. */
+/** The PN-counter trap's example (docs/design.md, "Why not one shared counter"): 10 tokens, 1 token/s. */
 const SMALL_POLICY: BucketPolicy = { capacityTokens: 10, refillTokens: 1, refillIntervalMs: 1000 };
 
 const REFILL_PER_SECOND = 20;

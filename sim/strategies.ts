@@ -10,7 +10,7 @@
  *   it admits up to N times too much;
  * - `static-split`: each region runs a bucket of C/N and R/N; never over-admits,
  *   wastes whatever an idle region does not use;
- * - `pn-counter`: the tempting CRDT of DESIGN.md §2: per-region consumed
+ * - `pn-counter`: the tempting CRDT (docs/design.md, "Why not one shared counter"): per-region consumed
  *   counters, `available = min(C, C + R·t − Σ consumed)`; replicated with the
  *   same lag as ours. The cap applies only on read, so idle time banks tokens.
  */
@@ -167,7 +167,7 @@ interface CounterItem {
   readonly v: number;
 }
 
-/** DESIGN.md §2's naive bucket: `available = min(C, adds − consumes)`, adds from elapsed time. */
+/** The naive bucket of docs/design.md ("Why not one shared counter"): `available = min(C, adds − consumes)`, adds from elapsed time. */
 class PnCounterStrategy implements SimStrategy {
   readonly name = 'pn-counter' as const;
   private readonly store: ReplicatedStore<CounterItem>;

@@ -1,35 +1,79 @@
 /**
- * Merge on read with checkpoints: the level of a global bucket and the decision
- * to admit a request (DESIGN.md §4).
+ * Merge on read: the level of a global token bucket from its slot items, and
+ * the decision to admit a request (see docs/design.md, "Merge on read").
  *
- * Every write leaves a checkpoint `(ct, cl, cv)`: the level `cl` its writer saw
- * at `ct` and the `n` of every slot it saw. Any checkpoint `i` bounds the level:
+ * The exact level of a token bucket that starts full at t₀ has a closed form.
+ * Write `u(t) = C + R·(t − t₀) − A(t)` for the *uncapped* level (A: net
+ * tokens taken by every slot so far) and `M(t) = max_{τ≤t} u(τ)` for its
+ * running maximum; then the level is
  *
- *     B_i(t) = cl_i + R·(t − ct_i) − S·Σ_s max(0, n_s − cv_i[s])
+ *     L(t) = u(t) − (M(t) − C)
  *
- * (consumption since the checkpoint can only lower the level; refill can raise
- * it at most at rate R). The level is `L = min(C, min_i B_i)`, an empty view
- * being a full bucket. The newest checkpoint is exact when the view is
- * complete, so with no replication lag this equals an exact token bucket; any
- * missing or stale data only removes terms that would lower `L` from *other*
- * slots, and stale checkpoints only add upper bounds (never raise `L`).
+ * (the cap at C throws away exactly the refill by which `u` ever rose above
+ * its earlier maximum). `u(t)` needs only the current counts, which every
+ * replica converges to; `M(t)` needs *when* tokens were taken, which no
+ * replica knows exactly (A counts every token taken; tokens handed back are
+ * treated as never taken, see below). Checkpoints carry what each writer knew:
+ *
+ * - checkpoint `i` (written at `ct_i` with level `cl_i`, having seen the
+ *   counts `cv_i`) tells that `M(ct_i) ≤ m_i = u_i + C − cl_i`, where `u_i`
+ *   is the uncapped level of what the writer saw;
+ * - every count a checkpoint saw (`cv_i[s].n`), and the count of the item
+ *   carrying it (written at `ct_i`), tell that the slot had taken at least
+ *   that many tokens by `ct_i`: counts only grow, so the earliest checkpoint
+ *   that saw a count bounds when those tokens were taken.
+ *
+ * From those, any checkpoint `i` gives an upper bound of `M(t)`: `m_i`, or
+ * what `u` could have reached after `ct_i` with only the tokens known taken
+ * by then. The level is `u(t) − (M̂(t) − C)` for the smallest such bound, and
+ * since each bound is valid on its own, the smallest is valid too. In level
+ * terms (scaled units, `S` per token, `R` per ms):
+ *
+ *     B_i = cl_i + R·(t − ct_i) − S·Σ_s (n_s − seen_i[s])            (1)
+ *     g_j = C + R·(t − ct_{j+1}) − S·Σ_s (n_s − n̂_s(ct_j))          (2)
+ *     L   = min(C, max( min_i B_i, max_i min(B_i, min_{j ≥ i} g_j) ))
+ *
+ * with checkpoints in `ct` order, `ct_{j+1} = t` after the last one, `n̂`
+ * the largest count of each slot known taken at or before `ct_j`.
+ * Bound (1) alone, minimised over all checkpoints, is the classic merge: safe
+ * but it subtracts consumption a writer did not see as if it happened after
+ * its checkpoint, so a side that sat at capacity through a partition drags
+ * the level far below the exact one after the heal (it threw away refill the
+ * other side's consumption had used). Choosing the best checkpoint whose
+ * bound (2) says the refill could not have been thrown away since removes
+ * that pessimism without ever reading a level above the exact one (the
+ * property tests check both).
+ *
+ * Invariants: with the newest counts of every slot, `L` never exceeds the
+ * exact level of everything admitted; what a reader has not seen can raise
+ * `L` by at most what it has not seen; with no traffic the level refills at
+ * `R` to exactly `C`, whatever it was (negative levels included); replicas
+ * holding the same items compute the same level (a deterministic function of
+ * the view, whose merge is a CRDT: slot.ts).
+ *
+ * Tokens handed back (a lease's unused tokens; tokens taken for a request
+ * that another limit refused) were never served, so the merge treats them
+ * as never taken. Only the container that took them knows where they sit in
+ * its slot's count (the `n` its write returned), so it credits them in its
+ * own next write: it evaluates the view with those tokens removed from its
+ * count and from every observation made after it took them, and writes the
+ * checkpoint of that evaluation. Other readers never credit anything (counts
+ * only grow), so a hand-back is counted once, by the one writer that knows
+ * it is true.
  *
  * Admission of cost `k` by slot `o` is one conditional write on `o`:
- * `ADD n k` if `n <= limit`, where `limit` keeps every bound above still ≥ k
- * whatever other writers of the same slot (other containers of the region)
- * added meanwhile:
+ * `ADD n k` if `n ≤ n_o + ⌊L/S⌋ − k`. Every term above falls by `S` per token
+ * slot `o` takes, so the condition keeps the level at least `k` whatever
+ * other containers of the same region wrote meanwhile.
  *
- *     limit = min( n_o + C, min_i (cv_i[o] + ⌊K_i / S⌋) ) − k
- *
- * with `K_i` = `B_i` without slot `o`'s term. The `n_o + C` term carries the
- * capacity cap into the condition, so a full bucket after a long idle cannot
- * be drained by many concurrent containers beyond `C`.
- *
- * All arithmetic is in integer scaled units (policy.ts). Time is an argument.
+ * All arithmetic is in integer scaled units (policy.ts). Time is an argument;
+ * every entry point checks its policy, time and cost.
  */
 
 import {
   type BucketPolicy,
+  checkedPolicy,
+  checkedTime,
   InvalidPolicyError,
   msUntil,
   scale,
@@ -37,7 +81,7 @@ import {
   ttlEpochSeconds,
   validateCost,
 } from './policy';
-import { type Checkpoint, type SeenCount, type SlotItem, seenCount, type View } from './slot';
+import { applySlotWrite, type Checkpoint, type SeenCount, type SlotItem, type View } from './slot';
 
 /** The outcome of a decision, as data (being over the limit is not an error). */
 export interface Decision {
@@ -57,12 +101,14 @@ export interface Decision {
   readonly levelScaled: number;
 }
 
-/** What an admitting slot writes: one conditional UpdateItem. */
+/** What a slot write does: one UpdateItem on the decider's own slot. */
 export interface SlotWrite {
   /** The slot written (always the decider's own slot). */
   readonly slot: string;
-  /** `ADD n :addTokens`: the cost minus any returned lease tokens (may be negative). */
+  /** `ADD n :addTokens` (≥ 0): tokens taken. */
   readonly addTokens: number;
+  /** Tokens this write hands back (credited in its checkpoint; `n` never falls). */
+  readonly returnedTokens: number;
   /** Condition `attribute_not_exists(n) OR n <= :maxCurrentN`. */
   readonly maxCurrentN: number;
   /** The checkpoint written with it. */
@@ -96,58 +142,172 @@ export interface DecideInput {
   /** Cost of this request, `1 ≤ k ≤ capacity`. */
   readonly costTokens: number;
   readonly nowMs: number;
-  /** Unused lease tokens handed back with this write (default 0). */
-  readonly returnTokens?: number;
+  /** Tokens this container took earlier and hands back with this write (never served). */
+  readonly handBack?: readonly HandBack[];
   /** TTL grace in seconds (at least one hour). */
   readonly ttlGraceSeconds?: number;
 }
 
-/** Level and the own slot's headroom, from one pass over the view. */
+/** Tokens one earlier write of this container took and that were never served. */
+export interface HandBack {
+  /** How many (at most what that write took). */
+  readonly tokens: number;
+  /** The own slot's `n` right after that write (its `ALL_NEW`). */
+  readonly takenUpToN: number;
+  /** The own slot's incarnation then: a slot recreated since has forgotten them anyway. */
+  readonly inc: number;
+}
+
+/** The count and incarnation a reader knows of one slot. */
+interface SlotCount {
+  readonly n: number;
+  readonly inc: number;
+}
+
+/**
+ * The count a view knows per slot: each item's, raised to a checkpoint's
+ * observation of that slot when the observation is newer (the reader's copy
+ * lags behind what another writer saw stored). Observations of slots the
+ * reader holds no item of are not used: such a slot may have expired, and
+ * counting it would carry a dead slot through every later checkpoint.
+ */
+function knownCounts(view: View): Map<string, SlotCount> {
+  const counts = new Map<string, SlotCount>();
+  for (const item of view.values()) counts.set(item.slot, { n: item.n, inc: item.inc });
+  for (const item of view.values()) {
+    const cv = item.checkpoint?.cv;
+    if (cv === undefined) continue;
+    for (const slot of Object.keys(cv)) {
+      const current = counts.get(slot);
+      const seen = cv[slot] as SeenCount;
+      // Only the same incarnation: a writer creating its slot records the
+      // incarnation it proposes, which `if_not_exists` may not have kept.
+      if (current !== undefined && seen.inc === current.inc && seen.n > current.n) {
+        counts.set(slot, { n: seen.n, inc: seen.inc });
+      }
+    }
+  }
+  return counts;
+}
+
+/** `min(cap, base + R·elapsed)`, without forming a huge product after a long idle. */
+function refilled(baseScaled: number, policy: BucketPolicy, elapsedMs: number, capScaled: number) {
+  if (baseScaled >= capScaled) return capScaled;
+  // A checkpoint in the reader's future (clock skew) credits no refill, never a negative one.
+  if (elapsedMs <= 0) return baseScaled;
+  const headroom = capScaled - baseScaled;
+  if (elapsedMs >= Math.ceil(headroom / policy.refillTokens)) return capScaled;
+  return baseScaled + policy.refillTokens * elapsedMs;
+}
+
+/**
+ * The own slot's hand-backs, as a correction of counts: tokens removed from
+ * the slot's count, and from every observation of it made after they were
+ * taken (an observation of `n ≥ takenUpToN` includes them).
+ */
+interface OwnCorrection {
+  readonly slot: string;
+  readonly handBack: readonly HandBack[];
+  /** Sum of the tokens handed back. */
+  readonly tokens: number;
+}
+
+function correctedSeen(correction: OwnCorrection | undefined, slot: string, seenN: number): number {
+  if (correction === undefined || correction.slot !== slot) return seenN;
+  let n = seenN;
+  for (const h of correction.handBack) if (seenN >= h.takenUpToN) n -= h.tokens;
+  return Math.max(0, n);
+}
+
+/** A view evaluated at one moment. */
 interface Evaluation {
   /** `L` in scaled units. */
   readonly levelScaled: number;
-  /** `limit + k`: the largest own `n` after which k more tokens still fit. */
-  readonly headroomN: number;
+  /** The count used per slot (uncorrected: what is actually stored or observed). */
+  readonly counts: ReadonlyMap<string, SlotCount>;
 }
 
-function evaluate(policy: BucketPolicy, view: View, nowMs: number, ownSlot?: string): Evaluation {
+function evaluate(
+  policy: BucketPolicy,
+  view: View,
+  nowMs: number,
+  correction?: OwnCorrection,
+): Evaluation {
   const s = scale(policy);
   const capacity = scaledCapacity(policy);
-  const own = ownSlot === undefined ? undefined : view.get(ownSlot);
-  let level = capacity;
-  let headroomN = (own?.n ?? 0) + policy.capacityTokens;
+  const counts = knownCounts(view);
+  const checkpoints: { readonly cp: Checkpoint; readonly slot: string; readonly n: number }[] = [];
   for (const item of view.values()) {
-    const cp = item.checkpoint;
-    if (cp === undefined) continue;
-    let othersTokens = 0;
-    let ownTokens = 0;
-    for (const other of view.values()) {
-      const since = Math.max(0, other.n - seenCount(cp, other.slot, other.inc));
-      if (other.slot === ownSlot) ownTokens = since;
-      else othersTokens += since;
-    }
-    const consumed = (othersTokens + ownTokens) * s;
-    const elapsedMs = nowMs - cp.ct;
-    // Refill beyond "full plus everything consumed since" cannot matter (the
-    // result is capped at C); clamping keeps the product a safe integer.
-    const refill =
-      elapsedMs > 0
-        ? Math.min(policy.refillTokens * elapsedMs, capacity + consumed)
-        : policy.refillTokens * elapsedMs;
-    const bound = cp.cl + refill - consumed;
-    if (bound < level) level = bound;
-    if (ownSlot !== undefined) {
-      const withoutOwn = cp.cl + refill - othersTokens * s;
-      const ownSeen = own === undefined ? 0 : seenCount(cp, ownSlot, own.inc);
-      const h = ownSeen + Math.floor(withoutOwn / s);
-      if (h < headroomN) headroomN = h;
+    if (item.checkpoint !== undefined) {
+      checkpoints.push({ cp: item.checkpoint, slot: item.slot, n: item.n });
     }
   }
-  return { levelScaled: level, headroomN };
+  if (checkpoints.length === 0) return { levelScaled: capacity, counts };
+  checkpoints.sort((a, b) => a.cp.ct - b.cp.ct || (a.slot < b.slot ? -1 : a.slot > b.slot ? 1 : 0));
+
+  // Counts as the evaluation uses them: the own hand-backs removed.
+  const taken = new Map<string, number>();
+  let totalTaken = 0;
+  for (const [slot, c] of counts) {
+    const n =
+      correction !== undefined && correction.slot === slot
+        ? Math.max(0, c.n - correction.tokens)
+        : c.n;
+    taken.set(slot, n);
+    totalTaken += n;
+  }
+  const seenBy = (cp: Checkpoint, slot: string, c: SlotCount): number => {
+    const seen = cp.cv[slot];
+    if (seen === undefined || seen.inc !== c.inc) return 0;
+    return Math.min(correctedSeen(correction, slot, seen.n), taken.get(slot)!);
+  };
+
+  // (1) every checkpoint's bound; the classic merge is their minimum.
+  const bounds = checkpoints.map(({ cp }) => {
+    let since = 0;
+    for (const [slot, c] of counts) since += taken.get(slot)! - seenBy(cp, slot, c);
+    return refilled(cp.cl - since * s, policy, nowMs - cp.ct, capacity);
+  });
+  let classic = capacity;
+  for (const b of bounds) if (b < classic) classic = b;
+
+  // (2) how far u could have risen after each checkpoint with only the tokens known taken by then.
+  const known = new Map<string, number>();
+  let knownTaken = 0;
+  const rises: number[] = new Array(checkpoints.length);
+  const learn = (slot: string, n: number) => {
+    const before = known.get(slot) ?? 0;
+    if (n > before) {
+      known.set(slot, n);
+      knownTaken += n - before;
+    }
+  };
+  for (let j = 0; j < checkpoints.length; j++) {
+    const { cp, slot: writer, n: writerN } = checkpoints[j]!;
+    for (const [slot, c] of counts) learn(slot, seenBy(cp, slot, c));
+    // The item carrying the checkpoint was written at ct (`at = ct`): its own count was taken by then.
+    learn(writer, Math.min(correctedSeen(correction, writer, writerN), taken.get(writer)!));
+    const nextMs = j + 1 < checkpoints.length ? checkpoints[j + 1]!.cp.ct : nowMs;
+    rises[j] = refilled(capacity - (totalTaken - knownTaken) * s, policy, nowMs - nextMs, capacity);
+  }
+  let best = Number.NEGATIVE_INFINITY;
+  let suffix = capacity;
+  for (let i = checkpoints.length - 1; i >= 0; i--) {
+    if (rises[i]! < suffix) suffix = rises[i]!;
+    const candidate = Math.min(bounds[i]!, suffix);
+    if (candidate > best) best = candidate;
+  }
+  return { levelScaled: Math.min(capacity, Math.max(classic, best)), counts };
+}
+
+function checked(policy: BucketPolicy, nowMs: number): void {
+  checkedPolicy(policy);
+  checkedTime(nowMs);
 }
 
 /** The bucket's level at `nowMs`, in scaled units (may be negative after over-admission). */
 export function levelAt(policy: BucketPolicy, view: View, nowMs: number): number {
+  checked(policy, nowMs);
   return evaluate(policy, view, nowMs).levelScaled;
 }
 
@@ -184,7 +344,8 @@ export function decisionFromLevels(
  * What a request of `costTokens` would get now, without consuming anything
  * (a peek). `allowed` says whether it would be admitted.
  *
- * @throws InvalidPolicyError when the cost is not an integer in `1..capacity`.
+ * @throws InvalidPolicyError for an invalid policy or a cost not an integer in `1..capacity`.
+ * @throws InvalidTimeError when `nowMs` is not a safe integer.
  */
 export function inspect(
   policy: BucketPolicy,
@@ -192,8 +353,9 @@ export function inspect(
   nowMs: number,
   costTokens: number,
 ): Decision {
+  checked(policy, nowMs);
   assertCost(policy, costTokens);
-  const level = levelAt(policy, view, nowMs);
+  const level = evaluate(policy, view, nowMs).levelScaled;
   const allowed = level >= costTokens * scale(policy);
   return decisionFromLevels(policy, costTokens, level, level, allowed);
 }
@@ -201,52 +363,159 @@ export function inspect(
 /**
  * Decides one request for the decider's own slot. Admits iff the level is at
  * least the cost; an admission carries the conditional write that makes it
- * durable, a refusal writes nothing.
+ * durable (and hands back `handBack`), a refusal writes nothing.
  *
- * @throws InvalidPolicyError when the cost is not an integer in `1..capacity`.
+ * @throws InvalidPolicyError for an invalid policy or a cost not an integer in `1..capacity`.
+ * @throws InvalidTimeError when `nowMs` is not a safe integer.
+ * @throws RangeError for a malformed hand-back.
  */
 export function decide(input: DecideInput): Admission | Refusal {
   const { policy, slot, costTokens, nowMs } = input;
+  checked(policy, nowMs);
   assertCost(policy, costTokens);
   const s = scale(policy);
-  const own = input.view.get(slot);
-  const returned = Math.min(Math.max(0, input.returnTokens ?? 0), own?.n ?? 0);
-  const view =
-    returned > 0 && own !== undefined ? withOwnN(input.view, own, own.n - returned) : input.view;
-  const ownNow = view.get(slot);
-  const { levelScaled, headroomN } = evaluate(policy, view, nowMs, slot);
+  const correction = ownCorrection(input.view, slot, input.handBack);
+  const { levelScaled, counts } = evaluate(policy, input.view, nowMs, correction);
   if (levelScaled < costTokens * s) {
     return decisionFromLevels(policy, costTokens, levelScaled, levelScaled, false) as Refusal;
   }
-  const cv: Record<string, SeenCount> = {};
-  for (const item of view.values()) cv[item.slot] = { n: item.n, inc: item.inc };
-  const inc = ownNow?.inc ?? nowMs;
-  if (ownNow === undefined) cv[slot] = { n: 0, inc };
-  const checkpoint: Checkpoint = { ct: nowMs, cl: levelScaled, cv };
-  const ttl = ttlEpochSeconds(policy, nowMs, input.ttlGraceSeconds);
-  const expected: SlotItem = {
-    slot,
-    n: (ownNow?.n ?? 0) + costTokens,
-    v: (own?.v ?? 0) + 1,
-    inc,
-    at: nowMs,
-    checkpoint,
-  };
-  const write: SlotWrite = {
-    slot,
-    addTokens: costTokens - returned,
-    maxCurrentN: headroomN - costTokens + returned,
-    checkpoint,
-    atMs: nowMs,
-    ttlEpochSeconds: ttl,
-    expected,
-  };
   const after = levelScaled - costTokens * s;
+  const write = slotWrite(policy, input.view, counts, {
+    slot,
+    levelScaled,
+    addTokens: costTokens,
+    returnedTokens: correction?.tokens ?? 0,
+    // Every bound falls by S per token the slot takes, whoever takes it.
+    maxCurrentN: (counts.get(slot)?.n ?? 0) + Math.floor(levelScaled / s) - costTokens,
+    nowMs,
+    levelAfterScaled: after,
+    ttlGraceSeconds: input.ttlGraceSeconds,
+  });
   return {
     ...decisionFromLevels(policy, costTokens, levelScaled, after, true),
     allowed: true,
     write,
   };
+}
+
+/** Input of {@link recordingWrite}. */
+export interface RecordingInput {
+  readonly policy: BucketPolicy;
+  readonly view: View;
+  readonly slot: string;
+  /** Tokens already handed out without the store, to count now (≥ 0). */
+  readonly tokens: number;
+  /** Tokens to hand back with the same write. */
+  readonly handBack?: readonly HandBack[];
+  readonly nowMs: number;
+  readonly ttlGraceSeconds?: number;
+}
+
+/**
+ * The write that records tokens admitted without the store (the `local`
+ * failure mode's debt) and/or hands tokens back, into the own slot. It is
+ * unconditional (`maxCurrentN` is the largest safe integer): the tokens were
+ * already handed out, so the only honest thing left is to count them. Its
+ * checkpoint is the level just before the write and the view's counts, like
+ * any decision's, so every later merge subtracts these tokens; the level may
+ * go negative, which makes the bucket refuse until it has refilled the debt
+ * (and never longer: the level refills at R from any level).
+ *
+ * @throws InvalidPolicyError for an invalid policy; RangeError for negative or fractional token counts.
+ */
+export function recordingWrite(input: RecordingInput): SlotWrite {
+  const { policy, slot, nowMs } = input;
+  checked(policy, nowMs);
+  if (!Number.isSafeInteger(input.tokens) || input.tokens < 0) {
+    throw new RangeError(`tokens must be a non-negative integer (got ${input.tokens})`);
+  }
+  const correction = ownCorrection(input.view, slot, input.handBack);
+  const { levelScaled, counts } = evaluate(policy, input.view, nowMs, correction);
+  return slotWrite(policy, input.view, counts, {
+    slot,
+    levelScaled,
+    addTokens: input.tokens,
+    returnedTokens: correction?.tokens ?? 0,
+    maxCurrentN: Number.MAX_SAFE_INTEGER,
+    nowMs,
+    levelAfterScaled: levelScaled - input.tokens * scale(policy),
+    ttlGraceSeconds: input.ttlGraceSeconds,
+  });
+}
+
+function slotWrite(
+  policy: BucketPolicy,
+  view: View,
+  counts: ReadonlyMap<string, SlotCount>,
+  w: {
+    readonly slot: string;
+    readonly levelScaled: number;
+    readonly addTokens: number;
+    readonly returnedTokens: number;
+    readonly maxCurrentN: number;
+    readonly nowMs: number;
+    readonly levelAfterScaled: number;
+    readonly ttlGraceSeconds: number | undefined;
+  },
+): SlotWrite {
+  // The counts as stored or observed: the checkpoint's credit for hand-backs lives in cl only.
+  const cv: Record<string, SeenCount> = {};
+  for (const [slot, c] of counts) cv[slot] = { n: c.n, inc: c.inc };
+  const own = counts.get(w.slot);
+  if (own === undefined) cv[w.slot] = { n: 0, inc: w.nowMs };
+  const checkpoint: Checkpoint = { ct: w.nowMs, cl: w.levelScaled, cv };
+  const base = {
+    slot: w.slot,
+    addTokens: w.addTokens,
+    maxCurrentN: w.maxCurrentN,
+    checkpoint,
+    atMs: w.nowMs,
+  };
+  const stored = view.get(w.slot);
+  // The own count as known (an observation may be newer than the cached item).
+  const ownItem: SlotItem | undefined =
+    own === undefined
+      ? undefined
+      : { slot: w.slot, n: own.n, v: stored?.v ?? 0, inc: own.inc, at: stored?.at ?? w.nowMs };
+  return {
+    ...base,
+    returnedTokens: w.returnedTokens,
+    ttlEpochSeconds: ttlEpochSeconds(policy, w.nowMs, w.ttlGraceSeconds, w.levelAfterScaled),
+    expected: applySlotWrite(ownItem, { ...base, maxCurrentN: Number.MAX_SAFE_INTEGER })!,
+  };
+}
+
+/**
+ * The valid hand-backs of the own slot: whole positive token counts of the
+ * slot's current incarnation, never more in total than the slot has taken.
+ * Hand-backs of an older incarnation are dropped (the slot expired with them).
+ */
+function ownCorrection(
+  view: View,
+  slot: string,
+  handBack: readonly HandBack[] | undefined,
+): OwnCorrection | undefined {
+  if (handBack === undefined || handBack.length === 0) return undefined;
+  const own = view.get(slot);
+  if (own === undefined) return undefined;
+  const valid: HandBack[] = [];
+  let tokens = 0;
+  for (const h of handBack) {
+    for (const [name, value] of [
+      ['tokens', h.tokens],
+      ['takenUpToN', h.takenUpToN],
+    ] as const) {
+      if (!Number.isSafeInteger(value) || value < 0) {
+        throw new RangeError(`handBack.${name} must be a non-negative integer (got ${value})`);
+      }
+    }
+    if (h.inc !== own.inc || h.tokens === 0) continue;
+    const t = Math.min(h.tokens, h.takenUpToN, own.n - tokens);
+    if (t <= 0) continue;
+    valid.push({ ...h, tokens: t });
+    tokens += t;
+  }
+  return tokens === 0 ? undefined : { slot, handBack: valid, tokens };
 }
 
 /**
@@ -257,12 +526,6 @@ export function decide(input: DecideInput): Admission | Refusal {
 function assertCost(policy: BucketPolicy, costTokens: number): void {
   const problems = validateCost(policy, costTokens);
   if (problems.length > 0) throw new InvalidPolicyError(problems);
-}
-
-function withOwnN(view: View, own: SlotItem, n: number): View {
-  const next = new Map(view);
-  next.set(own.slot, { ...own, n });
-  return next;
 }
 
 /** When a refused caller may next be admitted: `t + (k − L)/R`. */

@@ -1,10 +1,11 @@
 /**
- * Leases: batching admissions in one container (DESIGN.md §4, "Leases").
+ * Leases: batching admissions in one container (see docs/design.md, "Leases").
  *
  * A container may take `m ≥ k` tokens in one write and serve the next requests
  * of that bucket from memory until the lease expires, then hand the unused
- * part back with its next write (`ADD n :k − unused`). The tokens are debited
- * from the global bucket when leased, so a lease never over-admits; it can only
+ * part back with its next write (a {@link HandBack}: credited in that write's
+ * checkpoint as never taken). The tokens are debited from the global bucket
+ * when leased, so a lease never over-admits beyond what it holds; it can only
  * under-admit elsewhere by what it holds. To keep that small, a lease is never
  * more than `maxShareOfLevel` of the level it was taken from, so batching fades
  * to exact accounting (`m = k`) as the bucket empties.
@@ -13,7 +14,7 @@
  * after `expiresAtMs`.
  */
 
-import { type Decision, decisionFromLevels } from './bucket';
+import { type Decision, decisionFromLevels, type HandBack } from './bucket';
 import { type BucketPolicy, scale, scaledCapacity } from './policy';
 
 /** Lease settings of a policy. */
@@ -76,11 +77,16 @@ export interface Lease {
   readonly levelAfterScaled: number;
   /** When the lease was taken (ms). */
   readonly takenAtMs: number;
+  /** The own slot's `n` right after the write that took the lease (its `ALL_NEW`). */
+  readonly takenUpToN: number;
+  /** The own slot's incarnation then. */
+  readonly inc: number;
 }
 
 /**
  * Creates the lease left over after an admission that took `tokensTaken` for a
  * request of `costTokens` (the first request is served by the write itself).
+ * `stored` is the own slot as the write left it (`ALL_NEW`).
  */
 export function openLease(
   lease: LeasePolicy,
@@ -89,6 +95,7 @@ export function openLease(
   tokensTaken: number,
   costTokens: number,
   nowMs: number,
+  stored: { readonly n: number; readonly inc: number },
 ): Lease {
   return {
     tokensTaken,
@@ -96,7 +103,15 @@ export function openLease(
     expiresAtMs: nowMs + lease.ttlMs,
     levelAfterScaled: admission.levelScaled - tokensTaken * scale(policy),
     takenAtMs: nowMs,
+    takenUpToN: stored.n,
+    inc: stored.inc,
   };
+}
+
+/** The hand-back of a lease's unused tokens (nothing while it still serves). */
+export function leaseHandBack(lease: Lease, nowMs: number): HandBack | undefined {
+  const tokens = unusedTokens(lease, nowMs);
+  return tokens === 0 ? undefined : { tokens, takenUpToN: lease.takenUpToN, inc: lease.inc };
 }
 
 /**

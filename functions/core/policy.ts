@@ -26,7 +26,7 @@ export interface BucketPolicy {
 /** Largest scaled capacity accepted; leaves ample headroom below 2^53. */
 export const MAX_SCALED_CAPACITY = 1e13;
 
-/** Lower bound on the TTL grace of slot items (DESIGN.md §3). */
+/** Lower bound on the TTL grace of slot items (see docs/design.md, "Data model"). */
 export const MIN_TTL_GRACE_SECONDS = 3600;
 
 /**
@@ -92,6 +92,45 @@ export function assertBucketPolicy(policy: BucketPolicy, costTokens?: number): v
   if (problems.length > 0) throw new InvalidPolicyError(problems);
 }
 
+/** Policies already checked by {@link checkedPolicy}: the hot path validates each object once. */
+const checkedPolicies = new WeakSet<BucketPolicy>();
+
+/**
+ * The policy, after checking it once per object (later calls with the same
+ * object cost a set lookup). Every entry point of the core calls it, so a
+ * policy with a zero or fractional field can never produce a NaN level.
+ *
+ * @throws {@link InvalidPolicyError} listing every problem.
+ */
+export function checkedPolicy(policy: BucketPolicy): BucketPolicy {
+  if (checkedPolicies.has(policy)) return policy;
+  assertBucketPolicy(policy);
+  checkedPolicies.add(policy);
+  return policy;
+}
+
+/** Thrown when a time passed to the core is not a safe integer of milliseconds. */
+export class InvalidTimeError extends Error {
+  override readonly name = 'InvalidTimeError';
+  constructor(
+    readonly value: unknown,
+    options?: { cause?: unknown },
+  ) {
+    super(`nowMs must be a safe integer of milliseconds (got ${String(value)})`, options);
+  }
+}
+
+/**
+ * Checks a time argument: a NaN or fractional `nowMs` would otherwise admit
+ * and write a NaN checkpoint that no later merge could read.
+ *
+ * @throws {@link InvalidTimeError}
+ */
+export function checkedTime(nowMs: number): number {
+  if (!Number.isSafeInteger(nowMs)) throw new InvalidTimeError(nowMs);
+  return nowMs;
+}
+
 /** Scaled units per token. */
 export function scale(policy: BucketPolicy): number {
   return policy.refillIntervalMs;
@@ -120,15 +159,21 @@ export function toTokens(policy: BucketPolicy, levelScaled: number): number {
 
 /**
  * The `ttl` attribute (epoch seconds) for a slot written at `atMs`: long enough
- * for the bucket to refill from empty, plus a grace period, so an item only
- * expires once forgetting it cannot raise any level above capacity.
+ * for the bucket to refill to capacity from the level the write leaves
+ * (`levelAfterScaled`; from empty when not given, and never less), plus a
+ * grace period, so an item only expires once forgetting it cannot raise any
+ * level above what the exact bucket would hold. A write that records a debt
+ * (a negative level) therefore lives until the debt has refilled.
  */
 export function ttlEpochSeconds(
   policy: BucketPolicy,
   atMs: number,
   graceSeconds = MIN_TTL_GRACE_SECONDS,
+  levelAfterScaled = 0,
 ): number {
-  return (
-    Math.ceil((atMs + fullRefillMs(policy)) / 1000) + Math.max(graceSeconds, MIN_TTL_GRACE_SECONDS)
+  const refillMs = Math.max(
+    fullRefillMs(policy),
+    msUntil(policy, Math.min(0, levelAfterScaled), scaledCapacity(policy)),
   );
+  return Math.ceil((atMs + refillMs) / 1000) + Math.max(graceSeconds, MIN_TTL_GRACE_SECONDS);
 }

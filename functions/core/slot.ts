@@ -1,11 +1,18 @@
 /**
  * Slot items and the view: the CRDT half of the bucket.
  *
- * A bucket is stored as one item per *slot* (a region, a region shard, or the
- * single `global` slot in strong mode). Only one region ever writes a slot, so
- * each slot is a single-writer register ordered by `(inc, v)`: incarnation
- * (creation time, which changes only when the item expired and was created
- * again) and then version (`ADD v 1` on every write).
+ * A bucket is stored as one item per *slot* (a region, or the single `global`
+ * slot in strong mode). Only one region ever writes a slot, so each slot is a
+ * single-writer register ordered by `(inc, v)`: incarnation (creation time,
+ * which changes only when the item expired and was created again) and then
+ * version (`ADD v 1` on every write).
+ *
+ * A slot's count `n` (tokens it has taken) only ever grows within an
+ * incarnation: tokens handed back (unused lease tokens, or tokens taken for a
+ * request that was refused after all) are credited in the returning write's
+ * checkpoint, never subtracted from `n` (see bucket.ts). A count that only
+ * grows tells, from any earlier observation of it, how much had been taken
+ * by then; that is what lets a reader reason about *when* tokens were taken.
  *
  * The merge of two views keeps, per slot, the item with the higher `(inc, v)`.
  * It is commutative, associative and idempotent (a join on a total order per
@@ -13,9 +20,9 @@
  * but is still broken deterministically so that every replica converges.
  */
 
-/** The `n` a checkpoint saw for one slot, tied to that slot's incarnation. */
+/** What a checkpoint saw of one slot, tied to that slot's incarnation. */
 export interface SeenCount {
-  /** The slot's `n` when the checkpoint was written. */
+  /** The slot's `n` (tokens taken) when the checkpoint was written. */
   readonly n: number;
   /** The slot's incarnation at that time. */
   readonly inc: number;
@@ -27,15 +34,15 @@ export interface Checkpoint {
   readonly ct: number;
   /** Level just before this write, in scaled units (see policy.ts). */
   readonly cl: number;
-  /** `n` of every slot in the writer's view, its own pre-write `n` included. */
+  /** The `n` of every slot the writer saw, its own pre-write `n` included. */
   readonly cv: Readonly<Record<string, SeenCount>>;
 }
 
-/** One slot of a bucket as stored (DESIGN.md §3). */
+/** One slot of a bucket as stored (see docs/design.md, "Data model"). */
 export interface SlotItem {
-  /** Slot id: `<region>`, `<region>#<shard>` or `global`. */
+  /** Slot id: `<region>` or `global`. */
   readonly slot: string;
-  /** Net tokens this slot has taken (consumed minus returned lease tokens). */
+  /** Tokens this slot has taken (only grows within an incarnation). */
   readonly n: number;
   /** Version; `ADD v 1` on every write. */
   readonly v: number;
@@ -100,4 +107,34 @@ export function mergeViews(a: View, b: View): View {
 export function seenCount(checkpoint: Checkpoint, slot: string, inc: number | undefined): number {
   const seen = checkpoint.cv[slot];
   return seen !== undefined && seen.inc === inc ? seen.n : 0;
+}
+
+/**
+ * Applies a slot write the way the store applies it (one conditional
+ * UpdateItem, see functions/store/dynamodb-store.ts): `ADD n k, v 1`,
+ * `SET ct, cl, cv, at`, `inc = if_not_exists(inc, at)`, accepted only when
+ * the slot does not exist yet or its stored `n` is at most `maxCurrentN`.
+ * Returns the item as stored afterwards, or `undefined` when the condition
+ * fails (nothing is written then). Every in-memory store (tests, the
+ * simulator) applies writes through this one function.
+ */
+export function applySlotWrite(
+  stored: SlotItem | undefined,
+  write: {
+    readonly slot: string;
+    readonly addTokens: number;
+    readonly maxCurrentN: number;
+    readonly checkpoint: Checkpoint;
+    readonly atMs: number;
+  },
+): SlotItem | undefined {
+  if (stored !== undefined && stored.n > write.maxCurrentN) return undefined;
+  return {
+    slot: write.slot,
+    n: (stored?.n ?? 0) + write.addTokens,
+    v: (stored?.v ?? 0) + 1,
+    inc: stored?.inc ?? write.atMs,
+    at: write.atMs,
+    checkpoint: write.checkpoint,
+  };
 }

@@ -37,9 +37,20 @@ export interface LimitResult {
   readonly source: DecisionSource;
   /** With source `fallback`: which mode decided. */
   readonly fallback?: 'open' | 'closed' | 'local';
+  /** With source `fallback`: why the store did not decide. */
+  readonly fallbackCause?: FallbackCause;
   /** Shadow mode: the decision that would have been enforced. */
   readonly shadow?: { readonly wouldAllow: boolean };
 }
+
+/**
+ * Why a failure mode decided instead of the store:
+ * `store-down` (the store guard is open: nothing was sent), `store-error` (the
+ * call failed), `store-slow` (the decision stopped waiting; the call went
+ * on), `throttled` (the bucket's item is throttled), `internal` (the limiter
+ * itself failed: a bug, logged).
+ */
+export type FallbackCause = 'store-down' | 'store-error' | 'store-slow' | 'throttled' | 'internal';
 
 /** A rate-limit request. */
 export interface LimitRequest {
@@ -67,6 +78,12 @@ export interface LimiterMetrics {
   fallback(event: { readonly policy: string; readonly mode: 'open' | 'closed' | 'local' }): void;
   /** A conditional write was rejected and the decision was taken again. */
   conditionalRetry(event: { readonly policy: string }): void;
+  /**
+   * What the container owes the store after a pass of pending writes: tokens
+   * the `local` mode admitted and tokens to hand back, not yet written. What a
+   * recycled container loses is at most the last value reported.
+   */
+  pending?(event: { readonly debtTokens: number; readonly handBackTokens: number }): void;
 }
 
 /** The Outcome dimension of a decision (see functions/shared/metric-names.ts). */
@@ -111,4 +128,10 @@ export interface LimiterCounters {
   fallbacks: number;
   /** Tokens admitted by the local failure mode and not yet written to the store. */
   pendingLocalTokens: number;
+  /** Writes that landed after their decision had stopped waiting (their tokens were reconciled). */
+  lateWrites: number;
+  /** Tokens handed back to the store (unused leases, writes whose request was refused). */
+  handedBackTokens: number;
+  /** Times a store guard opened (the store was considered down). */
+  storeDownEvents: number;
 }

@@ -1,5 +1,5 @@
 /**
- * The codec between slot items and DynamoDB attribute maps (DESIGN.md §3).
+ * The codec between slot items and DynamoDB attribute maps (docs/design.md, "Data model").
  *
  * Why a hand-written codec rather than the document client: the item is tiny
  * and fixed, short attribute names keep it far below 1 KB (one write unit),

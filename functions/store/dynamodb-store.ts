@@ -1,7 +1,7 @@
 /**
  * The DynamoDB adapter of {@link BucketStore}: the only code that speaks the
  * SDK. It reads a bucket's slots with one Query, one slot with GetItem, and
- * applies a decision as ONE conditional UpdateItem (DESIGN.md §4):
+ * applies a decision as ONE conditional UpdateItem (docs/design.md, "The conditional write"):
  *
  *     ADD n :k, v :one
  *     SET ct = :ct, cl = :cl, cv = :cv, at = :at, ttl = :ttl, inc = if_not_exists(inc, :at)

@@ -24,7 +24,7 @@ export interface BucketStore {
   /** One slot item, or `undefined` when it does not exist. */
   readSlot(bucketId: string, slot: string, options?: ReadOptions): Promise<SlotItem | undefined>;
   /**
-   * Applies one conditional write (DESIGN.md §4) and resolves to the item as
+   * Applies one conditional write (docs/design.md, "The conditional write") and resolves to the item as
    * stored afterwards (`ALL_NEW`). Rejects with {@link StoreConflictError}
    * when the condition fails; nothing is written then.
    */

@@ -79,6 +79,8 @@ export interface LaggedArbOptions {
   /** Whether every container refreshes its view from its replica before deciding. */
   readonly alwaysRefresh?: boolean;
   readonly maxSteps?: number;
+  /** Whether admissions may reserve tokens and hand them back later (as leases do). @default true */
+  readonly reservations?: boolean;
 }
 
 /** Lagged histories: 1..6 slots, 1..4 containers per slot, lag 0 to 10 s. */
@@ -89,6 +91,7 @@ export function laggedHistoryArb(options: LaggedArbOptions = {}): fc.Arbitrary<L
     maxContainers = 4,
     alwaysRefresh = false,
     maxSteps = 60,
+    reservations = true,
   } = options;
   return policyArb.chain((policy) =>
     fc.record({
@@ -108,6 +111,12 @@ export function laggedHistoryArb(options: LaggedArbOptions = {}): fc.Arbitrary<L
             containerIndex: fc.nat({ max: 100 }),
             refresh: alwaysRefresh ? fc.constant(true) : fc.boolean(),
             deliverySeed: fc.nat(),
+            reserveTokens: reservations
+              ? fc.oneof(
+                  { weight: 6, arbitrary: fc.constant(0) },
+                  { weight: 1, arbitrary: fc.integer({ min: 1, max: 3 }) },
+                )
+              : fc.constant(0),
           })
           .map(({ base, ...rest }): LaggedStep => ({ ...base, ...rest })),
         { minLength: 1, maxLength: maxSteps },

@@ -14,9 +14,11 @@ import {
   decide,
   EMPTY_VIEW,
   InvalidPolicyError,
+  InvalidTimeError,
   inspect,
   levelAt,
   levelTokensAt,
+  recordingWrite,
   type SlotItem,
   ttlEpochSeconds,
   type View,
@@ -212,7 +214,7 @@ describe('bucket: fixed-time cases', () => {
     }
   });
 
-  it('writes the checkpoint, version, incarnation, ttl and condition of DESIGN.md §3', () => {
+  it('writes the checkpoint, version, incarnation, ttl and condition of the data model', () => {
     const d = decide({
       policy: perSecond,
       view: EMPTY_VIEW,
@@ -225,7 +227,8 @@ describe('bucket: fixed-time cases', () => {
     expect(d.write).toEqual({
       slot: 'us',
       addTokens: 2,
-      // n_o + C − k: at most 8 more tokens may already be there for 2 more to fit.
+      returnedTokens: 0,
+      // n_o + ⌊L/S⌋ − k: at most 8 more tokens may already be there for 2 more to fit.
       maxCurrentN: 8,
       checkpoint: { ct: 5000, cl: 10_000, cv: { us: { n: 0, inc: 5000 } } },
       atMs: 5000,
@@ -267,7 +270,7 @@ describe('clock skew between regions (one region clock 2 s ahead)', () => {
     expect(d.allowed).toBe(true);
   });
 
-  it('a checkpoint from a clock ahead lies in the future: the region behind sees 2 tokens less, never more', () => {
+  it('a checkpoint from a clock ahead lies in the future: the region behind counts no refill since it, never more', () => {
     let view: View = EMPTY_VIEW;
     for (let i = 0; i < 10; i++) {
       const d = decide({
@@ -279,12 +282,16 @@ describe('clock skew between regions (one region clock 2 s ahead)', () => {
       });
       if (d.allowed) view = withItem(view, d.write.expected);
     }
-    // True time 100_500: the true level is 0.5 tokens, eu computes −1.5 and waits 2.5 s.
+    // True time 100_500: the true level is 0.5 tokens; eu reads the checkpoint as just
+    // written (no refill credited for a checkpoint in its future), so 0, and waits 1 s.
     const refused = decide({ policy: perSecond, view, slot: 'eu', costTokens: 1, nowMs: 100_500 });
     expect(refused.allowed).toBe(false);
-    expect(refused.levelScaled).toBe(-1500);
-    expect(refused.retryAfterMs).toBe(2500);
-    // Once eu's clock passes the checkpoint, the bucket is exact again (capped at capacity).
+    expect(refused.levelScaled).toBe(0);
+    expect(refused.retryAfterMs).toBe(1000);
+    // Refill starts only once eu's clock passes the checkpoint: 2 s late, 2 tokens short at most.
+    expect(levelAt(perSecond, view, 100_000 + skewMs)).toBe(0);
+    expect(levelAt(perSecond, view, 100_000 + skewMs + 500)).toBe(500);
+    // Then the bucket is exact again (capped at capacity).
     expect(levelAt(perSecond, view, 100_000 + skewMs + 10_000)).toBe(10_000);
     expect(levelAt(perSecond, view, 100_000 + skewMs + DAY_MS)).toBe(10_000);
   });
@@ -327,8 +334,8 @@ describe('clock going backwards within one slot (two containers, one clock 100 m
     const behind = decide({ policy: perSecond, view, slot: 'us', costTokens: 1, nowMs: 1800 });
     expect(behind.allowed).toBe(false);
     expect(behind.retryAfterMs).toBe(200);
-    // A checkpoint from the future lowers the level: at 900, before the drain, it reads −0.1.
-    expect(levelAt(perSecond, view, 900)).toBe(-100);
+    // A checkpoint from the future credits no refill at all: at 900, before the drain, it reads 0.
+    expect(levelAt(perSecond, view, 900)).toBe(0);
   });
 });
 
@@ -424,5 +431,96 @@ describe('validation lists every problem', () => {
 
   it('cost equal to capacity is valid', () => {
     expect(validateCost(perSecond, 10)).toEqual([]);
+  });
+});
+
+describe('defect 6: the core checks its own inputs', () => {
+  it.each([Number.NaN, 1.5, Number.POSITIVE_INFINITY, 2 ** 60])(
+    'refuses nowMs = %s: no admission, no checkpoint with a broken time',
+    (nowMs) => {
+      expect(() =>
+        decide({ policy: perSecond, view: EMPTY_VIEW, slot: 'us', costTokens: 1, nowMs }),
+      ).toThrow(InvalidTimeError);
+      expect(() => levelAt(perSecond, EMPTY_VIEW, nowMs)).toThrow(InvalidTimeError);
+      expect(() => inspect(perSecond, EMPTY_VIEW, nowMs, 1)).toThrow(InvalidTimeError);
+      expect(() =>
+        recordingWrite({ policy: perSecond, view: EMPTY_VIEW, slot: 'us', tokens: 1, nowMs }),
+      ).toThrow(InvalidTimeError);
+    },
+  );
+
+  it.each([
+    { refillIntervalMs: 0 },
+    { refillTokens: 0 },
+    { capacityTokens: 0.5 },
+    { refillTokens: Number.NaN },
+  ])('refuses a policy with %o instead of computing a NaN level', (broken) => {
+    const policy = { ...perSecond, ...broken };
+    expect(() => decide({ policy, view: EMPTY_VIEW, slot: 'us', costTokens: 1, nowMs: 0 })).toThrow(
+      InvalidPolicyError,
+    );
+    expect(() => levelAt(policy, EMPTY_VIEW, 0)).toThrow(InvalidPolicyError);
+  });
+
+  it('refuses a malformed hand-back and never hands back more than the slot took', () => {
+    const first = decide({
+      policy: perSecond,
+      view: EMPTY_VIEW,
+      slot: 'us',
+      costTokens: 3,
+      nowMs: 0,
+    });
+    if (!first.allowed) throw new Error('expected an admission');
+    const view = withItem(EMPTY_VIEW, first.write.expected);
+    expect(() =>
+      decide({
+        policy: perSecond,
+        view,
+        slot: 'us',
+        costTokens: 1,
+        nowMs: 0,
+        handBack: [{ tokens: -1, takenUpToN: 3, inc: 0 }],
+      }),
+    ).toThrow(RangeError);
+    const generous = decide({
+      policy: perSecond,
+      view,
+      slot: 'us',
+      costTokens: 1,
+      nowMs: 0,
+      handBack: [{ tokens: 50, takenUpToN: 3, inc: 0 }],
+    });
+    // At most the 3 tokens the slot holds come back: 7 + 3 = 10 before, 9 after.
+    expect(generous.levelScaled).toBe(10_000);
+    expect(generous.allowed && generous.write.returnedTokens).toBe(3);
+    // A hand-back of another incarnation is dropped: the slot expired with those tokens.
+    const stale = decide({
+      policy: perSecond,
+      view,
+      slot: 'us',
+      costTokens: 1,
+      nowMs: 0,
+      handBack: [{ tokens: 2, takenUpToN: 3, inc: 99 }],
+    });
+    expect(stale.levelScaled).toBe(7000);
+  });
+});
+
+describe('defect 7: two slots, checkpoints of different ages, incarnations', () => {
+  it('the merge uses every checkpoint, not only the newest: with both the level is exact', () => {
+    // us takes 8 at t = 0 from a full bucket. eu, whose view does not hold us yet, takes 1
+    // at t = 100 and writes the newest checkpoint (level 10 as it saw it). Only us's older
+    // checkpoint knows about the 8: with both items the level is 10 − 8 − 1 (+ refill).
+    const us = decide({ policy: perSecond, view: EMPTY_VIEW, slot: 'us', costTokens: 8, nowMs: 0 });
+    const eu = decide({
+      policy: perSecond,
+      view: EMPTY_VIEW,
+      slot: 'eu',
+      costTokens: 1,
+      nowMs: 100,
+    });
+    if (!us.allowed || !eu.allowed) throw new Error('expected admissions');
+    const view = viewOf([us.write.expected, eu.write.expected]);
+    expect(levelAt(perSecond, view, 100)).toBe(10_000 - 8000 - 1000 + 100);
   });
 });

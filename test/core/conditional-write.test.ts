@@ -9,6 +9,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  applySlotWrite,
   type BucketPolicy,
   decide,
   EMPTY_VIEW,
@@ -18,7 +19,7 @@ import {
   withItem,
 } from '../../functions/core';
 import { laggedHistoryArb } from './arbitraries';
-import { applyConditionalWrite, runLaggedHistory } from './lagged-history';
+import { runLaggedHistory } from './lagged-history';
 import { ReferenceBucket } from './reference-bucket';
 
 const policy: BucketPolicy = { capacityTokens: 10, refillTokens: 1, refillIntervalMs: 1000 };
@@ -39,8 +40,8 @@ function concurrentBurst(
     const decision = decide({ policy, view, slot: 'us', costTokens, nowMs });
     if (!decision.allowed) continue;
     const next = options.honourCondition
-      ? applyConditionalWrite(stored, decision.write)
-      : applyConditionalWrite(stored, { ...decision.write, maxCurrentN: Number.MAX_SAFE_INTEGER });
+      ? applySlotWrite(stored, decision.write)
+      : applySlotWrite(stored, { ...decision.write, maxCurrentN: Number.MAX_SAFE_INTEGER });
     if (next === undefined) {
       conditionFailures++;
       continue;

@@ -1,5 +1,5 @@
 /**
- * DESIGN.md §4 properties 1 and 2: with no replication lag the merge on read is
+ * Properties 1 and 2 of the merge (docs/design.md, "Merge on read"): with no replication lag the merge on read is
  * an exact token bucket, for one slot and for several slots.
  */
 

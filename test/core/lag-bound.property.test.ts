@@ -1,5 +1,5 @@
 /**
- * DESIGN.md §4 property 4: with replication lag, over-admission is bounded by
+ * Property 4 of the merge (docs/design.md, "Bounds"): with replication lag, over-admission is bounded by
  * what the other slots admitted that the decider had not seen.
  *
  * Stated precisely. Let T(t) be the exact level of a single bucket that is fed

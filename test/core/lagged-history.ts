@@ -7,16 +7,17 @@
  * Why a model and not the simulator: it records, for every decision, what the
  * decider had not seen (tokens other slots had admitted that its view lacks),
  * the level a complete view gives, and the exact level of everything admitted
- * so far ({@link ForcedReplay}), so the tests can state the bounds of DESIGN.md
- * §4 per decision instead of per scenario.
+ * so far ({@link ForcedReplay}), so the tests can state the bounds of the
+ * merge (docs/design.md, "Bounds") per decision instead of per scenario.
  */
 
 import {
+  applySlotWrite,
   type BucketPolicy,
   decide,
+  type HandBack,
   levelAt,
   type SlotItem,
-  type SlotWrite,
   type View,
   viewOf,
   withItem,
@@ -36,6 +37,11 @@ export interface LaggedStep {
   readonly refresh: boolean;
   /** Seed for how many replication messages arrive before this step. */
   readonly deliverySeed: number;
+  /**
+   * Extra tokens the admission takes and never serves (a reservation, as a
+   * lease's unused part); the container hands them back with its next write.
+   */
+  readonly reserveTokens?: number;
 }
 
 /** Settings of a lagged history. */
@@ -83,6 +89,8 @@ export interface LaggedHistory {
   readonly decisions: readonly DecisionRecord[];
   /** Worst over-admission in any window, scaled units. */
   readonly worstExcessScaled: number;
+  /** Exact level of everything admitted (handed-back tokens included), at the last step. */
+  readonly replayLevelAtEnd: number;
   /** Time of the last step. */
   readonly endMs: number;
   /** Writes rejected by the condition (each retried once after re-reading the own slot). */
@@ -92,27 +100,6 @@ export interface LaggedHistory {
 function nOf(view: View, item: SlotItem): number {
   const seen = view.get(item.slot);
   return seen !== undefined && seen.inc === item.inc ? seen.n : 0;
-}
-
-/**
- * Applies a write the way DynamoDB applies the UpdateItem of DESIGN.md §4:
- * `ADD n :add, v :1`, `SET ct, cl, cv, at`, `inc = if_not_exists(inc, :t)`,
- * under `attribute_not_exists(n) OR n <= :maxCurrentN`. Returns the item as
- * stored afterwards, or `undefined` when the condition fails (nothing written).
- */
-export function applyConditionalWrite(
-  stored: SlotItem | undefined,
-  write: SlotWrite,
-): SlotItem | undefined {
-  if (stored !== undefined && stored.n > write.maxCurrentN) return undefined;
-  return {
-    slot: write.slot,
-    n: (stored?.n ?? 0) + write.addTokens,
-    v: (stored?.v ?? 0) + 1,
-    inc: stored?.inc ?? write.expected.inc,
-    at: write.atMs,
-    checkpoint: write.checkpoint,
-  };
 }
 
 /** Runs a lagged history and records every bound-relevant quantity. */
@@ -126,6 +113,10 @@ export function runLaggedHistory(input: LaggedHistoryInput): LaggedHistory {
     Array.from({ length: containersPerSlot }, () => new Map()),
   );
   const replay = new ForcedReplay(policy);
+  // Tokens each container reserved and will hand back with its next write.
+  const pending: HandBack[][][] = slots.map(() =>
+    Array.from({ length: containersPerSlot }, () => []),
+  );
   const admissions: AdmissionRecord[] = [];
   const decisions: DecisionRecord[] = [];
   let conditionFailures = 0;
@@ -193,11 +184,20 @@ export function runLaggedHistory(input: LaggedHistoryInput): LaggedHistory {
 
     for (let attempt = 0; attempt < 2; attempt++) {
       const missing = record(view);
-      const decision = decide({ policy, view, slot, costTokens: step.costTokens, nowMs });
+      const reserve = Math.min(step.reserveTokens ?? 0, policy.capacityTokens - step.costTokens);
+      const handBack = pending[o]![c]!;
+      const decision = decide({
+        policy,
+        view,
+        slot,
+        costTokens: step.costTokens + reserve,
+        nowMs,
+        handBack,
+      });
       if (!decision.allowed) break;
       const stored = truth(slot);
       const { write } = decision;
-      const next = applyConditionalWrite(stored, write);
+      const next = applySlotWrite(stored, write);
       if (next === undefined) {
         conditionFailures++;
         view = withItem(view, stored!);
@@ -206,7 +206,9 @@ export function runLaggedHistory(input: LaggedHistoryInput): LaggedHistory {
       }
       versions.get(slot)!.push(next);
       caches[o]![c] = withItem(view, next);
-      replay.admit(nowMs, write.addTokens);
+      // Reserved tokens are never served: the exact bucket never sees them.
+      replay.admit(nowMs, step.costTokens);
+      pending[o]![c] = reserve > 0 ? [{ tokens: reserve, takenUpToN: next.n, inc: next.inc }] : [];
       admissions.push({
         nowMs,
         slot,
@@ -222,6 +224,7 @@ export function runLaggedHistory(input: LaggedHistoryInput): LaggedHistory {
     admissions,
     decisions,
     worstExcessScaled: replay.worstExcessScaled(),
+    replayLevelAtEnd: replay.levelAt(nowMs),
     endMs: nowMs,
     conditionFailures,
   };

@@ -1,5 +1,5 @@
 /**
- * Leases (DESIGN.md §4): a container takes `m ≥ k` tokens in one write and
+ * Leases (docs/design.md, "Leases"): a container takes `m ≥ k` tokens in one write and
  * serves later requests from memory, handing the unused part back with its
  * next write. The tokens are debited when leased, so the debits follow the
  * exact bucket; what a lease serves can only trail its debit.
@@ -13,6 +13,7 @@ import {
   EMPTY_VIEW,
   type Lease,
   type LeasePolicy,
+  leaseHandBack,
   leaseSize,
   levelAt,
   openLease,
@@ -86,14 +87,25 @@ function runLeases(
       slot: 'us',
       costTokens: taken,
       nowMs,
-      returnTokens: returned,
+      handBack:
+        held === undefined || returned === 0
+          ? []
+          : [{ tokens: returned, takenUpToN: held.takenUpToN, inc: held.inc }],
     });
     onWrite?.(decision, taken, returned, nowMs);
     if (!decision.allowed) continue;
     view = withItem(view, decision.write.expected);
-    debits.admit(nowMs, decision.write.addTokens);
+    debits.admit(nowMs, decision.write.addTokens - decision.write.returnedTokens);
     served.admit(nowMs, step.costTokens);
-    leases[c] = openLease(lease, decision, policy, taken, step.costTokens, nowMs);
+    leases[c] = openLease(
+      lease,
+      decision,
+      policy,
+      taken,
+      step.costTokens,
+      nowMs,
+      decision.write.expected,
+    );
     const heldNow = leases.reduce((sum, l) => sum + (l?.tokensLeft ?? 0), 0);
     maxHeldTokens = Math.max(maxHeldTokens, heldNow);
   }
@@ -168,7 +180,7 @@ describe('leases', () => {
     const policy: BucketPolicy = { capacityTokens: 100, refillTokens: 1, refillIntervalMs: 1000 };
     const first = decide({ policy, view: EMPTY_VIEW, slot: 'us', costTokens: 10, nowMs: 0 });
     if (!first.allowed) throw new Error('expected an admission');
-    let lease = openLease(leasePolicy, first, policy, 10, 1, 0);
+    let lease = openLease(leasePolicy, first, policy, 10, 1, 0, first.write.expected);
     expect(lease.tokensLeft).toBe(9);
     for (let i = 0; i < 3; i++) {
       const served = serveFromLease(policy, lease, 1, 100);
@@ -184,12 +196,27 @@ describe('leases', () => {
 
     // Handing the 6 back restores the level as if only 4 had been taken at t = 0.
     const view = withItem(EMPTY_VIEW, first.write.expected);
-    const next = decide({ policy, view, slot: 'us', costTokens: 1, nowMs: 1000, returnTokens: 6 });
+    expect(leaseHandBack(lease, 999)).toBeUndefined();
+    const handBack = leaseHandBack(lease, 1000)!;
+    expect(handBack).toEqual({ tokens: 6, takenUpToN: 10, inc: 0 });
+    const next = decide({
+      policy,
+      view,
+      slot: 'us',
+      costTokens: 1,
+      nowMs: 1000,
+      handBack: [handBack],
+    });
     const reference = new ReferenceBucket(policy);
     reference.decide(0, 4);
     expect(next.levelScaled).toBe(reference.levelAt(1000));
     expect(next.levelScaled).toBe((100 - 4 + 1) * 1000);
-    expect(next.allowed && next.write.addTokens).toBe(1 - 6);
+    // n only grows: the write takes 1 and credits the 6 in its checkpoint.
+    expect(next.allowed && [next.write.addTokens, next.write.returnedTokens]).toEqual([1, 6]);
+    expect(next.allowed && next.write.expected.n).toBe(11);
+    // A later reader, who knows nothing of the lease, reads the credited level.
+    const after = withItem(view, next.allowed ? next.write.expected : view.get('us')!);
+    expect(levelAt(policy, after, 1000)).toBe((100 - 4 + 1 - 1) * 1000);
     // Without the return the level is 6 tokens lower.
     const without = decide({ policy, view, slot: 'us', costTokens: 1, nowMs: 1000 });
     expect(next.levelScaled - without.levelScaled).toBe(6 * 1000);
@@ -197,7 +224,8 @@ describe('leases', () => {
 
   it('reports the level after the lease plus what it still holds, refilled since, never above capacity', () => {
     const first = decide({ policy, view: EMPTY_VIEW, slot: 'us', costTokens: 10, nowMs: 0 });
-    const lease = openLease(leasePolicy, first, policy, 10, 1, 0);
+    if (!first.allowed) throw new Error('expected an admission');
+    const lease = openLease(leasePolicy, first, policy, 10, 1, 0, first.write.expected);
     // 90 left in the bucket + 1 refilled (100 ms at 10/s) + 9 held = 100 before, 99 after.
     const soon = serveFromLease(policy, lease, 1, 100)!;
     expect(soon.decision.levelScaled).toBe(100_000);
@@ -208,7 +236,10 @@ describe('leases', () => {
     expect(later.decision.remainingTokens).toBe(99);
     expect(later.decision.remainingTokens).toBeLessThanOrEqual(later.decision.limitTokens);
     // Early on, below capacity, the held tokens count in full.
-    const small = openLease(leasePolicy, { levelScaled: 50_000 }, policy, 5, 1, 0);
+    const small = openLease(leasePolicy, { levelScaled: 50_000 }, policy, 5, 1, 0, {
+      n: 5,
+      inc: 0,
+    });
     const served = serveFromLease(policy, small, 1, 0)!;
     // 50 − 5 taken = 45 in the bucket, + 4 held = 49 before, 48 after.
     expect(served.decision.levelScaled).toBe(49_000);

@@ -1,5 +1,5 @@
 /**
- * DESIGN.md §4 property 3: the merge of views is a CRDT join (commutative,
+ * Property 3 of the merge (docs/design.md, "Merge on read"): the merge of views is a CRDT join (commutative,
  * associative, idempotent), and replicas that received the same items, in any
  * order and with duplicates, compute the same level.
  */

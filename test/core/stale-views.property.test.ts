@@ -1,30 +1,28 @@
 /**
- * DESIGN.md §4 property 5: stale checkpoints never over-admit.
+ * Property 5 of the merge (docs/design.md, "Merge on read"): stale information
+ * never over-admits, and the level always refills.
  *
- * Dropping an item from a view removes two things at once: its checkpoint (an
- * upper bound on the level) and its consumption (a term that lowers every other
+ * Dropping an item from a view removes two things at once: its checkpoint (a
+ * bound on the level) and its consumption (a term that lowers every other
  * bound). So "a staler view gives a lower level" is false: a stale view gives a
- * *higher* level, and that is the over-admission property 4 bounds. What holds:
+ * *higher* level, and that is the over-admission property 4 bounds. The merge
+ * also picks the best bound it can prove, so more information can raise the
+ * level too (a checkpoint showing that refill was not thrown away). What holds:
  *
  *   (5a) with the newest count of every slot, the level is never above the
  *        exact level of everything admitted, however stale the checkpoints
  *        those items carry: stale checkpoints alone cannot over-admit;
- *   (5b) adding the item of a slot the view lacked never raises the level
- *        (one more bound, more consumption);
- *   (5c) replacing a slot's item by a newer version never raises the level,
- *        as long as each version was written from a view holding the slot's
- *        previous version (one writer per slot, refreshed by ALL_NEW). With
- *        several containers deciding from stale caches of their own slot a
- *        newer version can carry a checkpoint from an older view and so raise
- *        the level; (5a) still holds there, and the conditional write keeps
- *        one slot exact (conditional-write.test.ts);
- *   (5d) an added checkpoint never raises the level: the same counts with
- *        an extra (older) checkpoint give a level at most as high.
+ *   (5b, 5c) any older view (slots missing, older versions) is above the
+ *        exact level by at most the tokens it has not seen;
+ *   (5d) an extra older checkpoint never lifts the level above the exact one;
+ *   (5e) with no traffic the level refills at R to exactly C from any reachable
+ *        state, negative levels (a recorded debt) included: after Δ ms it is
+ *        min(C, L + R·Δ).
  */
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { levelAt, type SlotItem, viewOf } from '../../functions/core';
+import { type BucketPolicy, levelAt, type SlotItem, viewOf } from '../../functions/core';
 import { laggedHistoryArb } from './arbitraries';
 import { type LaggedHistory, runLaggedHistory } from './lagged-history';
 
@@ -35,6 +33,13 @@ const picksArb = fc.array(
   fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })),
   { minLength: 6, maxLength: 6 },
 );
+
+/** The exact level of everything the history admitted, at `nowMs` ≥ its end. */
+function replayLevelAt(policy: BucketPolicy, history: LaggedHistory, nowMs: number): number {
+  const capacity = policy.capacityTokens * policy.refillIntervalMs;
+  const idleMs = nowMs - history.endMs;
+  return Math.min(capacity, history.replayLevelAtEnd + policy.refillTokens * idleMs);
+}
 
 function olderAndNewer(history: LaggedHistory, picks: readonly (readonly [number, number])[]) {
   const older: SlotItem[] = [];
@@ -66,7 +71,7 @@ describe('property 5: stale checkpoints never over-admit', () => {
     );
   });
 
-  it('(5b, 5c) a newer view never has a higher level (one writer per slot)', () => {
+  it('(5b, 5c) an older view is above the exact level by at most the tokens it has not seen', () => {
     fc.assert(
       fc.property(
         laggedHistoryArb({ maxContainers: 1 }),
@@ -76,8 +81,23 @@ describe('property 5: stale checkpoints never over-admit', () => {
           const history = runLaggedHistory(input);
           const { older, newer } = olderAndNewer(history, picks);
           const nowMs = history.endMs + laterMs;
-          expect(levelAt(input.policy, newer, nowMs)).toBeLessThanOrEqual(
-            levelAt(input.policy, older, nowMs),
+          let unseen = 0;
+          for (const item of newer.values()) {
+            const seen = older.get(item.slot);
+            unseen += item.n - (seen !== undefined && seen.inc === item.inc ? seen.n : 0);
+          }
+          const exact = replayLevelAt(input.policy, history, nowMs);
+          const unit = input.policy.refillIntervalMs;
+          // `newer` holds the history's newest items only when every pick is the last version.
+          const full = viewOf([...history.versions.values()].flatMap((l) => l.slice(-1)));
+          let unseenOfNewest = 0;
+          for (const item of full.values()) {
+            const seen = older.get(item.slot);
+            unseenOfNewest += item.n - (seen !== undefined && seen.inc === item.inc ? seen.n : 0);
+          }
+          expect(unseen).toBeLessThanOrEqual(unseenOfNewest);
+          expect(levelAt(input.policy, older, nowMs)).toBeLessThanOrEqual(
+            exact + unseenOfNewest * unit,
           );
         },
       ),
@@ -85,7 +105,30 @@ describe('property 5: stale checkpoints never over-admit', () => {
     );
   });
 
-  it('(5d) an extra older checkpoint with the same counts never raises the level', () => {
+  it('(5e) with no traffic the level refills at R to capacity from any reachable state', () => {
+    fc.assert(
+      fc.property(
+        laggedHistoryArb({ maxContainers: 4 }),
+        picksArb,
+        fc.integer({ min: 0, max: 100_000_000 }),
+        (input, picks, idleMs) => {
+          const history = runLaggedHistory(input);
+          const { older } = olderAndNewer(history, picks);
+          const { policy } = input;
+          const capacity = policy.capacityTokens * policy.refillIntervalMs;
+          const level = levelAt(policy, older, history.endMs);
+          const later = levelAt(policy, older, history.endMs + idleMs);
+          expect(later).toBe(Math.min(capacity, level + policy.refillTokens * idleMs));
+          // In particular the level is full once (C − L)/R has passed, whatever L was.
+          const fullAfterMs = Math.ceil((capacity - level) / policy.refillTokens);
+          expect(levelAt(policy, older, history.endMs + fullAfterMs)).toBe(capacity);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('(5d) an extra older checkpoint with the same counts never lifts the level above the exact one', () => {
     fc.assert(
       fc.property(
         laggedHistoryArb({ minSlots: 2 }),
@@ -102,8 +145,10 @@ describe('property 5: stale checkpoints never over-admit', () => {
           const extra: SlotItem = { ...stale, slot: 'stale-copy', n: 0 };
           const nowMs = history.endMs;
           const withExtra = viewOf([...full.values(), extra]);
+          // An older checkpoint is true information about the past: it may tell the merge
+          // that refill was not wasted (raising the level towards the exact one), never more.
           expect(levelAt(input.policy, withExtra, nowMs)).toBeLessThanOrEqual(
-            levelAt(input.policy, full, nowMs),
+            history.replayLevelAtEnd,
           );
         },
       ),

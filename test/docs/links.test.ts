@@ -62,32 +62,6 @@ describe('links in the docs', () => {
   });
 });
 
-/**
- * Files the lead engineer is rewriting (issue 11) that still cite the old
- * design notes; each is to point at docs/design.md when rewritten. The list
- * only shrinks: the second test fails once a listed file no longer cites
- * them, so it is removed from here.
- */
-const PENDING_REWRITE = [
-  'functions/core/bucket.ts',
-  'functions/core/lease.ts',
-  'functions/core/policy.ts',
-  'functions/core/slot.ts',
-  'functions/limiter/limiter.ts',
-  'functions/store/codec.ts',
-  'functions/store/dynamodb-store.ts',
-  'functions/store/types.ts',
-  'sim/scenarios.ts',
-  'sim/strategies.ts',
-  'test/core/bucket.table.test.ts',
-  'test/core/exactness.property.test.ts',
-  'test/core/lag-bound.property.test.ts',
-  'test/core/lagged-history.ts',
-  'test/core/lease.test.ts',
-  'test/core/merge.property.test.ts',
-  'test/core/stale-views.property.test.ts',
-];
-
 // Spelled in parts so that this file does not cite them itself.
 const DESIGN_NOTES = ['DESIGN', 'md'].join('.');
 const SHARED_DIR = new RegExp(`(?:\\.\\./)+${'shared'}\\b`, 'g');
@@ -143,17 +117,9 @@ describe('no references outside the repository', () => {
   });
 
   it('no file cites design notes that are not in the repository', () => {
-    const offenders = files
-      .filter((f) => !PENDING_REWRITE.includes(f))
-      .flatMap((f) => citations(f).map((note) => `${f} cites ${note}: point it at docs/design.md`));
+    const offenders = files.flatMap((f) =>
+      citations(f).map((note) => `${f} cites ${note}: point it at docs/design.md`),
+    );
     expect(offenders, `\n${offenders.join('\n')}\n`).toEqual([]);
-  });
-
-  it('the files left for the rewrite still need it (remove the ones that are done)', () => {
-    const done = PENDING_REWRITE.filter((f) => !files.includes(f) || citations(f).length === 0);
-    expect(
-      done,
-      `no longer cite outside notes (or are gone): remove them from PENDING_REWRITE in test/docs/links.test.ts:\n${done.join('\n')}\n`,
-    ).toEqual([]);
   });
 });

@@ -8,8 +8,12 @@ const DOWN = 'us-east-1';
 const UP = 'eu-west-1';
 /** Short enough that a hanging store costs little test time, long enough for a loaded machine. */
 const STORE_BUDGET_MS = 600;
-/** After a failed call the limiter leaves the store alone this long (limiter.ts default), plus margin. */
-const COOLDOWN_MS = 250 + 100;
+/**
+ * After failures in a row the edge's store guard leaves the store alone and
+ * probes it again after 0.25 s, doubling while probes fail (up to 5 s): a
+ * test waits for the store to decide again, with this deadline.
+ */
+const RECOVERY_DEADLINE_MS = 20_000;
 
 /**
  * What each policy does when its region's store is unavailable, seen through
@@ -27,9 +31,23 @@ describe('store failures, through the edge', () => {
     });
   });
   afterAll(() => local?.stop());
+  /** Asks until the store decides again (no fallback header): the guard's probe succeeded. */
+  const untilStoreDecides = async (path: string, key: string) => {
+    const deadline = Date.now() + RECOVERY_DEADLINE_MS;
+    for (;;) {
+      const answer = await edgeGet(local, DOWN, path, key);
+      const decidedByStore =
+        answer.status !== 503 &&
+        answer.echo?.rateLimitHeaders[ORIGIN_HEADERS.fallback] === undefined;
+      if (decidedByStore && answer.status !== 429) return answer;
+      if (Date.now() > deadline) throw new Error(`the store did not decide ${path} again in time`);
+      await sleep(50);
+    }
+  };
+
   beforeEach(async () => {
     local.setDown(DOWN, false);
-    await sleep(COOLDOWN_MS);
+    await untilStoreDecides('/demo/x', `e2e-warm-${Date.now()}`);
   });
 
   const burst = async (region: string, path: string, key: string, count: number) => {
@@ -70,8 +88,8 @@ describe('store failures, through the edge', () => {
     expect(local.counters(DOWN).fallbacks - fallbacksBefore).toBe(3);
 
     local.setDown(DOWN, false);
-    await sleep(COOLDOWN_MS);
-    expect((await edgeGet(local, DOWN, '/fail-closed/x', 'e2e-closed')).status).toBe(200);
+    // Once the guard's probe reaches the store again, the store decides (200).
+    expect((await untilStoreDecides('/fail-closed/x', 'e2e-closed')).status).toBe(200);
   });
 
   it('local: admits its share of the bucket alone, then writes what it admitted once the store is back', async () => {
@@ -88,9 +106,9 @@ describe('store failures, through the edge', () => {
     }
 
     local.setDown(DOWN, false);
-    await sleep(COOLDOWN_MS);
-    // The next decision reaches the store and carries the tokens admitted meanwhile.
-    const next = await edgeGet(local, DOWN, '/fail-local/x', 'e2e-local');
+    // The first decision the store takes again admits, and the tokens admitted meanwhile
+    // are written back in the background (no request for the key is needed for that).
+    const next = await untilStoreDecides('/fail-local/x', 'e2e-local');
     expect(next.status).toBe(200);
     expect(next.echo?.rateLimitHeaders[ORIGIN_HEADERS.fallback]).toBeUndefined();
     await local.emulator.settle();

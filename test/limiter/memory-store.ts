@@ -4,7 +4,7 @@
  * for limiter unit tests that need a frozen clock and exact call counts.
  * Real DynamoDB semantics are covered by the dynalite tests.
  */
-import type { SlotItem, SlotWrite } from '../../functions/core';
+import { applySlotWrite, type SlotItem, type SlotWrite } from '../../functions/core';
 import {
   type BucketStore,
   type ReadOptions,
@@ -54,17 +54,10 @@ export class MemoryStore implements BucketStore {
     await this.#enter('applyWrite', options?.abortSignal);
     const key = `${bucketId}|${write.slot}`;
     const current = this.items.get(key);
-    if (current !== undefined && current.n > write.maxCurrentN) {
+    const next = applySlotWrite(current, write);
+    if (next === undefined) {
       throw new StoreConflictError(this.returnOldOnConflict ? current : undefined);
     }
-    const next: SlotItem = {
-      slot: write.slot,
-      n: (current?.n ?? 0) + write.addTokens,
-      v: (current?.v ?? 0) + 1,
-      inc: current?.inc ?? write.atMs,
-      at: write.atMs,
-      checkpoint: write.checkpoint,
-    };
     this.items.set(key, next);
     return next;
   }

@@ -1,0 +1,103 @@
+/**
+ * Virtual time for the limiter's tests: a clock that moves only when the
+ * test says so, and timers that fire in time order as it moves. Promises
+ * chained on a fired timer run before the next timer fires (the queue is
+ * drained between timers), so async code sees the same order of events it
+ * would see on a real event loop, without waiting for real time.
+ */
+import type { Time, TimerHandle } from '../../functions/limiter/timers';
+
+interface Timer {
+  readonly id: number;
+  readonly atMs: number;
+  readonly fn: () => void;
+}
+
+/** Virtual clock and timers. */
+export class VirtualTime implements Time {
+  #nowMs: number;
+  #nextId = 1;
+  readonly #timers = new Map<number, Timer>();
+
+  constructor(startMs = 1_700_000_000_000) {
+    this.#nowMs = startMs;
+  }
+
+  readonly now = (): number => this.#nowMs;
+  readonly monotonicMs = (): number => this.#nowMs;
+
+  setTimer(fn: () => void, ms: number): TimerHandle {
+    const id = this.#nextId++;
+    this.#timers.set(id, { id, atMs: this.#nowMs + Math.max(0, Math.ceil(ms)), fn });
+    return id;
+  }
+
+  clearTimer(handle: TimerHandle): void {
+    this.#timers.delete(handle as number);
+  }
+
+  /** Timers not fired yet. */
+  get pendingTimers(): number {
+    return this.#timers.size;
+  }
+
+  /** A promise that resolves after `ms` of virtual time. */
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.setTimer(resolve, ms));
+  }
+
+  /**
+   * Moves the clock forward by `ms`, firing every timer due on the way in
+   * time order, and letting the promises each one settles run before the next.
+   */
+  async advance(ms: number): Promise<void> {
+    const endMs = this.#nowMs + ms;
+    await flush();
+    for (;;) {
+      const next = this.#earliest();
+      if (next === undefined || next.atMs > endMs) break;
+      this.#timers.delete(next.id);
+      this.#nowMs = Math.max(this.#nowMs, next.atMs);
+      next.fn();
+      await flush();
+    }
+    this.#nowMs = endMs;
+    await flush();
+  }
+
+  /**
+   * Runs `work` while moving time forward in `stepMs` steps until it settles
+   * (or `maxMs` have passed, which fails the test): for awaiting a call that
+   * waits on virtual timers.
+   */
+  async run<T>(work: Promise<T>, { stepMs = 1, maxMs = 60_000 } = {}): Promise<T> {
+    let done = false;
+    const settled = work.finally(() => {
+      done = true;
+    });
+    settled.catch(() => undefined);
+    let elapsed = 0;
+    await flush();
+    while (!done) {
+      if (elapsed >= maxMs)
+        throw new Error(`work did not settle within ${maxMs} ms of virtual time`);
+      await this.advance(stepMs);
+      elapsed += stepMs;
+    }
+    return settled;
+  }
+
+  #earliest(): Timer | undefined {
+    let best: Timer | undefined;
+    for (const t of this.#timers.values()) {
+      if (best === undefined || t.atMs < best.atMs || (t.atMs === best.atMs && t.id < best.id))
+        best = t;
+    }
+    return best;
+  }
+}
+
+/** Lets every queued promise reaction run (a macrotask turn). */
+function flush(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
