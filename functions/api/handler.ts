@@ -15,6 +15,7 @@
  * module loads (`AWS_REGION`; `LIMITER_DYNAMODB_ENDPOINT` for local runs).
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { DEFAULT_RUNTIME, resolveConfig } from '../config/resolve';
 import type { LimiterConfig } from '../config/schema';
 import { LimitRequestError } from '../limiter/errors';
 import { Limiter } from '../limiter/limiter';
@@ -25,16 +26,13 @@ import { JSON_HEADERS, problem } from '../shared/http';
 import { EmfLimiterMetrics } from '../shared/metrics';
 import { rateLimitHeaders, retryAfterSeconds, secondsCeil } from '../shared/ratelimit-headers';
 import { dynamoDbClient } from '../store/client';
-import { DynamoDbStore } from '../store/dynamodb-store';
+import { bucketStoresFor } from '../store/stores';
 import type { BucketStore } from '../store/types';
 import { checkHealth, type ReplicationStatusReader } from './health';
 import { BadRequestError, parseLimitBody, parseLimitQuery } from './request';
 
 /** The API's routes. */
 export const ROUTES = { limit: '/v1/limit', health: '/health' } as const;
-
-/** Default budget of the API's store calls when the config sets none (ms). */
-export const DEFAULT_API_BUDGET_MS = 150;
 
 /** What one container of the API runs with. */
 export interface ApiDependencies {
@@ -117,7 +115,7 @@ async function route(
     const report = await checkHealth({
       region: deps.region,
       store: deps.store,
-      budgetMs: deps.healthBudgetMs ?? DEFAULT_API_BUDGET_MS,
+      budgetMs: deps.healthBudgetMs ?? DEFAULT_RUNTIME.storeBudgetMs,
       ...(deps.statusReader === undefined ? {} : { statusReader: deps.statusReader }),
     });
     return json(report.store.reachable ? 200 : 503, report);
@@ -196,44 +194,36 @@ const ENV_ENDPOINT = process.env.LIMITER_DYNAMODB_ENDPOINT;
 /** Credentials for an emulated endpoint (dynalite checks none). */
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
-/** The container's dependencies from the bundled config and the environment. */
+/** The API's composition root: the container's dependencies from the bundled config and the environment. */
 export function defaultDependencies(
-  config: LimiterConfig,
+  raw: LimiterConfig,
   region: string,
   endpoint?: string,
 ): ApiDependencies {
-  const budgetMs = config.runtime?.storeBudgetMs ?? DEFAULT_API_BUDGET_MS;
-  const clientOf = (r: string) =>
-    dynamoDbClient({
-      region: r,
-      budgetMs,
-      ...(endpoint === undefined ? {} : { endpoint, credentials: LOCAL_CREDENTIALS }),
-    });
-  const client = clientOf(region);
-  const store = new DynamoDbStore({ client, tableName: config.tableName });
-  // The MRSC table has replicas in its three regions only: use this region's, else the first.
-  const strong = config.strong;
-  const strongRegion =
-    strong === undefined ? undefined : strong.regions.includes(region) ? region : strong.regions[0];
-  const strongStore =
-    strong === undefined || strongRegion === undefined
-      ? undefined
-      : new DynamoDbStore({ client: clientOf(strongRegion), tableName: strong.tableName });
+  const config = resolveConfig(raw);
+  const access =
+    endpoint === undefined ? {} : { endpointOf: () => endpoint, credentials: LOCAL_CREDENTIALS };
+  const stores = bucketStoresFor(config, region, access);
   const metrics = new EmfLimiterMetrics();
   const limiter = new Limiter({
     config,
-    region,
-    store,
+    region: stores.replica,
+    store: stores.store,
     metrics,
-    ...(strongStore === undefined ? {} : { strongStore }),
+    ...(stores.strongStore === undefined ? {} : { strongStore: stores.strongStore }),
+  });
+  const client = dynamoDbClient({
+    region: stores.replica,
+    budgetMs: config.runtime.maxStoreWaitMs,
+    ...(endpoint === undefined ? {} : { endpoint, credentials: LOCAL_CREDENTIALS }),
   });
   return {
     limiter,
     region,
-    store,
-    healthBudgetMs: budgetMs,
+    store: stores.store,
+    healthBudgetMs: config.runtime.storeBudgetMs,
     statusReader: {
-      read: (r, options) => readReconcilerStatus(client, config.tableName, r, options),
+      read: (r, options) => readReconcilerStatus(client, config.config.tableName, r, options),
     },
     afterInvocation: () => metrics.flush(),
   };

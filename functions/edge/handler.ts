@@ -6,10 +6,11 @@
  * config is compiled into the bundle (`__LIMITER_CONFIG__`, read by
  * {@link bundledConfig}); the only thing the container learns at run time is
  * `AWS_REGION` (set by Lambda at the edge too), from which it picks the
- * nearest table replica (region-map.ts). Everything expensive (config
- * validation, rule compilation, the DynamoDB client with its keep-alive
- * sockets, the limiter and its caches) is built once per container, on the
- * first invocation, and reused. The decision itself is viewer-request.ts.
+ * nearest table replica (the resolved config's rule). Everything expensive
+ * (config validation and defaults, rule compilation, the DynamoDB client with
+ * its keep-alive sockets, the limiter and its caches) is built once per
+ * container, on the first invocation, by {@link containerFor} (the edge's
+ * composition root), and reused. The decision itself is viewer-request.ts.
  *
  * Local runs and tests only: a bundle built with the define
  * `__LIMITER_STORE_ENDPOINTS__` (a JSON object from replica region to an
@@ -19,21 +20,16 @@
  * path can reach anything but the regional DynamoDB endpoint.
  */
 import type { CloudFrontRequestEvent, CloudFrontRequestResult } from 'aws-lambda';
+import { resolveConfig } from '../config/resolve';
 import { Limiter } from '../limiter/limiter';
 import { bundledConfig } from '../shared/bundled-config';
 import { EmfLimiterMetrics } from '../shared/metrics';
-import { dynamoDbClient } from '../store/client';
-import { DynamoDbStore } from '../store/dynamodb-store';
-import type { BucketStore } from '../store/types';
+import { bucketStoresFor } from '../store/stores';
 import { LOCAL_STORE_CREDENTIALS, type StoreEndpoints } from './build-defines';
-import { nearestReplica } from './region-map';
 import { compileRules } from './rule-match';
 import { createViewerRequestHandler, type ViewerRequestHandler } from './viewer-request';
 
 declare const __LIMITER_STORE_ENDPOINTS__: StoreEndpoints | undefined;
-
-/** Default store budget at the edge (ms): the viewer waits for it. */
-export const EDGE_STORE_BUDGET_MS = 150;
 
 /** One container's wiring for one region. */
 interface EdgeContainer {
@@ -50,48 +46,35 @@ function storeEndpoints(): StoreEndpoints | undefined {
     : __LIMITER_STORE_ENDPOINTS__;
 }
 
-function storeFor(region: string, tableName: string, budgetMs: number): BucketStore {
-  const endpoint = storeEndpoints()?.[region];
-  const client = dynamoDbClient(
-    endpoint === undefined
-      ? { region, budgetMs }
-      : { region, budgetMs, endpoint, credentials: LOCAL_STORE_CREDENTIALS },
-  );
-  return new DynamoDbStore({ client, tableName });
-}
-
+/** The edge's composition root: everything a container needs, built once. */
 function containerFor(awsRegion: string | undefined): EdgeContainer {
   const cacheKey = awsRegion ?? '';
   const cached = containers.get(cacheKey);
   if (cached !== undefined) return cached;
-  const config = bundledConfig();
-  const budgetMs = config.runtime?.storeBudgetMs ?? EDGE_STORE_BUDGET_MS;
-  const replicaRegion = nearestReplica(awsRegion, config.regions);
-  const usesStrong = config.policies.some((p) => p.consistency === 'strong');
-  const strongStore =
-    usesStrong && config.strong !== undefined
-      ? storeFor(
-          nearestReplica(awsRegion, config.strong.regions),
-          config.strong.tableName,
-          budgetMs,
-        )
-      : undefined;
+  const config = resolveConfig(bundledConfig());
+  const endpoints = storeEndpoints();
+  const stores = bucketStoresFor(
+    config,
+    awsRegion,
+    endpoints === undefined
+      ? {}
+      : { endpointOf: (r) => endpoints[r], credentials: LOCAL_STORE_CREDENTIALS },
+  );
   const metrics = new EmfLimiterMetrics();
   const limiter = new Limiter({
     config,
     // The slot written is the replica's: a slot is only ever written through one replica.
-    region: replicaRegion,
-    store: storeFor(replicaRegion, config.tableName, budgetMs),
-    ...(strongStore === undefined ? {} : { strongStore }),
+    region: stores.replica,
+    store: stores.store,
+    ...(stores.strongStore === undefined ? {} : { strongStore: stores.strongStore }),
     metrics,
-    storeBudgetMs: budgetMs,
   });
   const container: EdgeContainer = {
-    replicaRegion,
+    replicaRegion: stores.replica,
     decide: createViewerRequestHandler({
-      rules: compileRules(config),
+      rules: compileRules(config.config),
       limiter,
-      maxKeyLength: config.runtime?.maxKeyLength,
+      maxKeyLength: config.runtime.maxKeyLength,
     }),
     metrics,
   };

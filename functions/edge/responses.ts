@@ -41,7 +41,7 @@ export const ORIGIN_HEADERS = {
   policy: 'x-ratelimit-policy',
   /** Shadow policies only: `would-allow` or `would-refuse`. */
   shadow: 'x-ratelimit-shadow',
-  /** Set when a failure mode decided (`open`, `local`): the store was not consulted. */
+  /** Set when a failure mode decided (`open`, `local`; `error` when the limiter itself failed). */
   fallback: 'x-ratelimit-fallback',
 } as const;
 
@@ -76,7 +76,9 @@ export function addOriginHeaders(headers: CloudFrontHeaders, result: LimitResult
     pairs.push([ORIGIN_HEADERS.shadow, 'X-RateLimit-Shadow', verdict]);
   }
   if (result.source === 'fallback' && result.fallback !== undefined) {
-    pairs.push([ORIGIN_HEADERS.fallback, 'X-RateLimit-Fallback', result.fallback]);
+    // A failure of the limiter itself is marked `error`, whichever mode answered it.
+    const value = result.fallbackCause === 'internal' ? 'error' : result.fallback;
+    pairs.push([ORIGIN_HEADERS.fallback, 'X-RateLimit-Fallback', value]);
   }
   for (const [name, displayName, value] of pairs) setHeader(headers, name, displayName, value);
 }

@@ -18,19 +18,22 @@
  *   add `x-ratelimit-shadow`, failure modes `x-ratelimit-fallback`).
  *
  * An unexpected limiter failure (a bug, not a store error: those are the
- * limiter's to handle) is logged and treated like a store failure of the
- * policy: `closed` answers 503, `open` and `local` forward with
- * `x-ratelimit-fallback: error`. A viewer request never fails because of it.
+ * limiter's to handle) is logged, and the failure modes answer it like a
+ * store failure of the policy (functions/limiter/failure-modes.ts): `closed`
+ * answers 503, `open` and `local` forward with `x-ratelimit-fallback: error`.
+ * A viewer request never fails because of it.
  */
 import type {
   CloudFrontRequest,
   CloudFrontRequestEvent,
   CloudFrontRequestResult,
 } from 'aws-lambda';
+import { resolvePolicy } from '../config/resolve';
 import { DEFAULT_MAX_KEY_LENGTH } from '../limiter/bucket-id';
 import { LimitRequestError } from '../limiter/errors';
+import { unexpectedFailureResult } from '../limiter/failure-modes';
 import type { LimitRequest, LimitResult } from '../limiter/types';
-import { headerValue, ORIGIN_HEADER_PREFIX, setHeader, stripHeadersWithPrefix } from './cf-headers';
+import { headerValue, ORIGIN_HEADER_PREFIX, stripHeadersWithPrefix } from './cf-headers';
 import { ipKey } from './client-ip';
 import { costOf } from './request-cost';
 import { buildKey, type KeyOutcome, UNKNOWN_IP_KEY } from './request-key';
@@ -39,7 +42,6 @@ import {
   forbidden,
   limiterUnavailable,
   missingKey,
-  ORIGIN_HEADERS,
   tooManyRequests,
 } from './responses';
 import { type CompiledRule, type CompiledRules, matchRule, normaliseHost } from './rule-match';
@@ -130,11 +132,8 @@ export function createViewerRequestHandler(options: ViewerRequestOptions): Viewe
         policy: matched.policy.id,
         error: describe(error),
       });
-      if (matched.policy.onStoreError === 'closed') {
-        return limiterUnavailable(unavailableResult(matched));
-      }
-      setHeader(request.headers, ORIGIN_HEADERS.fallback, 'X-RateLimit-Fallback', 'error');
-      return request;
+      // The failure modes decide, as for a store failure: a viewer never fails for it.
+      result = unexpectedFailureResult(resolvePolicy(matched.policy), costTokens);
     }
     return shape(result, request, clock());
   };
@@ -176,20 +175,6 @@ function shape(
   }
   addOriginHeaders(request.headers, result);
   return request;
-}
-
-function unavailableResult(matched: CompiledRule): LimitResult {
-  return {
-    allowed: false,
-    policy: matched.policy.id,
-    limitTokens: matched.policy.capacityTokens,
-    remainingTokens: 0,
-    retryAfterMs: 1000,
-    resetAfterMs: 0,
-    windowSeconds: 1,
-    source: 'fallback',
-    fallback: 'closed',
-  };
 }
 
 function describe(error: unknown): string {

@@ -22,7 +22,8 @@ import { type Decision, decide, inspect, levelAt, scale, withItem } from '../cor
 import type { BucketState } from './bucket-cache';
 import { decisionAtLevel } from './levels';
 import type { PendingWrites } from './pending-writes';
-import type { FallbackCause } from './types';
+import { shapeResult } from './result';
+import type { FallbackCause, LimitResult } from './types';
 
 /** `Retry-After` given by the `closed` failure mode (ms). */
 export const CLOSED_RETRY_AFTER_MS = 1000;
@@ -77,27 +78,9 @@ export class FailureModes {
     }
   }
 
-  /**
-   * What the edge answers when the limiter failed for a reason that is not
-   * the store's (a bug): the policy's mode, without the local bucket (its
-   * state may be what failed). `closed` refuses; `open` and `local` admit.
-   */
+  /** What a request gets when the limiter itself failed: see {@link unexpectedFallback}. */
   unexpected(policy: ResolvedPolicy, costTokens: number): FallbackOutcome {
-    const full = policy.bucket.capacityTokens * scale(policy.bucket);
-    const mode = policy.onStoreError;
-    return mode === 'closed'
-      ? { decision: closedDecision(policy, 0, costTokens), mode, cause: 'internal', debtTokens: 0 }
-      : {
-          decision: decisionAtLevel(
-            policy.bucket,
-            full,
-            Math.min(costTokens, policy.bucket.capacityTokens),
-            true,
-          ),
-          mode,
-          cause: 'internal',
-          debtTokens: 0,
-        };
+    return unexpectedFallback(policy, costTokens);
   }
 
   #local(
@@ -150,5 +133,36 @@ function closedDecision(policy: ResolvedPolicy, levelScaled: number, costTokens:
     ),
     costTokens,
     retryAfterMs: CLOSED_RETRY_AFTER_MS,
+  };
+}
+
+/**
+ * The answer to a request when the limiter itself failed (a bug, or a
+ * limiter that threw): the policy's failure mode, from nothing but the
+ * policy. The edge's last resort, so that a viewer request never fails
+ * because of the limiter; `closed` refuses, `open` and `local` admit.
+ */
+export function unexpectedFailureResult(policy: ResolvedPolicy, costTokens: number): LimitResult {
+  const fallback = unexpectedFallback(policy, costTokens);
+  return shapeResult(policy, { decision: fallback.decision, source: 'fallback', fallback });
+}
+
+/**
+ * The failure mode's answer when the limiter failed for a reason that is not
+ * the store's: the policy's mode, without the local bucket (its state may be
+ * what failed). `closed` refuses; `open` and `local` admit.
+ */
+export function unexpectedFallback(policy: ResolvedPolicy, costTokens: number): FallbackOutcome {
+  const cost = Math.min(Math.max(1, costTokens), policy.bucket.capacityTokens);
+  const mode = policy.onStoreError;
+  if (mode === 'closed') {
+    return { decision: closedDecision(policy, 0, cost), mode, cause: 'internal', debtTokens: 0 };
+  }
+  const full = policy.bucket.capacityTokens * scale(policy.bucket);
+  return {
+    decision: decisionAtLevel(policy.bucket, full, cost, true),
+    mode,
+    cause: 'internal',
+    debtTokens: 0,
   };
 }

@@ -32,6 +32,7 @@ import { FailureModes } from './failure-modes';
 import { Flusher } from './flusher';
 import { PendingWrites } from './pending-writes';
 import { type Outcome, Pipeline, type PolicyStore } from './pipeline';
+import { shapeResult } from './result';
 import { StoreGuard } from './store-guard';
 import { REAL_TIME, type Time, timeWithClock } from './timers';
 import {
@@ -200,7 +201,7 @@ export class Limiter {
   async limit(request: LimitRequest): Promise<LimitResult> {
     const { policy, key, bucketId } = this.#resolve(request);
     const outcome = await this.#run(policy, key, bucketId, request.costTokens, true);
-    const result = shape(policy, outcome);
+    const result = shapeResult(policy, outcome);
     this.counters.decisions += 1;
     if (result.allowed) this.counters.admitted += 1;
     else this.counters.refused += 1;
@@ -222,23 +223,12 @@ export class Limiter {
    */
   async peek(request: LimitRequest): Promise<LimitResult> {
     const { policy, key, bucketId } = this.#resolve(request);
-    const result = shape(policy, await this.#run(policy, key, bucketId, request.costTokens, false));
+    const result = shapeResult(
+      policy,
+      await this.#run(policy, key, bucketId, request.costTokens, false),
+    );
     this.#afterDecision();
     return result;
-  }
-
-  /**
-   * The answer for a request the caller could not even hand to the limiter
-   * (its own failure), from the policy's failure mode: the edge's last
-   * resort, so that a viewer request never fails because of the limiter.
-   */
-  unexpectedFailure(policyId: string, costTokens: number): LimitResult | undefined {
-    const policy = this.#config.policies.get(policyId);
-    if (policy === undefined) return undefined;
-    const fallback = this.#failureModes.unexpected(policy, Math.max(1, costTokens));
-    this.counters.fallbacks += 1;
-    this.#metrics.fallback({ policy: policy.id, mode: fallback.mode });
-    return shape(policy, { decision: fallback.decision, source: 'fallback', fallback });
   }
 
   /** Resolves once background work (pending writes, late writes) has settled. */
@@ -349,27 +339,6 @@ function isResolved(config: ResolvedConfig | LimiterConfig): config is ResolvedC
 
 function defined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-/** Shapes an outcome into the answer handlers turn into responses. */
-function shape(policy: ResolvedPolicy, outcome: Outcome): LimitResult {
-  const d = outcome.decision;
-  const listed = outcome.source === 'denylist' || outcome.source === 'allowlist';
-  const enforced = listed ? d.allowed : policy.shadow || d.allowed;
-  return {
-    allowed: enforced,
-    policy: policy.id,
-    limitTokens: policy.bucket.capacityTokens,
-    remainingTokens: Math.min(policy.bucket.capacityTokens, d.remainingTokens),
-    retryAfterMs: d.retryAfterMs,
-    resetAfterMs: d.resetAfterMs,
-    windowSeconds: policy.windowSeconds,
-    source: outcome.source,
-    ...(outcome.fallback === undefined
-      ? {}
-      : { fallback: outcome.fallback.mode, fallbackCause: outcome.fallback.cause }),
-    ...(policy.shadow && !listed ? { shadow: { wouldAllow: d.allowed } } : {}),
-  };
 }
 
 function outcomeOf(outcome: Outcome, result: LimitResult): DecisionOutcome {

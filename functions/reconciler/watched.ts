@@ -98,8 +98,10 @@ export function watchedLevels(
 ): WatchedLevels {
   const shape = bucketPolicyOf(policy);
   const levelTokensByRegion = new Map<string, number>();
+  // The core works in whole milliseconds; a clock may give fractions (performance.now based).
+  const atMs = Math.floor(nowMs);
   for (const [region, items] of itemsByRegion) {
-    levelTokensByRegion.set(region, levelTokensAt(shape, viewOf(items), nowMs));
+    levelTokensByRegion.set(region, levelTokensAt(shape, viewOf(items), atMs));
   }
   const local = levelTokensByRegion.get(localRegion);
   const levels = [...levelTokensByRegion.values()];
