@@ -12,7 +12,7 @@ import { levelAt, levelTokensAt, viewOf } from '../../functions/core';
 import { bucketIdOf } from '../../functions/limiter/bucket-id';
 import { LimitRequestError } from '../../functions/limiter/errors';
 import { Limiter, type LimiterOptions } from '../../functions/limiter/limiter';
-import { VirtualTime } from '../helpers/virtual-time';
+import { VirtualTime } from '../../sim/virtual-time';
 import { configWith, RecordingMetrics } from './fixtures';
 import { MemoryStore } from './memory-store';
 

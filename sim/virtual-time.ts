@@ -1,11 +1,11 @@
 /**
- * Virtual time for the limiter's tests: a clock that moves only when the
+ * Virtual time for the simulator and the limiter's tests: a clock that moves only when the
  * test says so, and timers that fire in time order as it moves. Promises
  * chained on a fired timer run before the next timer fires (the queue is
  * drained between timers), so async code sees the same order of events it
  * would see on a real event loop, without waiting for real time.
  */
-import type { Time, TimerHandle } from '../../functions/limiter/timers';
+import type { Time, TimerHandle } from '../functions/limiter/timers';
 
 interface Timer {
   readonly id: number;
