@@ -424,10 +424,13 @@ export class EdgeLambda extends Construct {
   readonly function: cloudfront.experimental.EdgeFunction;
   readonly role: iam.Role;
   readonly functionName: string;
+  /** The bundle's module file (what Lambda@Edge runs). */
+  readonly bundleFile: string;
 
   constructor(scope: Construct, id: string, props: EdgeLambdaProps) {
     super(scope, id);
     const bundle = functionBundle(props.functionName, props.config);
+    this.bundleFile = bundle.built.file;
     this.functionName = edgeFunctionName(props.config, props.role);
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
