@@ -35,7 +35,9 @@ export function stackTemplates(assemblyDir: string, manifest: Manifest): StackTe
   return Object.entries(manifest.artifacts ?? {})
     .filter(([, a]) => a.type === 'aws:cloudformation:stack')
     .map(([stack, a]) => {
-      const region = /^aws:\/\/[^/]+\/([a-z0-9-]+)$/.exec(a.environment ?? '')?.[1];
+      const region = /^aws:\/\/[^/]+\/([a-z]{2}(?:-gov)?-[a-z]+-\d)$/.exec(
+        a.environment ?? '',
+      )?.[1];
       const file = a.properties?.templateFile;
       if (region === undefined || file === undefined) {
         throw new Error(
