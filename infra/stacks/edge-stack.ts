@@ -355,7 +355,7 @@ export class EdgeStack extends Stack {
     }
     if (config.distribution?.existingDistributionId !== undefined) {
       Annotations.of(this).addInfo(
-        `No distribution is created: associate the exported function versions with ${config.distribution.existingDistributionId} (docs/deploying-regions.md, "An existing distribution").`,
+        `No distribution is created: associate the exported function versions with ${config.distribution.existingDistributionId} (docs/production-options.md, "An existing distribution").`,
       );
     }
   }
