@@ -12,7 +12,12 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { App } from 'aws-cdk-lib';
-import { type LimiterConfig, validateConfig } from '../functions/config/schema';
+import {
+  type ConfigProblem,
+  InvalidConfigError,
+  type LimiterConfig,
+  validateConfig,
+} from '../functions/config/schema';
 import { REPO_ROOT } from '../scripts/build-functions';
 import { buildLimiterApp } from './limiter-app';
 
@@ -33,13 +38,20 @@ if (config === undefined) {
   );
   process.exit(1);
 }
-const problems = validateConfig(config);
-if (problems.length > 0) {
+function refuse(problems: readonly ConfigProblem[]): never {
   console.error(
     `Invalid limiter config ${configFile} (${problems.length} problem${problems.length === 1 ? '' : 's'}):`,
   );
   for (const p of problems) console.error(`  - ${p.path}: ${p.message}`);
   process.exit(1);
 }
-buildLimiterApp(config, { app });
+const problems = validateConfig(config);
+if (problems.length > 0) refuse(problems);
+try {
+  buildLimiterApp(config, { app });
+} catch (error) {
+  // App-wide checks (alarm names unique per region) report like the config's own.
+  if (error instanceof InvalidConfigError) refuse(error.problems);
+  throw error;
+}
 app.synth();

@@ -29,6 +29,42 @@ export const PARTITION = 'aws';
 export const REGIONAL_RUNTIME = Runtime.NODEJS_24_X;
 /** Runtime of the Lambda@Edge functions: the newest one Lambda@Edge lists as supported. */
 export const EDGE_RUNTIME = Runtime.NODEJS_22_X;
+/**
+ * Node.js runtimes Lambda@Edge supports ("the latest versions of Node.js";
+ * deprecated ones can no longer be created or updated). Tests hold
+ * {@link EDGE_RUNTIME} to this list.
+ */
+export const LAMBDA_EDGE_NODE_RUNTIMES: readonly string[] = ['nodejs22.x', 'nodejs20.x'];
+
+/**
+ * Regions with a CloudFront regional edge cache, where Lambda@Edge runs and
+ * writes its logs and metrics (AWS publishes no API for this list: check the
+ * Regions the CloudFront console shows metrics for).
+ */
+export const LAMBDA_EDGE_REGIONS: readonly string[] = [
+  'us-east-1',
+  'us-east-2',
+  'us-west-1',
+  'us-west-2',
+  'sa-east-1',
+  'eu-west-1',
+  'eu-west-2',
+  'eu-central-1',
+  'ap-south-1',
+  'ap-southeast-1',
+  'ap-southeast-2',
+  'ap-northeast-1',
+  'ap-northeast-2',
+];
+
+/** The header CloudFront adds to origin requests unless the config names another. */
+export const DEFAULT_ORIGIN_HEADER = 'x-origin-verify';
+/** Length of the origin secret the edge stack generates (letters and digits). */
+export const ORIGIN_SECRET_LENGTH = 48;
+/** Viewer TLS policy with a custom domain unless the config names another. */
+export const DEFAULT_VIEWER_TLS_POLICY = 'TLSv1.2_2021';
+/** WAF rate-based rule window unless the config names another (s). */
+export const DEFAULT_WAF_WINDOW_SECONDS = 300;
 
 /** Regional API: memory (MB); 256 MB on arm64 keeps a decision's CPU time low. */
 export const API_MEMORY_MB = 256;
@@ -76,6 +112,7 @@ export interface StackNames {
   readonly strongTable: string;
   readonly edge: string;
   regional(region: string): string;
+  edgeWatch(region: string): string;
 }
 
 /** Stack names; `cdk deploy <name>` uses them. */
@@ -85,7 +122,78 @@ export function stackNames(config: LimiterConfig): StackNames {
     strongTable: `${config.appName}-StrongTable`,
     edge: `${config.appName}-Edge`,
     regional: (region) => `${config.appName}-${region}`,
+    edgeWatch: (region) => `${config.appName}-EdgeWatch-${region}`,
   };
+}
+
+/** The Lambda@Edge functions, by the name their role plays. */
+export type EdgeFunctionRole = 'viewer-request' | 'viewer-response';
+
+/**
+ * Name of a Lambda@Edge function. Fixed (not generated) so that the stacks of
+ * other regions can name its metrics and logs, which Lambda@Edge publishes as
+ * `us-east-1.<name>` in every region it runs in, without a cross-region
+ * reference.
+ */
+export function edgeFunctionName(config: LimiterConfig, role: EdgeFunctionRole): string {
+  return `${config.appName}-${role}`;
+}
+
+/** How a Lambda@Edge function is named in its metrics and logs outside us-east-1 too. */
+export function edgeMetricFunctionName(config: LimiterConfig, role: EdgeFunctionRole): string {
+  return `${EDGE_REGION}.${edgeFunctionName(config, role)}`;
+}
+
+/** Regions whose regional edge caches get edge alarms. */
+export function edgeWatchRegions(config: LimiterConfig): readonly string[] {
+  return config.edgeMonitoring?.regions ?? LAMBDA_EDGE_REGIONS;
+}
+
+/** Regions a function may use: `regions` without the retiring ones. */
+export function activeRegions(config: LimiterConfig): string[] {
+  const retiring = new Set(config.retiringRegions ?? []);
+  return config.regions.filter((r) => !retiring.has(r));
+}
+
+/**
+ * The config compiled into the function bundles: the active regions only, and
+ * none of the deployment-only settings (origin protection, distribution, edge
+ * monitoring, the deploy record), so that changing those does not publish a
+ * new Lambda@Edge version.
+ */
+export function functionConfig(config: LimiterConfig): LimiterConfig {
+  const {
+    originProtection: _originProtection,
+    distribution: _distribution,
+    edgeMonitoring: _edgeMonitoring,
+    retiringRegions: _retiringRegions,
+    deployed: _deployed,
+    ...rest
+  } = config;
+  return { ...rest, regions: activeRegions(config) };
+}
+
+/**
+ * The region of the strong table stack. It must not follow the order of
+ * `strong.regions` (reordering the list would move the stack and try to
+ * create the table again elsewhere): the primary region when it is a strong
+ * region, otherwise the first strong region in alphabetical order.
+ */
+export function strongHomeRegion(config: LimiterConfig): string | undefined {
+  const strong = config.strong?.regions;
+  if (strong === undefined || strong.length === 0) return undefined;
+  const primary = primaryRegion(config);
+  return strong.includes(primary) ? primary : [...strong].sort()[0];
+}
+
+/** Whether CloudFront adds the secret origin header. */
+export function originHeaderEnabled(config: LimiterConfig): boolean {
+  return config.originProtection?.enabled ?? (config.origin.kind ?? 'http') === 'http';
+}
+
+/** The header CloudFront adds to origin requests. */
+export function originHeaderName(config: LimiterConfig): string {
+  return config.originProtection?.headerName ?? DEFAULT_ORIGIN_HEADER;
 }
 
 /** The primary region: the table stack (and its replicas) is deployed from there. */

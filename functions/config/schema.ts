@@ -9,6 +9,7 @@
  */
 
 import { type LeasePolicy, validateBucketPolicy, validateCost, validateLeasePolicy } from '../core';
+import { validateDeployment } from './validate-deployment';
 
 /** What a policy does when the store times out, throttles or fails (docs/design.md, Failure semantics). */
 export type StoreErrorMode = 'open' | 'closed' | 'local';
@@ -115,6 +116,76 @@ export interface AlarmConfig {
   readonly functionErrorsPerMinute?: number;
 }
 
+/**
+ * How the origin is kept from being called around the limiter: CloudFront adds
+ * a secret header to every origin request (the value lives in Secrets Manager,
+ * never in a bundle or a template), the origin refuses requests without it.
+ */
+export interface OriginProtectionConfig {
+  /** Add the header. Off when origin access control (or your own means) protects the origin. @default true for `http` origins, false for the others */
+  readonly enabled?: boolean;
+  /** Header CloudFront adds to every origin request (lower case). @default 'x-origin-verify' */
+  readonly headerName?: string;
+  /** Secrets Manager secret holding the value (name or ARN, in us-east-1 or replicated there). @default a secret the edge stack creates (48 random letters and digits) */
+  readonly secretId?: string;
+  /**
+   * Secret version CloudFront sends. CloudFormation reads the secret only when
+   * the distribution changes, so a rotation is rolled out by setting this to
+   * the new version's id and deploying the edge stack.
+   * @default the version staged AWSCURRENT when the distribution was last updated
+   */
+  readonly secretVersionId?: string;
+}
+
+/** The edge stack's CloudFront distribution. */
+export interface DistributionConfig {
+  /** Attach the limiter to this existing distribution instead of creating one (its id, e.g. `E2ABCDEF123456`). @default a distribution is created */
+  readonly existingDistributionId?: string;
+  /** Alternate domain names (CNAMEs); needs `certificateArn`. @default only the `*.cloudfront.net` name */
+  readonly domainNames?: readonly string[];
+  /** ACM certificate for `domainNames`; must be in us-east-1. @default none */
+  readonly certificateArn?: string;
+  /** TLS security policy for viewers (with a certificate). @default 'TLSv1.2_2021' */
+  readonly minimumProtocolVersion?: 'TLSv1.2_2021' | 'TLSv1.2_2025' | 'TLSv1.3_2025';
+  /** A flood floor in front of the limiter: an AWS WAF web ACL with a rate-based rule per client IP. @default none */
+  readonly waf?: WafConfig;
+  /** An existing web ACL (CLOUDFRONT scope) to associate instead. @default none */
+  readonly webAclArn?: string;
+}
+
+/** The web ACL the edge stack creates. */
+export interface WafConfig {
+  /** Most requests per client IP within `windowSeconds` before WAF blocks (at least 10). */
+  readonly requestsPerIp: number;
+  /** @default 300 */
+  readonly windowSeconds?: 60 | 120 | 300 | 600;
+  /** `count` measures without blocking (to size `requestsPerIp`). @default 'block' */
+  readonly mode?: 'block' | 'count';
+}
+
+/** Alarms on the Lambda@Edge functions where they run. */
+export interface EdgeMonitoringConfig {
+  /**
+   * Regions whose regional edge caches run the functions; each gets alarms
+   * (fallbacks, store errors, function errors and throttles) and a topic.
+   * @default every region with a regional edge cache (infra/defaults.ts LAMBDA_EDGE_REGIONS)
+   */
+  readonly regions?: readonly string[];
+}
+
+/**
+ * What the last successful deploy created, copied from the config after each
+ * deploy. Region changes are checked against it: one replica added or removed
+ * per deploy, the primary never moved, a replica removed only once its
+ * deletion protection is off.
+ */
+export interface DeployedRecord {
+  /** `regions` as deployed. */
+  readonly regions: readonly string[];
+  /** `retiringRegions` as deployed. @default none */
+  readonly retiringRegions?: readonly string[];
+}
+
 /** The whole config. */
 export interface LimiterConfig {
   /** Prefix of stack names and resources. */
@@ -130,6 +201,11 @@ export interface LimiterConfig {
   /** The API that CloudFront fronts. */
   readonly origin: {
     readonly domainName: string;
+    /**
+     * What the origin is. `lambda-function-url` and `s3` get origin access
+     * control (CloudFront signs every origin request with SigV4). @default 'http'
+     */
+    readonly kind?: 'http' | 'lambda-function-url' | 's3';
     /** @default 'https-only' */
     readonly protocol?: 'https-only' | 'http-only';
     /** @default 80 */
@@ -154,6 +230,18 @@ export interface LimiterConfig {
      * only guard). @default 'iam'
      */
     readonly auth?: 'iam' | 'none';
+    /**
+     * IAM principals (role or user ARNs, or account ids) allowed to call the
+     * function URL: each gets `lambda:InvokeFunctionUrl` and
+     * `lambda:InvokeFunction` (both are required since October 2025). @default none
+     */
+    readonly callers?: readonly string[];
+    /**
+     * Reserved concurrency of the API in each region: a cap that keeps a flood
+     * of API calls from taking the regional concurrency Lambda@Edge shares.
+     * @default unreserved
+     */
+    readonly reservedConcurrency?: number;
   };
   /** Hot-path tuning. */
   readonly runtime?: {
@@ -164,6 +252,20 @@ export interface LimiterConfig {
     /** Longest accepted key, in characters, before hashing. @default 256 */
     readonly maxKeyLength?: number;
   };
+  /** Keeping the origin from being called around the limiter. @default a secret header for `http` origins */
+  readonly originProtection?: OriginProtectionConfig;
+  /** Custom domain, WAF, or an existing distribution. @default a new distribution on `*.cloudfront.net` */
+  readonly distribution?: DistributionConfig;
+  /** Alarms on the edge functions in every region they run in. @default every regional edge cache region */
+  readonly edgeMonitoring?: EdgeMonitoringConfig;
+  /**
+   * Regions being removed: their replica stays, with deletion protection off,
+   * but no function uses it and they have no regional stack. Remove them from
+   * `regions` in the next deploy to delete the replica. @default none
+   */
+  readonly retiringRegions?: readonly string[];
+  /** The region set of the last successful deploy (see {@link DeployedRecord}). @default no record: region changes are not checked */
+  readonly deployed?: DeployedRecord;
 }
 
 /** A config problem: the field path and what is wrong. */
@@ -416,6 +518,7 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
       'must leave room in the 5 s viewer-request timeout (at most 3000)',
     );
   }
+  problems.push(...validateDeployment(config));
   return problems;
 }
 

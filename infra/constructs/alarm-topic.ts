@@ -7,9 +7,16 @@
  * explicit publish statement: `enforceSSL` attaches a topic policy, which
  * replaces SNS's default one, so CloudWatch alarms of this account get their
  * own allow statement, conditioned on the account and on alarm ARNs.
+ *
+ * The key is scheduled for deletion when its stack is deleted (after
+ * {@link KEY_DELETION_WINDOW_DAYS}, during which the deletion can be
+ * cancelled, and during which KMS charges nothing for it): it protects
+ * notifications in transit, no stored data, and a retained key would cost
+ * its monthly fee forever. Its logical id is pinned by the tests: a new one
+ * would replace the key and the topic.
  */
 
-import { Annotations, Duration, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -41,6 +48,7 @@ export class AlarmTopic extends Construct {
       description: `Encrypts the ${props.topicName} alarm topic`,
       enableKeyRotation: true,
       pendingWindow: Duration.days(KEY_DELETION_WINDOW_DAYS),
+      removalPolicy: RemovalPolicy.DESTROY,
     });
     this.key.addToResourcePolicy(
       new iam.PolicyStatement({

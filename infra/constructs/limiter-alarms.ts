@@ -20,9 +20,12 @@ export interface LimiterAlarmsProps {
 /** The alarms of one stack. */
 export class LimiterAlarms extends Construct {
   readonly alarms: cloudwatch.Alarm[];
+  /** The specs the alarms were made from (names, for the app-wide uniqueness check). */
+  readonly specs: readonly AlarmSpec[];
 
   constructor(scope: Construct, id: string, props: LimiterAlarmsProps) {
     super(scope, id);
+    this.specs = props.specs;
     const action = new actions.SnsAction(props.topic);
     this.alarms = props.specs.map((spec) => {
       const alarm = new cloudwatch.Alarm(this, spec.id, {

@@ -16,6 +16,7 @@ import type { LimiterConfig } from '../../functions/config/schema';
 import { DIMENSION, METRIC, OUTCOME } from '../../functions/shared/metric-names';
 import { limiterMetric } from '../alarm-specs';
 import { otherRegions, watchedKeys } from '../defaults';
+import { suppressStaleDashboardSchema } from './cfn-lint-suppressions';
 import { toMetric } from './metrics';
 
 /** Widget sizes on the 24-column grid. */
@@ -56,6 +57,7 @@ export class LimiterDashboard extends Construct {
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: props.dashboardName,
     });
+    suppressStaleDashboardSchema(this.dashboard);
     this.dashboard.addWidgets(
       new cloudwatch.AlarmStatusWidget({
         title: `Alarms (${region})`,

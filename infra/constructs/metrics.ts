@@ -27,6 +27,7 @@ export function toMetric(spec: MetricSpec | ExpressionSpec, label?: string): clo
     dimensionsMap: { ...spec.dimensions },
     statistic: spec.statistic,
     period,
+    ...(spec.region === undefined ? {} : { region: spec.region }),
     ...(label === undefined ? {} : { label }),
   });
 }

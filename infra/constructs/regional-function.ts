@@ -11,6 +11,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { LOG_RETENTION, REGIONAL_RUNTIME } from '../defaults';
+import { LAMBDA_ROLE_DEPENDENCY, suppressCfnLint } from './cfn-lint-suppressions';
 
 /** Properties of {@link RegionalFunction}. */
 export interface RegionalFunctionProps {
@@ -19,6 +20,8 @@ export interface RegionalFunctionProps {
   readonly handler: string;
   readonly memorySizeMb: number;
   readonly timeoutSeconds: number;
+  /** Reserved concurrency: a cap on this function's share of the region's concurrency. @default unreserved */
+  readonly reservedConcurrency?: number;
 }
 
 /** A Lambda function with a least-privilege role and a retained-for-a-while log group. */
@@ -47,6 +50,10 @@ export class RegionalFunction extends Construct {
       timeout: Duration.seconds(props.timeoutSeconds),
       role: this.role,
       logGroup: this.logGroup,
+      ...(props.reservedConcurrency === undefined
+        ? {}
+        : { reservedConcurrentExecutions: props.reservedConcurrency }),
     });
+    suppressCfnLint(this.function, LAMBDA_ROLE_DEPENDENCY);
   }
 }

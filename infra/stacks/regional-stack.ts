@@ -1,11 +1,19 @@
 /**
  * Everything one region runs next to its table replica: the rating API behind
  * a function URL, the reconciler on a one-minute EventBridge Scheduler
- * schedule, the alarm topic, the alarms (docs/design.md, Observability) and a dashboard.
+ * schedule, the alarm topic, the limiter's alarms (and, when the region has a
+ * regional edge cache, the alarms on the Lambda@Edge functions running here)
+ * and a dashboard.
  *
  * The functions get the config compiled in (the same bundle in every region)
  * and learn their region from `AWS_REGION`; nothing differs per region except
  * the IAM scope, so they get no environment variables.
+ *
+ * Callers of the function URL (`regionalApi.callers`) get both
+ * `lambda:InvokeFunctionUrl` and `lambda:InvokeFunction` (the second one
+ * limited to calls through the URL): function URLs need both since October
+ * 2025. {@link RegionalStack.grantApiInvoke} does the same for a principal
+ * of another CDK app.
  */
 
 import {
@@ -22,7 +30,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import type { Construct } from 'constructs';
 import type { LimiterConfig } from '../../functions/config/schema';
-import { regionalAlarmSpecs } from '../alarm-specs';
+import { edgeRegionAlarmSpecs, regionalAlarmSpecs } from '../alarm-specs';
 import { functionBundle } from '../bundling';
 import { AlarmTopic } from '../constructs/alarm-topic';
 import { LimiterAlarms } from '../constructs/limiter-alarms';
@@ -31,6 +39,9 @@ import { RegionalFunction } from '../constructs/regional-function';
 import {
   API_MEMORY_MB,
   API_TIMEOUT_SECONDS,
+  type EdgeFunctionRole,
+  edgeWatchRegions,
+  functionConfig,
   RECONCILE_EVERY_MINUTES,
   RECONCILER_MEMORY_MB,
   RECONCILER_TIMEOUT_SECONDS,
@@ -47,6 +58,8 @@ export interface RegionalStackProps extends StackProps {
   readonly config: LimiterConfig;
   /** This stack's region (also in `env`). */
   readonly region: string;
+  /** The edge functions deployed, for the edge alarms of this region. */
+  readonly edgeFunctions: readonly EdgeFunctionRole[];
 }
 
 /** One region of the limiter. */
@@ -62,7 +75,9 @@ export class RegionalStack extends Stack {
 
   constructor(scope: Construct, id: string, props: RegionalStackProps) {
     super(scope, id, props);
-    const { config, region } = props;
+    const { region } = props;
+    // Functions, IAM and alarms see the active regions only (no retiring region).
+    const config = functionConfig(props.config);
 
     const apiBundle = functionBundle('api', config);
     this.api = new RegionalFunction(this, 'Api', {
@@ -71,6 +86,9 @@ export class RegionalStack extends Stack {
       handler: apiBundle.handler,
       memorySizeMb: API_MEMORY_MB,
       timeoutSeconds: API_TIMEOUT_SECONDS,
+      ...(config.regionalApi?.reservedConcurrency === undefined
+        ? {}
+        : { reservedConcurrency: config.regionalApi.reservedConcurrency }),
     });
     this.api.role.addToPolicy(
       tableStatement(config, DECISION_TABLE_ACTIONS, { regions: { only: region }, strong: true }),
@@ -81,6 +99,11 @@ export class RegionalStack extends Stack {
           ? lambda.FunctionUrlAuthType.NONE
           : lambda.FunctionUrlAuthType.AWS_IAM,
     });
+    for (const caller of config.regionalApi?.callers ?? []) {
+      this.grantApiInvoke(
+        /^\d{12}$/.test(caller) ? new iam.AccountPrincipal(caller) : new iam.ArnPrincipal(caller),
+      );
+    }
 
     const reconcilerBundle = functionBundle('reconciler', config);
     this.reconciler = new RegionalFunction(this, 'Reconciler', {
@@ -119,10 +142,21 @@ export class RegionalStack extends Stack {
     });
     this.alarms = new LimiterAlarms(this, 'LimiterAlarms', {
       topic: this.alarmTopic.topic,
-      specs: regionalAlarmSpecs(config, region, {
-        apiFunctionName: this.api.function.functionName,
-        reconcilerFunctionName: this.reconciler.function.functionName,
-      }),
+      specs: [
+        ...regionalAlarmSpecs(config, region, {
+          apiFunctionName: this.api.function.functionName,
+          reconcilerFunctionName: this.reconciler.function.functionName,
+        }),
+        // The regional alarms above already watch fallbacks and store errors
+        // here (the edge publishes the same aggregate series).
+        ...(edgeWatchRegions(props.config).includes(region)
+          ? edgeRegionAlarmSpecs(config, region, {
+              limiterMetrics: false,
+              functions: props.edgeFunctions,
+              namePrefix: `${config.appName}-${region}-edge`,
+            })
+          : []),
+      ],
     });
     this.dashboard = new LimiterDashboard(this, 'Dashboard', {
       dashboardName: `${config.appName}-${region}`,
@@ -140,6 +174,15 @@ export class RegionalStack extends Stack {
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topic.topicArn });
 
     this.acknowledgeFindings();
+  }
+
+  /**
+   * Lets a principal call the rating API's function URL: `lambda:InvokeFunctionUrl`
+   * and `lambda:InvokeFunction` through the URL, in its identity policy when
+   * it belongs to this app, in the function's resource policy otherwise.
+   */
+  grantApiInvoke(grantee: iam.IGrantable): iam.Grant {
+    return this.api.function.grantInvokeUrl(grantee);
   }
 
   /** cdk-nag findings this stack accepts, each with its reason. */

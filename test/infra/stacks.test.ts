@@ -2,14 +2,30 @@
  * The deployment synthesized from the shipped config (once, shared by every
  * test): the global table, each regional stack (functions, schedule, topic,
  * every alarm with its metric, threshold and actions, dashboard), the edge
- * stack, IAM scoping, cdk-nag, and the metric-name contract.
+ * stack (Lambda@Edge limits of every viewer trigger, origin header, outputs,
+ * dashboard), the edge-watch stacks of the other regional-edge-cache regions,
+ * pinned logical ids of the stateful resources, alarm names unique per
+ * region, the placeholder guard, IAM scoping, cdk-nag, and the metric-name
+ * contract.
  */
+import { readFileSync } from 'node:fs';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { LimiterConfig } from '../../functions/config/schema';
 import { DIMENSION, METRIC, METRIC_NAMESPACE } from '../../functions/shared/metric-names';
+import { STALE_DASHBOARD_SCHEMA_REGIONS } from '../../infra/constructs/cfn-lint-suppressions';
+import {
+  PLACEHOLDER_PARAMETER_ID,
+  PLACEHOLDER_RULE_ID,
+} from '../../infra/constructs/placeholder-guard';
+import {
+  EDGE_MEMORY_MB,
+  EDGE_TIMEOUT_SECONDS,
+  LAMBDA_EDGE_NODE_RUNTIMES,
+  LAMBDA_EDGE_REGIONS,
+} from '../../infra/defaults';
 import { buildLimiterApp, type LimiterApp } from '../../infra/limiter-app';
 import { hasEntry } from '../../scripts/build-functions';
 import { appLikeCli, baseConfig } from './fixtures';
@@ -30,6 +46,7 @@ let built: LimiterApp;
 let table: Template;
 let edge: Template;
 const regional = new Map<string, Template>();
+const edgeWatch = new Map<string, Template>();
 
 beforeAll(() => {
   config = baseConfig();
@@ -37,7 +54,18 @@ beforeAll(() => {
   table = Template.fromStack(built.table);
   edge = Template.fromStack(built.edge);
   for (const [region, stack] of built.regional) regional.set(region, Template.fromStack(stack));
+  for (const [region, stack] of built.edgeWatch) edgeWatch.set(region, Template.fromStack(stack));
 });
+
+/** Every template with its region. */
+function allTemplates(): [string, Template][] {
+  return [
+    [built.table.region, table],
+    [built.edge.region, edge],
+    ...regional.entries(),
+    ...edgeWatch.entries(),
+  ];
+}
 
 const tableArn = (region: string, name = config.tableName) =>
   `arn:aws:dynamodb:${region}:${config.account}:table/${name}`;
@@ -274,6 +302,8 @@ describe.each(baseConfig().regions)('regional stack %s', (region) => {
       );
       expect(alarm?.Properties).toMatchObject({
         Namespace: METRIC_NAMESPACE,
+        // The lowest level of the minute is the one that says callers are being refused.
+        Statistic: 'Minimum',
         Threshold: config.alarms?.depletionRatio,
         ComparisonOperator: 'LessThanThreshold',
         Dimensions: expect.arrayContaining([{ Name: DIMENSION.Policy, Value: policy }]),
@@ -396,17 +426,109 @@ describe('edge stack', () => {
   const viewerRequestId = () =>
     logicalIdStartingWith(edge, 'AWS::Lambda::Function', 'ViewerRequestFunction');
 
-  it('runs the viewer-request function within Lambda@Edge limits', () => {
-    edge.hasResourceProperties('AWS::Lambda::Function', {
-      Architectures: ['x86_64'],
-      MemorySize: 128,
-      Timeout: 5,
-      Runtime: Match.stringLikeRegexp('^nodejs\\d+\\.x$'),
-    });
-    for (const fn of Object.values(resourcesOf(edge, 'AWS::Lambda::Function'))) {
-      expect(fn.Properties.Environment).toBeUndefined();
-      expect(fn.Properties.MemorySize).toBeLessThanOrEqual(128);
+  it('runs every viewer trigger within Lambda@Edge limits', () => {
+    const [, distribution] = onlyResource(edge, 'AWS::CloudFront::Distribution');
+    const associations = (distribution.Properties.DistributionConfig as DistributionConfig)
+      .DefaultCacheBehavior.LambdaFunctionAssociations;
+    expect(associations.map((a) => a.EventType).sort()).toEqual(
+      hasEntry('edge-response') ? ['viewer-request', 'viewer-response'] : ['viewer-request'],
+    );
+    const versions = resourcesOf(edge, 'AWS::Lambda::Version');
+    const functions = resourcesOf(edge, 'AWS::Lambda::Function');
+    for (const association of associations) {
+      const version = versions[association.LambdaFunctionARN.Ref];
+      const fnId = (version?.Properties.FunctionName as { Ref: string } | undefined)?.Ref ?? '';
+      const fn = functions[fnId]?.Properties;
+      expect(fn, association.EventType).toBeDefined();
+      expect(LAMBDA_EDGE_NODE_RUNTIMES).toContain(fn?.Runtime);
+      expect(fn?.MemorySize).toBeLessThanOrEqual(EDGE_MEMORY_MB);
+      expect(EDGE_MEMORY_MB).toBeLessThanOrEqual(128);
+      expect(fn?.Timeout).toBeLessThanOrEqual(EDGE_TIMEOUT_SECONDS);
+      expect(EDGE_TIMEOUT_SECONDS).toBeLessThanOrEqual(5);
+      expect(fn?.Architectures).toEqual(['x86_64']);
+      // Lambda features Lambda@Edge refuses.
+      for (const absent of ['Environment', 'Layers', 'VpcConfig', 'DeadLetterConfig']) {
+        expect(fn?.[absent], `${association.EventType} ${absent}`).toBeUndefined();
+      }
+      const storage = (fn?.EphemeralStorage as { Size?: number } | undefined)?.Size ?? 512;
+      expect(storage).toBeLessThanOrEqual(512);
     }
+  });
+
+  it('sends the origin a secret header whose value is a Secrets Manager reference', () => {
+    const [, distribution] = onlyResource(edge, 'AWS::CloudFront::Distribution');
+    const origin = (distribution.Properties.DistributionConfig as DistributionConfig)
+      .Origins[0] as {
+      OriginCustomHeaders: { HeaderName: string; HeaderValue: unknown }[];
+    };
+    const [secretId, secret] = onlyResource(edge, 'AWS::SecretsManager::Secret');
+    expect(origin.OriginCustomHeaders).toHaveLength(1);
+    expect(origin.OriginCustomHeaders[0]?.HeaderName).toBe('x-origin-verify');
+    expect(joined(origin.OriginCustomHeaders[0]?.HeaderValue)).toBe(
+      `{{resolve:secretsmanager:<${secretId}>:SecretString:::}}`,
+    );
+    expect(secret.Properties.GenerateSecretString).toMatchObject({
+      PasswordLength: 48,
+      ExcludePunctuation: true,
+    });
+    expect(secret.Properties.SecretString).toBeUndefined();
+    edge.hasOutput('OriginSecretArn', { Value: { Ref: secretId } });
+  });
+
+  it('publishes the same edge bundle whatever the deployment-only settings', () => {
+    // A WAF rule, a custom domain or a rotated origin secret must not publish a new Lambda@Edge version.
+    const deploymentOnly: LimiterConfig = {
+      ...config,
+      distribution: { waf: { requestsPerIp: 2000 } },
+      originProtection: { secretVersionId: 'a1b2c3d4-0000-4000-8000-1234567890ab' },
+      edgeMonitoring: { regions: ['eu-central-1'] },
+      deployed: { regions: config.regions },
+    };
+    const other = buildLimiterApp(deploymentOnly, { nag: false });
+    expect(other.edge.viewerRequest.bundleFile).toBe(built.edge.viewerRequest.bundleFile);
+    const changedPolicy: LimiterConfig = {
+      ...config,
+      policies: config.policies.map((p, i) => (i === 0 ? { ...p, capacityTokens: 11 } : p)),
+    };
+    expect(buildLimiterApp(changedPolicy, { nag: false }).edge.viewerRequest.bundleFile).not.toBe(
+      built.edge.viewerRequest.bundleFile,
+    );
+    expect(readFileSync(built.edge.viewerRequest.bundleFile, 'utf8')).toContain(config.tableName);
+  });
+
+  it('exports the published function versions for other distributions', () => {
+    const versionIds = Object.keys(resourcesOf(edge, 'AWS::Lambda::Version'));
+    const outputs = edge.findOutputs('ViewerRequestVersionArn');
+    expect(Object.values(outputs)[0]).toMatchObject({
+      Export: { Name: `${config.appName}-ViewerRequestVersionArn` },
+      Value: { Ref: expect.stringMatching(new RegExp(`^(${versionIds.join('|')})$`)) },
+    });
+  });
+
+  it('has a dashboard with the limiter and function metrics of every regional edge cache region', () => {
+    const [, dashboard] = onlyResource(edge, 'AWS::CloudWatch::Dashboard');
+    expect(dashboard.Properties.DashboardName).toBe(`${config.appName}-edge`);
+    const body = JSON.parse(joined(dashboard.Properties.DashboardBody)) as {
+      widgets: { properties: { metrics?: unknown[][] } }[];
+    };
+    const metrics = body.widgets.flatMap((w) => w.properties.metrics ?? []);
+    const regionsOf = (namespace: string, name: string) =>
+      new Set(
+        metrics
+          .filter((m) => m[0] === namespace && m[1] === name)
+          .map((m) => (m.at(-1) as { region?: string }).region),
+      );
+    for (const [namespace, name] of [
+      [METRIC_NAMESPACE, METRIC.Fallbacks],
+      [METRIC_NAMESPACE, METRIC.StoreErrors],
+      ['AWS/Lambda', 'Errors'],
+      ['AWS/Lambda', 'Throttles'],
+    ] as const) {
+      expect([...regionsOf(namespace, name)].sort(), `${namespace} ${name}`).toEqual(
+        [...LAMBDA_EDGE_REGIONS].sort(),
+      );
+    }
+    expect(JSON.stringify(body)).toContain(`"us-east-1.${config.appName}-viewer-request"`);
   });
 
   it('associates the function with viewer requests of an uncached distribution in front of the origin', () => {
@@ -454,8 +576,11 @@ describe('edge stack', () => {
       config.regions.map((r) => tableArn(r)).sort(),
     );
     const logs = statements.find((s) => s.Sid === 'EdgeLogsInEveryRegion');
+    const functionName = resourcesOf(edge, 'AWS::Lambda::Function')[viewerRequestId()]?.Properties
+      .FunctionName;
+    expect(functionName).toBe(`${config.appName}-viewer-request`);
     expect(joined(resourcesOfStatement(logs!)[0])).toBe(
-      `arn:aws:logs:*:${config.account}:log-group:/aws/lambda/us-east-1.<${viewerRequestId()}>:*`,
+      `arn:aws:logs:*:${config.account}:log-group:/aws/lambda/us-east-1.${functionName}:*`,
     );
     const trust = resourcesOf(edge, 'AWS::IAM::Role')[roleId]?.Properties
       .AssumeRolePolicyDocument as { Statement: { Principal: { Service: string | string[] } }[] };
@@ -484,7 +609,7 @@ describe('edge stack', () => {
 
 describe('IAM', () => {
   it('grants named actions only, on named resources, except metric publishing by namespace', () => {
-    const templates = [table, edge, ...regional.values()];
+    const templates = allTemplates().map(([, t]) => t);
     const statements = templates.flatMap(identityStatements);
     expect(statements.length).toBeGreaterThan(0);
     for (const s of statements) {
@@ -509,7 +634,7 @@ describe('cdk-nag', () => {
   });
 
   it('leaves no error annotations on any stack', () => {
-    for (const stack of [built.table, built.edge, ...built.regional.values()]) {
+    for (const stack of built.stacks) {
       expect(Annotations.fromStack(stack).findError('*', Match.anyValue())).toEqual([]);
     }
   });
@@ -519,7 +644,7 @@ describe('metric-name contract', () => {
   it('alarms only on names exported by functions/shared/metric-names.ts', () => {
     const known = new Set<string>(Object.values(METRIC));
     const used = new Set<string>();
-    for (const t of regional.values()) {
+    for (const [, t] of allTemplates()) {
       for (const alarm of Object.values(resourcesOf(t, 'AWS::CloudWatch::Alarm'))) {
         if (alarm.Properties.Namespace === METRIC_NAMESPACE) {
           used.add(alarm.Properties.MetricName as string);
@@ -536,5 +661,160 @@ describe('metric-name contract', () => {
         METRIC.Fallbacks,
       ].sort(),
     );
+  });
+});
+
+describe('edge alarms in every region with a regional edge cache', () => {
+  const edgeFunction = () => `us-east-1.${config.appName}-viewer-request`;
+  const tableRegions = () => config.regions.filter((r) => LAMBDA_EDGE_REGIONS.includes(r));
+
+  it('has an edge-watch stack in each such region without a regional stack', () => {
+    expect([...built.edgeWatch.keys()].sort()).toEqual(
+      LAMBDA_EDGE_REGIONS.filter((r) => !config.regions.includes(r)).sort(),
+    );
+    for (const [region, stack] of built.edgeWatch) {
+      expect(stack.region).toBe(region);
+      expect(stack.stackName).toBe(`${config.appName}-EdgeWatch-${region}`);
+    }
+  });
+
+  it.each(LAMBDA_EDGE_REGIONS.filter((r) => !baseConfig().regions.includes(r)))(
+    'pages on fallbacks, store errors and edge function errors in %s',
+    (region) => {
+      const t = edgeWatch.get(region)!;
+      const topic = { Ref: logicalIdStartingWith(t, 'AWS::SNS::Topic', 'AlarmsTopic') };
+      for (const [suffix, metricName] of [
+        ['fallbacks', METRIC.Fallbacks],
+        ['store-errors', METRIC.StoreErrors],
+      ] as const) {
+        const alarm = alarmNamed(t, `${config.appName}-edge-${region}-${suffix}`);
+        expect(alarm).toMatchObject({
+          Namespace: METRIC_NAMESPACE,
+          MetricName: metricName,
+          Statistic: 'Sum',
+          TreatMissingData: 'notBreaching',
+          AlarmActions: [topic],
+          OKActions: [topic],
+        });
+        expect(alarm.Dimensions).toBeUndefined();
+      }
+      for (const metricName of ['Errors', 'Throttles']) {
+        const alarm = alarmNamed(
+          t,
+          `${config.appName}-edge-${region}-viewer-request-${metricName.toLowerCase()}`,
+        );
+        expect(alarm).toMatchObject({
+          Namespace: 'AWS/Lambda',
+          MetricName: metricName,
+          Dimensions: [{ Name: 'FunctionName', Value: edgeFunction() }],
+          AlarmActions: [topic],
+        });
+      }
+      t.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    },
+  );
+
+  it('adds the edge function alarms to the regional stacks of table regions with an edge cache', () => {
+    expect(tableRegions().length).toBeGreaterThan(0);
+    for (const region of tableRegions()) {
+      const alarm = alarmNamed(
+        regionalTemplate(region),
+        `${config.appName}-${region}-edge-viewer-request-errors`,
+      );
+      expect(alarm).toMatchObject({
+        Namespace: 'AWS/Lambda',
+        Dimensions: [{ Name: 'FunctionName', Value: edgeFunction() }],
+      });
+    }
+  });
+});
+
+describe('pinned logical ids of stateful resources', () => {
+  // A changed logical id makes CloudFormation create a replacement: a second
+  // table under the same name (which fails), a new KMS key and topic, a new
+  // origin secret value (which locks CloudFront out of the origin).
+  it('keeps the table, the KMS keys, the origin secret and the log bucket', () => {
+    expect(Object.keys(resourcesOf(table, 'AWS::DynamoDB::GlobalTable'))).toEqual([
+      'BucketsF2AD3CC3',
+    ]);
+    for (const [region, t] of allTemplates()) {
+      if (t === table) continue;
+      expect(Object.keys(resourcesOf(t, 'AWS::KMS::Key')), region).toEqual(['AlarmsKey3C2381B3']);
+    }
+    expect(Object.keys(resourcesOf(edge, 'AWS::SecretsManager::Secret'))).toEqual([
+      'OriginSecret5DDC59F1',
+    ]);
+    expect(Object.keys(resourcesOf(edge, 'AWS::S3::Bucket'))).toEqual(['AccessLogs8B620ECA']);
+  });
+
+  it('schedules the alarm keys for deletion with the stack and retains the table', () => {
+    const [, tableResource] = onlyResource(table, 'AWS::DynamoDB::GlobalTable');
+    expect(tableResource.DeletionPolicy).toBe('Retain');
+    for (const [, t] of allTemplates()) {
+      for (const key of Object.values(resourcesOf(t, 'AWS::KMS::Key'))) {
+        expect(key.DeletionPolicy).toBe('Delete');
+        expect(key.Properties.PendingWindowInDays).toBe(30);
+      }
+    }
+  });
+});
+
+describe('alarm names', () => {
+  it('are unique per region across every stack of the app', () => {
+    const seen = new Map<string, string>();
+    for (const [region, t] of allTemplates()) {
+      for (const alarm of Object.values(resourcesOf(t, 'AWS::CloudWatch::Alarm'))) {
+        const key = `${region} ${String(alarm.Properties.AlarmName)}`;
+        expect(seen.has(key), key).toBe(false);
+        seen.set(key, region);
+      }
+    }
+    expect(seen.size).toBeGreaterThan(50);
+  });
+});
+
+describe('placeholder guard', () => {
+  it('refuses a deploy of the shipped example values in every stack, naming each', () => {
+    for (const [region, t] of allTemplates()) {
+      const json = t.toJSON() as {
+        Parameters: Record<string, { Default: string }>;
+        Rules: Record<string, { Assertions: { Assert: unknown; AssertDescription: string }[] }>;
+      };
+      const listed = json.Parameters[PLACEHOLDER_PARAMETER_ID]?.Default;
+      expect(listed, region).toContain('notifications.emails[0] (oncall@example.com)');
+      expect(listed).toContain('origin.domainName (api.example.com)');
+      const [assertion] = json.Rules[PLACEHOLDER_RULE_ID]?.Assertions ?? [];
+      expect(assertion?.Assert).toEqual({
+        'Fn::Equals': [{ Ref: PLACEHOLDER_PARAMETER_ID }, ''],
+      });
+      expect(assertion?.AssertDescription).toContain(listed);
+    }
+  });
+
+  it('warns once at synth', () => {
+    const warnings = built.stacks.flatMap((s) =>
+      Annotations.fromStack(s).findWarning('*', Match.stringLikeRegexp('example values')),
+    );
+    expect(warnings).toHaveLength(1);
+  });
+});
+
+describe('cfn-lint suppressions', () => {
+  it('suppress the stale Dashboard Tags schema only where cfn-lint 1.51.0 is stale', () => {
+    for (const [region, t] of allTemplates()) {
+      for (const dashboard of Object.values(
+        t.findResources('AWS::CloudWatch::Dashboard') as Record<
+          string,
+          { Metadata?: Record<string, unknown> }
+        >,
+      )) {
+        const ignored =
+          (dashboard.Metadata?.['cfn-lint'] as { config: { ignore_checks: string[] } } | undefined)
+            ?.config.ignore_checks ?? [];
+        expect(ignored.includes('E3002'), region).toBe(
+          STALE_DASHBOARD_SCHEMA_REGIONS.includes(region),
+        );
+      }
+    }
   });
 });

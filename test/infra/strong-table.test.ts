@@ -1,7 +1,8 @@
 /**
  * A deployment with a strong policy (synthesized once): the MRSC table stack
- * in the first strong region, its three replicas and no TTL; who may reach
- * it; and cdk-nag on this variant too.
+ * in a region that does not follow the order of `strong.regions`, its three
+ * replicas and no TTL, its pinned logical id; who may reach it; and cdk-nag
+ * on this variant too.
  */
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -32,16 +33,38 @@ const arn = (region: string, table: string) =>
   `arn:aws:dynamodb:${region}:${config.account}:table/${table}`;
 
 describe('strong table', () => {
-  it('lives in the first strong region, and every other stack deploys after it', () => {
-    expect(built.strongTable?.region).toBe(strong().regions[0]);
+  it('lives in the primary region when it is a strong region, and every other stack deploys after it', () => {
+    expect(strong().regions[0]).not.toBe(config.regions[0]);
+    expect(built.strongTable?.region).toBe(config.regions[0]);
     for (const stack of [built.edge, ...built.regional.values()]) {
       expect(stack.dependencies).toContain(built.strongTable);
     }
   });
 
+  it('stays in its region whatever the order of strong.regions', () => {
+    const reordered = (regions: string[]): LimiterConfig => ({
+      ...config,
+      strong: { tableName: strong().tableName, regions },
+    });
+    const homes = [
+      ['us-east-2', 'us-west-2', 'us-east-1'],
+      ['us-west-2', 'us-east-1', 'us-east-2'],
+    ].map((regions) => buildLimiterApp(reordered(regions), { nag: false }).strongTable?.region);
+    expect(homes).toEqual([built.strongTable?.region, built.strongTable?.region]);
+    // Without the primary among them: the first strong region in alphabetical order.
+    const withoutPrimary: LimiterConfig = {
+      ...config,
+      regions: ['eu-west-1', 'us-east-1', 'us-east-2', 'us-west-2'],
+      strong: { tableName: strong().tableName, regions: ['us-west-2', 'us-east-2', 'us-east-1'] },
+    };
+    expect(buildLimiterApp(withoutPrimary, { nag: false }).strongTable?.region).toBe('us-east-1');
+  });
+
   it('is a retained MRSC global table over exactly the strong regions, without TTL', () => {
     const template = Template.fromStack(built.strongTable!);
-    const [, table] = onlyResource(template, 'AWS::DynamoDB::GlobalTable');
+    const [id, table] = onlyResource(template, 'AWS::DynamoDB::GlobalTable');
+    // Pinned: a new logical id would try to create a second table of the same name.
+    expect(id).toBe('BucketsF2AD3CC3');
     expect(table.DeletionPolicy).toBe('Retain');
     expect(table.Properties.TableName).toBe(strong().tableName);
     expect(table.Properties.MultiRegionConsistency).toBe('STRONG');
