@@ -19,7 +19,7 @@ export interface AccuracyOptions {
 }
 
 /** Runs the simulator and builds the accuracy tables. */
-export function measureAccuracy(options: AccuracyOptions): AccuracyResult {
+export async function measureAccuracy(options: AccuracyOptions): Promise<AccuracyResult> {
   const specs = SCENARIOS.filter(
     (s) => options.scenarios === undefined || options.scenarios.includes(s.name),
   );
@@ -28,9 +28,10 @@ export function measureAccuracy(options: AccuracyOptions): AccuracyResult {
   let boundHolds = true;
   let worstMargin = Number.POSITIVE_INFINITY;
   for (const spec of specs) {
-    const bySeed = options.seeds.map(
-      (seed) => runScenario(spec, { seed, seriesPoints: 2 }).results,
-    );
+    const bySeed: (readonly StrategyResult[])[] = [];
+    for (const seed of options.seeds) {
+      bySeed.push((await runScenario(spec, { seed, seriesPoints: 2 })).results);
+    }
     const of = (name: string): StrategyResult[] =>
       bySeed.map((results) => results.find((r) => r.strategy === name) as StrategyResult);
     admitted.push([

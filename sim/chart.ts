@@ -21,6 +21,7 @@ const DIFF_PANEL = { top: 410, height: 150 };
 const COLOURS: Readonly<Record<StrategyName, string>> = {
   exact: '#000000',
   'checkpoint-merge': '#0072B2',
+  limiter: '#56B4E9',
   independent: '#D55E00',
   'static-split': '#009E73',
   'pn-counter': '#CC79A7',

@@ -14,6 +14,8 @@ export interface CliOptions {
   readonly lagMs?: number;
   readonly regions?: number;
   readonly seed: number;
+  /** How many seeds to run, from `seed` on (every result is reported). @default 1 */
+  readonly seeds: number;
   readonly json: boolean;
   /** Where charts go. @default sim/out */
   readonly outDir: string;
@@ -41,6 +43,7 @@ Flags:
   --lag MS          mean one-way replication lag of every link, integer ms >= 0
   --regions N       number of regions, 1..${MAX_REGIONS}
   --seed N          seed of the traffic and lag streams, integer >= 0 (default ${DEFAULT_SEED})
+  --seeds N         run N seeds from --seed on, 1..100 (default 1; charts show the first)
   --json            print a JSON array of results instead of the table
   --out DIR         where to write one SVG chart per scenario (default sim/out)
   --no-charts       do not write charts
@@ -66,6 +69,7 @@ export function parseArgs(argv: readonly string[]): CliOptions {
   let lagMs: number | undefined;
   let regions: number | undefined;
   let seed = DEFAULT_SEED;
+  let seeds = 1;
   let json = false;
   let outDir = 'sim/out';
   let charts = true;
@@ -104,6 +108,9 @@ export function parseArgs(argv: readonly string[]): CliOptions {
       case '--seed':
         seed = integerFlag('--seed', value(), 0, 2 ** 32 - 1);
         break;
+      case '--seeds':
+        seeds = integerFlag('--seeds', value(), 1, 100);
+        break;
       case '--json':
         noValue();
         json = true;
@@ -133,6 +140,7 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     ...(lagMs === undefined ? {} : { lagMs }),
     ...(regions === undefined ? {} : { regions }),
     seed,
+    seeds,
     json,
     outDir,
     charts,
@@ -145,6 +153,7 @@ const COLUMNS: readonly { header: string; cell: (r: StrategyResult) => string }[
   { header: 'regions', cell: (r) => String(r.regions) },
   { header: 'lag ms', cell: (r) => String(r.lagMs) },
   { header: 'strategy', cell: (r) => r.strategy },
+  { header: 'seed', cell: (r) => String(r.seed) },
   { header: 'admitted', cell: (r) => String(r.admittedTokens) },
   { header: 'ideal', cell: (r) => String(r.idealTokens) },
   { header: '% ideal', cell: (r) => r.admittedPercentOfIdeal.toFixed(1) },
@@ -157,6 +166,20 @@ const COLUMNS: readonly { header: string; cell: (r: StrategyResult) => string }[
     header: 'unseen bound',
     cell: (r) => (r.unseenBoundTokens === undefined ? '' : String(r.unseenBoundTokens)),
   },
+  {
+    header: 'longer Retry-After',
+    cell: (r) =>
+      r.longerRetryShare === undefined
+        ? ''
+        : `${(100 * r.longerRetryShare).toFixed(1)} % (≤ ${r.worstRetryExcessMs} ms)`,
+  },
+  {
+    header: 'needless after heal / later',
+    cell: (r) =>
+      r.needlessAfterHealTokens === undefined
+        ? ''
+        : `${r.needlessAfterHealTokens} / ${r.needlessLaterTokens}`,
+  },
 ];
 
 /** Formats results as a Markdown table (readable in a terminal, pasteable into docs/accuracy.md). */
@@ -166,7 +189,7 @@ export function formatTable(results: readonly StrategyResult[]): string {
     Math.max(c.header.length, ...rows.map((row) => row[i]!.length)),
   );
   const line = (cells: readonly string[]) =>
-    `| ${cells.map((cell, i) => (i < 4 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(' | ')} |`;
-  const rule = `|${widths.map((w, i) => (i < 4 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+    `| ${cells.map((cell, i) => (i < 5 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (i < 5 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
   return [line(COLUMNS.map((c) => c.header)), rule, ...rows.map(line)].join('\n');
 }

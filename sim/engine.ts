@@ -12,7 +12,7 @@
  * Importable: the benchmarks reuse {@link runScenario} and {@link generateTrace}.
  */
 
-import { levelAt, type View } from '../functions/core';
+import { fullRefillMs, levelAt, type View } from '../functions/core';
 import { ForcedReplay } from './bucket-math';
 import { CheckpointMergeStrategy, createStrategy, type ReplicaSnapshot } from './strategies';
 import { generateTrace } from './traffic';
@@ -67,12 +67,12 @@ export function meanLagMs(spec: ScenarioSpec): number {
 }
 
 /** Runs every strategy on the scenario's trace and measures each. */
-export function runScenario(spec: ScenarioSpec, options: RunOptions): ScenarioRun {
+export async function runScenario(spec: ScenarioSpec, options: RunOptions): Promise<ScenarioRun> {
   const { seed } = options;
   const names = options.strategies ?? STRATEGY_NAMES;
   const trace = generateTrace(spec, seed);
   const decisions = new Map<StrategyName, boolean[]>();
-  const unseenMax = new Map<StrategyName, number>();
+  const observed = new Map<StrategyName, Observed>();
   let replicas: ScenarioRun['replicas'];
 
   // The ideal runs first: every other strategy is compared with it.
@@ -80,17 +80,19 @@ export function runScenario(spec: ScenarioSpec, options: RunOptions): ScenarioRu
   for (const name of order) {
     const strategy = createStrategy(name, spec, seed);
     const allowed: boolean[] = [];
-    let maxUnseen = 0;
+    const retryAfterMs: (number | undefined)[] = [];
+    let maxUnseen: number | undefined;
     for (const request of trace) {
-      const outcome = strategy.decide(request);
+      const outcome = await strategy.decide(request);
       allowed.push(outcome.allowed);
-      if (outcome.allowed && outcome.unseenTokens !== undefined) {
-        maxUnseen = Math.max(maxUnseen, outcome.unseenTokens);
+      retryAfterMs.push(outcome.retryAfterMs);
+      if (outcome.unseenTokens !== undefined) {
+        maxUnseen = Math.max(maxUnseen ?? 0, outcome.allowed ? outcome.unseenTokens : 0);
       }
     }
     decisions.set(name, allowed);
+    observed.set(name, { retryAfterMs, maxUnseen });
     if (strategy instanceof CheckpointMergeStrategy) {
-      unseenMax.set(name, maxUnseen);
       const snapshot = strategy.snapshot();
       const levelsScaled = new Map<string, number>();
       for (const [region, view] of snapshot.views) {
@@ -105,10 +107,18 @@ export function runScenario(spec: ScenarioSpec, options: RunOptions): ScenarioRu
   const ideal = decisions.get('exact')!;
   const idealTokens = admittedTokensOf(trace, ideal);
   const results = names.map((name) =>
-    measure(spec, seed, name, trace, decisions.get(name)!, ideal, idealTokens, unseenMax.get(name)),
+    measure(spec, seed, name, trace, decisions.get(name)!, ideal, idealTokens, observed.get(name)!),
   );
   const series = seriesOf(spec, trace, decisions, options.seriesPoints ?? 240);
   return { spec, seed, trace, results, decisions, series, ...(replicas ? { replicas } : {}) };
+}
+
+/** What a strategy reported besides its decisions. */
+interface Observed {
+  /** Per request, the retry time it gave (strategies that report one). */
+  readonly retryAfterMs: readonly (number | undefined)[];
+  /** The most unseen tokens at an admission (ours only). */
+  readonly maxUnseen: number | undefined;
 }
 
 function admittedTokensOf(trace: readonly SimRequest[], allowed: readonly boolean[]): number {
@@ -127,22 +137,46 @@ function measure(
   allowed: readonly boolean[],
   ideal: readonly boolean[],
   idealTokens: number,
-  unseenBoundTokens: number | undefined,
+  observed: Observed,
 ): StrategyResult {
   const { capacityTokens, refillTokens, refillIntervalMs: unit } = spec.policy;
   const replay = new ForcedReplay(capacityTokens * unit, refillTokens);
+  const healMs = spec.partitions?.reduce((last, p) => Math.max(last, p.endMs), 0);
+  const settledMs = healMs === undefined ? undefined : healMs + fullRefillMs(spec.policy);
   let admittedRequests = 0;
   let admittedTokens = 0;
   let needlessRefusalTokens = 0;
+  let needlessAfterHeal = 0;
+  let needlessLater = 0;
   let differing = 0;
+  let refusalsWithRetry = 0;
+  let longerRetries = 0;
+  let worstRetryExcessMs = 0;
   trace.forEach((request, i) => {
     if (allowed[i] !== ideal[i]) differing++;
+    const cost = request.costTokens * unit;
     if (allowed[i]) {
       admittedRequests++;
       admittedTokens += request.costTokens;
-      replay.admit(request.atMs, request.costTokens * unit);
-    } else if (replay.levelAt(request.atMs) >= request.costTokens * unit) {
+      replay.admit(request.atMs, cost);
+      return;
+    }
+    const level = replay.levelAt(request.atMs);
+    if (level >= cost) {
       needlessRefusalTokens += request.costTokens;
+      if (settledMs !== undefined && healMs !== undefined && request.atMs >= healMs) {
+        if (request.atMs < settledMs) needlessAfterHeal += request.costTokens;
+        else needlessLater += request.costTokens;
+      }
+    }
+    const retry = observed.retryAfterMs[i];
+    if (retry !== undefined) {
+      refusalsWithRetry++;
+      const exactRetry = level >= cost ? 0 : Math.ceil((cost - level) / refillTokens);
+      if (retry > exactRetry) {
+        longerRetries++;
+        worstRetryExcessMs = Math.max(worstRetryExcessMs, retry - exactRetry);
+      }
     }
   });
   const worstWindowExcessTokens = replay.worstExcessUnits() / unit;
@@ -164,7 +198,13 @@ function measure(
     underAdmittedTokens: Math.max(0, idealTokens - admittedTokens),
     needlessRefusalTokens,
     decisionsDifferingFromIdeal: differing,
-    ...(unseenBoundTokens === undefined ? {} : { unseenBoundTokens }),
+    ...(observed.maxUnseen === undefined ? {} : { unseenBoundTokens: observed.maxUnseen }),
+    ...(refusalsWithRetry === 0 || strategy === 'exact'
+      ? {}
+      : { longerRetryShare: longerRetries / refusalsWithRetry, worstRetryExcessMs }),
+    ...(settledMs === undefined
+      ? {}
+      : { needlessAfterHealTokens: needlessAfterHeal, needlessLaterTokens: needlessLater }),
   };
 }
 

@@ -8,7 +8,7 @@ import { CliUsageError, formatTable, parseArgs, USAGE } from './cli';
 import { simulate } from './run';
 import { STRATEGY_LABELS, STRATEGY_NAMES } from './types';
 
-function main(argv: readonly string[]): number {
+async function main(argv: readonly string[]): Promise<number> {
   let options: ReturnType<typeof parseArgs>;
   try {
     options = parseArgs(argv);
@@ -23,7 +23,7 @@ function main(argv: readonly string[]): number {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const { results, charts } = simulate(options);
+  const { results, charts } = await simulate(options);
   if (options.json) {
     process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
     return 0;
@@ -36,7 +36,10 @@ function main(argv: readonly string[]): number {
       'Tokens throughout. worst-window excess: max over time windows W of admitted(W) − C − R·|W|;',
       '× C: the same in units of capacity; under: max(0, ideal − admitted); needless refusals: tokens',
       'refused while a single store holding the same admissions had them; unseen bound: the most tokens',
-      "other regions had admitted that a deciding region had not yet seen (ours' excess never exceeds it).",
+      "other regions had admitted that a deciding region had not yet seen (ours' excess never exceeds it);",
+      'longer Retry-After: refusals whose retry time exceeds what the exact level of the same admissions',
+      'gives (share, worst); needless after heal / later: needless refusals in the first refill-to-full',
+      'time after a partition heals, and after it.',
       '',
       legend,
       '',
@@ -47,4 +50,12 @@ function main(argv: readonly string[]): number {
   return 0;
 }
 
-process.exitCode = main(process.argv.slice(2));
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`simulate: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

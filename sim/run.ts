@@ -20,7 +20,7 @@ export interface SimulationOutput {
 }
 
 /** Runs the selected scenarios and writes their charts (when asked). */
-export function simulate(options: CliOptions): SimulationOutput {
+export async function simulate(options: CliOptions): Promise<SimulationOutput> {
   const selected = SCENARIOS.filter(
     (s) => options.scenario === undefined || s.name === options.scenario,
   );
@@ -33,8 +33,11 @@ export function simulate(options: CliOptions): SimulationOutput {
   if (options.charts) mkdirSync(options.outDir, { recursive: true });
   for (const base of selected) {
     const spec = withOverrides(base, overrides);
-    const run = runScenario(spec, { seed: options.seed });
+    const run = await runScenario(spec, { seed: options.seed });
     results.push(...run.results);
+    for (let extra = 1; extra < options.seeds; extra++) {
+      results.push(...(await runScenario(spec, { seed: options.seed + extra })).results);
+    }
     if (options.charts) {
       const path = join(options.outDir, `${spec.name}.svg`);
       const subtitle = `${spec.description}; seed ${options.seed}`;

@@ -4,7 +4,9 @@
  *
  * Why these: lag 0 on one and on several slots must match the exact bucket
  * decision for decision; 50, 200 and 1000 ms show how over-admission grows
- * with lag (one scenario with a different lag per link); the traffic shapes cover an even load, an 80/10/10 skew, an idle
+ * with lag (one scenario with a different lag per link, one with six regions
+ * and every message between 10 ms and 2 s); the traffic shapes cover an even
+ * load, an 80/10/10 skew, an idle
  * hour followed by a burst (where the naive PN-counter fails), a steady 3×
  * overload, a follow-the-sun wave and a partition that cuts and heals.
  */
@@ -149,6 +151,25 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
       'us-east-1|ap-southeast-1': 1000,
       'eu-west-1|ap-southeast-1': 1200,
     }),
+  },
+  {
+    name: 'six-regions-lag10-2000',
+    description: '6 regions at 2× refill, every message 10–2000 ms (uniform): wide, uneven lag',
+    regions: regions(6),
+    policy: DEFAULT_POLICY,
+    traffic: { kind: 'uniform', requestsPerSecond: 2 * REFILL_PER_SECOND },
+    durationMs: 60_000,
+    lag: { kind: 'uniform', meanMs: 1005, jitter: 995 / 1005 },
+  },
+  {
+    name: 'clock-skew-2s',
+    description: '3 regions at 3× refill, lag 200 ms; us-east-1’s clock runs 2 s ahead',
+    regions: regions(3),
+    policy: DEFAULT_POLICY,
+    traffic: { kind: 'uniform', requestsPerSecond: 3 * REFILL_PER_SECOND },
+    durationMs: 60_000,
+    lag: lagModel(200),
+    clockSkewMs: { 'us-east-1': 2000 },
   },
   {
     name: 'partition-lag200',

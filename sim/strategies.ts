@@ -4,8 +4,10 @@
  *
  * - `exact`: one store, one bucket, no lag: the ideal every other is measured
  *   against;
- * - `checkpoint-merge` (ours): a slot per region written with the core's
- *   conditional write, replicated with lag, merged on read;
+ * - `checkpoint-merge` (ours, the core alone): a slot per region written with
+ *   the core's conditional write, replicated with lag, merged on read;
+ * - `limiter` (ours as shipped): the real Limiter per region, caches, leases
+ *   and failure modes included (limiter-strategy.ts);
  * - `independent`: each region runs its own full bucket (C, R); with N regions
  *   it admits up to N times too much;
  * - `static-split`: each region runs a bucket of C/N and R/N; never over-admits,
@@ -16,6 +18,7 @@
  */
 
 import {
+  applySlotWrite,
   type BucketPolicy,
   compareItems,
   decide,
@@ -23,6 +26,7 @@ import {
   type View,
 } from '../functions/core';
 import { TokenBucket } from './bucket-math';
+import { LimiterStrategy } from './limiter-strategy';
 import { ReplicatedStore } from './network';
 import type { ScenarioSpec, SimRequest, StrategyName } from './types';
 
@@ -31,12 +35,14 @@ export interface Outcome {
   readonly allowed: boolean;
   /** Ours only: tokens other regions had admitted that the deciding region had not seen. */
   readonly unseenTokens?: number;
+  /** Ours only: the retry time a refusal gave (ms). */
+  readonly retryAfterMs?: number;
 }
 
 /** A strategy under simulation: it sees requests in time order. */
 export interface SimStrategy {
   readonly name: StrategyName;
-  decide(request: SimRequest): Outcome;
+  decide(request: SimRequest): Outcome | Promise<Outcome>;
   /** Ends the run: delivers what is still in flight; returns the time of the last delivery. */
   finish(): number;
 }
@@ -79,22 +85,15 @@ export class CheckpointMergeStrategy implements SimStrategy {
       view,
       slot: region,
       costTokens,
-      nowMs: atMs,
+      // The region's own clock, which may be skewed.
+      nowMs: atMs + (this.spec.clockSkewMs?.[region] ?? 0),
     });
-    if (!decision.allowed) return { allowed: false, unseenTokens };
-    const stored = view.get(region);
-    const { write } = decision;
+    if (!decision.allowed) {
+      return { allowed: false, unseenTokens, retryAfterMs: decision.retryAfterMs };
+    }
     // One container per region: the condition always holds; checked anyway, as DynamoDB would.
-    if (stored !== undefined && stored.n > write.maxCurrentN)
-      return { allowed: false, unseenTokens };
-    const next: SlotItem = {
-      slot: region,
-      n: (stored?.n ?? 0) + write.addTokens,
-      v: (stored?.v ?? 0) + 1,
-      inc: stored?.inc ?? write.expected.inc,
-      at: write.atMs,
-      checkpoint: write.checkpoint,
-    };
+    const next = applySlotWrite(view.get(region), decision.write);
+    if (next === undefined) return { allowed: false, unseenTokens, retryAfterMs: 0 };
     this.store.write(region, region, next);
     return { allowed: true, unseenTokens };
   }
@@ -221,6 +220,8 @@ export function createStrategy(name: StrategyName, spec: ScenarioSpec, seed: num
       return new ExactStrategy(spec.policy);
     case 'checkpoint-merge':
       return new CheckpointMergeStrategy(spec, seed);
+    case 'limiter':
+      return new LimiterStrategy(spec, seed);
     case 'independent':
     case 'static-split':
       return new PerRegionStrategy(name, spec);

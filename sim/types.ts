@@ -75,6 +75,12 @@ export interface ScenarioSpec {
   /** Per directed link `from>to`, e.g. `us-east-1>ap-southeast-1`. */
   readonly links?: Readonly<Record<string, LagModel>>;
   readonly partitions?: readonly Partition[];
+  /**
+   * Per region, how far its clock runs ahead of true time (ms; negative:
+   * behind). Ours decide at their own clock's time; the trace, the network and
+   * the measurements stay on true time.
+   */
+  readonly clockSkewMs?: Readonly<Record<string, number>>;
   /** The part of the timeline the chart shows (ms); defaults to the whole run. */
   readonly chartWindowMs?: { readonly fromMs: number; readonly toMs: number };
 }
@@ -93,6 +99,7 @@ export interface SimRequest {
 export const STRATEGY_NAMES = [
   'exact',
   'checkpoint-merge',
+  'limiter',
   'independent',
   'static-split',
   'pn-counter',
@@ -104,7 +111,8 @@ export type StrategyName = (typeof STRATEGY_NAMES)[number];
 /** What each strategy is, in a few words (table legend and chart legend). */
 export const STRATEGY_LABELS: Readonly<Record<StrategyName, string>> = {
   exact: 'exact single-store bucket (ideal)',
-  'checkpoint-merge': 'ours: per-region slots, checkpoints merged on read',
+  'checkpoint-merge': 'ours, the core alone: per-region slots, checkpoints merged on read',
+  limiter: 'ours as shipped: the real Limiter per region (caches, leases, failure modes)',
   independent: 'independent full bucket per region',
   'static-split': 'static split: C/N and R/N per region',
   'pn-counter': 'naive PN-counter bucket (min(C, adds − consumes))',
@@ -146,10 +154,25 @@ export interface StrategyResult {
   readonly decisionsDifferingFromIdeal: number;
   /**
    * Ours only: the largest number of tokens other regions had admitted that a
-   * deciding region had not yet seen. Property 4 says the worst-window excess
-   * never exceeds it.
+   * deciding region had not yet seen (for the limiter: its cached view, so the
+   * cache's age counts as lag). Property 4 says the worst-window excess never
+   * exceeds it.
    */
   readonly unseenBoundTokens?: number;
+  /**
+   * Ours only: of the refusals, the share whose retry time exceeds what the
+   * exact level of this strategy's own admissions gives (Retry-After longer
+   * than needed), and the worst such excess (ms).
+   */
+  readonly longerRetryShare?: number;
+  readonly worstRetryExcessMs?: number;
+  /**
+   * Scenarios with a partition: needless refusals (tokens) in the first
+   * refill-to-full time after the heal, and after that. Converging within one
+   * refill-to-full time means the second is no worse than without a partition.
+   */
+  readonly needlessAfterHealTokens?: number;
+  readonly needlessLaterTokens?: number;
 }
 
 /** Cumulative admitted tokens over time, for the chart. */

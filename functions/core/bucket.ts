@@ -192,9 +192,11 @@ function knownCounts(view: View): Map<string, SlotCount> {
 
 /** `min(cap, base + R·elapsed)`, without forming a huge product after a long idle. */
 function refilled(baseScaled: number, policy: BucketPolicy, elapsedMs: number, capScaled: number) {
+  // A checkpoint in the reader's future (clock skew) counts negative refill: a region whose
+  // clock is ahead credits itself R·δ reading others' checkpoints, and this takes it back
+  // from everyone reading its own, so the credit never compounds through later checkpoints.
+  if (elapsedMs <= 0) return Math.min(capScaled, baseScaled + policy.refillTokens * elapsedMs);
   if (baseScaled >= capScaled) return capScaled;
-  // A checkpoint in the reader's future (clock skew) credits no refill, never a negative one.
-  if (elapsedMs <= 0) return baseScaled;
   const headroom = capScaled - baseScaled;
   if (elapsedMs >= Math.ceil(headroom / policy.refillTokens)) return capScaled;
   return baseScaled + policy.refillTokens * elapsedMs;

@@ -81,6 +81,8 @@ export interface LaggedArbOptions {
   readonly maxSteps?: number;
   /** Whether admissions may reserve tokens and hand them back later (as leases do). @default true */
   readonly reservations?: boolean;
+  /** Whether containers sometimes record local-mode debt (admitted without the store). @default false */
+  readonly debts?: boolean;
 }
 
 /** Lagged histories: 1..6 slots, 1..4 containers per slot, lag 0 to 10 s. */
@@ -92,6 +94,7 @@ export function laggedHistoryArb(options: LaggedArbOptions = {}): fc.Arbitrary<L
     alwaysRefresh = false,
     maxSteps = 60,
     reservations = true,
+    debts = false,
   } = options;
   return policyArb.chain((policy) =>
     fc.record({
@@ -115,6 +118,12 @@ export function laggedHistoryArb(options: LaggedArbOptions = {}): fc.Arbitrary<L
               ? fc.oneof(
                   { weight: 6, arbitrary: fc.constant(0) },
                   { weight: 1, arbitrary: fc.integer({ min: 1, max: 3 }) },
+                )
+              : fc.constant(0),
+            recordTokens: debts
+              ? fc.oneof(
+                  { weight: 8, arbitrary: fc.constant(0) },
+                  { weight: 1, arbitrary: fc.integer({ min: 1, max: 60 }) },
                 )
               : fc.constant(0),
           })

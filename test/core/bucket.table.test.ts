@@ -8,6 +8,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
+  applySlotWrite,
   assertBucketPolicy,
   type BucketPolicy,
   blockedUntilMs,
@@ -270,7 +271,7 @@ describe('clock skew between regions (one region clock 2 s ahead)', () => {
     expect(d.allowed).toBe(true);
   });
 
-  it('a checkpoint from a clock ahead lies in the future: the region behind counts no refill since it, never more', () => {
+  it('a checkpoint from a clock ahead lies in the future: the region behind sees 2 tokens less, never more', () => {
     let view: View = EMPTY_VIEW;
     for (let i = 0; i < 10; i++) {
       const d = decide({
@@ -282,18 +283,38 @@ describe('clock skew between regions (one region clock 2 s ahead)', () => {
       });
       if (d.allowed) view = withItem(view, d.write.expected);
     }
-    // True time 100_500: the true level is 0.5 tokens; eu reads the checkpoint as just
-    // written (no refill credited for a checkpoint in its future), so 0, and waits 1 s.
+    // True time 100_500: the true level is 0.5 tokens, eu computes −1.5 and waits 2.5 s.
     const refused = decide({ policy: perSecond, view, slot: 'eu', costTokens: 1, nowMs: 100_500 });
     expect(refused.allowed).toBe(false);
-    expect(refused.levelScaled).toBe(0);
-    expect(refused.retryAfterMs).toBe(1000);
-    // Refill starts only once eu's clock passes the checkpoint: 2 s late, 2 tokens short at most.
-    expect(levelAt(perSecond, view, 100_000 + skewMs)).toBe(0);
-    expect(levelAt(perSecond, view, 100_000 + skewMs + 500)).toBe(500);
-    // Then the bucket is exact again (capped at capacity).
+    expect(refused.levelScaled).toBe(-1500);
+    expect(refused.retryAfterMs).toBe(2500);
+    // Once eu's clock passes the checkpoint, the bucket is exact again (capped at capacity).
     expect(levelAt(perSecond, view, 100_000 + skewMs + 10_000)).toBe(10_000);
     expect(levelAt(perSecond, view, 100_000 + skewMs + DAY_MS)).toBe(10_000);
+  });
+});
+
+describe('clock skew never compounds', () => {
+  it('a region 2 s ahead and one on time, writing in turn, admit at most R·δ beyond the exact bucket', () => {
+    // Each writes from the other's newest checkpoint: the ahead region credits itself 2 s of
+    // refill on the other's checkpoints, the behind one takes it back from the ahead one's.
+    let view: View = EMPTY_VIEW;
+    let admitted = 0;
+    for (let t = 0; t < 20_000; t += 100) {
+      for (const [slot, skew] of [
+        ['ahead', 2000],
+        ['behind', 0],
+      ] as const) {
+        const d = decide({ policy: perSecond, view, slot, costTokens: 1, nowMs: t + skew });
+        if (!d.allowed) continue;
+        view = withItem(view, applySlotWrite(view.get(slot), d.write)!);
+        admitted += 1;
+      }
+    }
+    // The exact bucket admits 10 + 20 (refill over 20 s); skew adds at most R·δ = 2 (plus the
+    // last checkpoint's own share of it).
+    expect(admitted).toBeLessThanOrEqual(10 + 20 + 2 + 2);
+    expect(admitted).toBeGreaterThanOrEqual(10 + 20 - 2);
   });
 });
 
@@ -334,8 +355,8 @@ describe('clock going backwards within one slot (two containers, one clock 100 m
     const behind = decide({ policy: perSecond, view, slot: 'us', costTokens: 1, nowMs: 1800 });
     expect(behind.allowed).toBe(false);
     expect(behind.retryAfterMs).toBe(200);
-    // A checkpoint from the future credits no refill at all: at 900, before the drain, it reads 0.
-    expect(levelAt(perSecond, view, 900)).toBe(0);
+    // A checkpoint from the future lowers the level: at 900, before the drain, it reads −0.1.
+    expect(levelAt(perSecond, view, 900)).toBe(-100);
   });
 });
 

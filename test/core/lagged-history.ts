@@ -17,6 +17,7 @@ import {
   decide,
   type HandBack,
   levelAt,
+  recordingWrite,
   type SlotItem,
   type View,
   viewOf,
@@ -42,6 +43,13 @@ export interface LaggedStep {
    * lease's unused part); the container hands them back with its next write.
    */
   readonly reserveTokens?: number;
+  /**
+   * Instead of deciding, the container records this many tokens it admitted
+   * without the store (the `local` failure mode's debt), with the core's
+   * unconditional recording write. They count as admitted: the level may go
+   * negative.
+   */
+  readonly recordTokens?: number;
 }
 
 /** Settings of a lagged history. */
@@ -181,6 +189,16 @@ export function runLaggedHistory(input: LaggedHistoryInput): LaggedHistory {
       });
       return missing;
     };
+
+    if ((step.recordTokens ?? 0) > 0) {
+      record(view);
+      const write = recordingWrite({ policy, view, slot, tokens: step.recordTokens!, nowMs });
+      const next = applySlotWrite(truth(slot), write)!;
+      versions.get(slot)!.push(next);
+      caches[o]![c] = withItem(view, next);
+      replay.admit(nowMs, step.recordTokens!);
+      continue;
+    }
 
     for (let attempt = 0; attempt < 2; attempt++) {
       const missing = record(view);

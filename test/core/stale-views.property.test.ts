@@ -108,7 +108,7 @@ describe('property 5: stale checkpoints never over-admit', () => {
   it('(5e) with no traffic the level refills at R to capacity from any reachable state', () => {
     fc.assert(
       fc.property(
-        laggedHistoryArb({ maxContainers: 4 }),
+        laggedHistoryArb({ maxContainers: 4, debts: true }),
         picksArb,
         fc.integer({ min: 0, max: 100_000_000 }),
         (input, picks, idleMs) => {
@@ -156,9 +156,9 @@ describe('property 5: stale checkpoints never over-admit', () => {
     );
   });
 
-  it('(5a) also with many containers per slot deciding from stale caches', () => {
+  it('(5a) also with many containers per slot deciding from stale caches, and local-mode debt', () => {
     fc.assert(
-      fc.property(laggedHistoryArb({ maxContainers: 8 }), (input) => {
+      fc.property(laggedHistoryArb({ maxContainers: 8, debts: true }), (input) => {
         const history = runLaggedHistory(input);
         for (const decision of history.decisions) {
           expect(decision.fullLevelScaled).toBeLessThanOrEqual(decision.replayLevelScaled);

@@ -11,14 +11,16 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CliUsageError, DEFAULT_SEED, formatTable, parseArgs } from '../../sim/cli';
 import { simulate } from '../../sim/run';
+import { STRATEGY_NAMES } from '../../sim/types';
 
 const outDir = mkdtempSync(join(tmpdir(), 'sim-cli-'));
 afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
 describe('simulate CLI flags', () => {
-  it('defaults: every scenario, seed 1, charts in sim/out', () => {
+  it('defaults: every scenario, seed 1, charts in sim/out', async () => {
     expect(parseArgs([])).toEqual({
       seed: DEFAULT_SEED,
+      seeds: 1,
       json: false,
       outDir: 'sim/out',
       charts: true,
@@ -26,7 +28,7 @@ describe('simulate CLI flags', () => {
     });
   });
 
-  it('reads every flag, with a space or with =', () => {
+  it('reads every flag, with a space or with =', async () => {
     expect(
       parseArgs([
         '--scenario',
@@ -35,6 +37,8 @@ describe('simulate CLI flags', () => {
         '--regions',
         '5',
         '--seed=42',
+        '--seeds',
+        '3',
         '--json',
         '--no-charts',
       ]),
@@ -43,6 +47,7 @@ describe('simulate CLI flags', () => {
       lagMs: 250,
       regions: 5,
       seed: 42,
+      seeds: 3,
       json: true,
       outDir: 'sim/out',
       charts: false,
@@ -72,7 +77,7 @@ describe('simulate CLI flags', () => {
     expect(() => parseArgs(argv)).toThrow(new CliUsageError(message));
   });
 
-  it('rejects an unknown scenario and lists the known ones', () => {
+  it('rejects an unknown scenario and lists the known ones', async () => {
     expect(() => parseArgs(['--scenario', 'nope'])).toThrow(
       /unknown scenario "nope"; known: single-region-lag0, uniform-lag0, .*partition-lag200/,
     );
@@ -80,12 +85,12 @@ describe('simulate CLI flags', () => {
 });
 
 describe('simulate run', () => {
-  it('--json fields: scenario, strategy, admittedTokens, idealTokens, worstWindowExcessTokens, capacityTokens', () => {
-    const { results, charts } = simulate({
+  it('--json fields: scenario, strategy, admittedTokens, idealTokens, worstWindowExcessTokens, capacityTokens', async () => {
+    const { results, charts } = await simulate({
       ...parseArgs(['--scenario', 'uniform-lag50', '--regions', '2', '--seed', '3']),
       outDir,
     });
-    expect(results).toHaveLength(5);
+    expect(results).toHaveLength(STRATEGY_NAMES.length);
     for (const r of results) {
       expect(r).toMatchObject({
         scenario: 'uniform-lag50',
@@ -98,21 +103,29 @@ describe('simulate run', () => {
       expect(typeof r.idealTokens).toBe('number');
       expect(typeof r.worstWindowExcessTokens).toBe('number');
     }
-    expect(new Set(results.map((r) => r.strategy)).size).toBe(5);
+    expect(new Set(results.map((r) => r.strategy)).size).toBe(STRATEGY_NAMES.length);
     expect(charts).toEqual([join(outDir, 'uniform-lag50.svg')]);
     expect(readFileSync(charts[0]!, 'utf8')).toContain('<svg');
   });
 
-  it('--lag and --regions override the scenario', () => {
-    const { results } = simulate({
+  it('--seeds runs consecutive seeds and reports every one', async () => {
+    const { results } = await simulate({
+      ...parseArgs(['--scenario', 'uniform-lag0', '--seed', '5', '--seeds', '3', '--no-charts']),
+    });
+    expect(results).toHaveLength(3 * STRATEGY_NAMES.length);
+    expect([...new Set(results.map((r) => r.seed))]).toEqual([5, 6, 7]);
+  });
+
+  it('--lag and --regions override the scenario', async () => {
+    const { results } = await simulate({
       ...parseArgs(['--scenario', 'uniform-lag0', '--lag', '500', '--regions', '4', '--no-charts']),
     });
     expect(results[0]).toMatchObject({ regions: 4, lagMs: 500 });
     expect(existsSync(join(outDir, 'uniform-lag0.svg'))).toBe(false);
   });
 
-  it('formats a Markdown table with one row per result', () => {
-    const { results } = simulate({
+  it('formats a Markdown table with one row per result', async () => {
+    const { results } = await simulate({
       ...parseArgs(['--scenario', 'single-region-lag0', '--no-charts']),
     });
     const table = formatTable(results).split('\n');
@@ -121,7 +134,7 @@ describe('simulate run', () => {
     expect(table[2]).toMatch(/^\| single-region-lag0 /);
   });
 
-  it('the entry point exits 2 with the message on a bad flag, 0 on --help', () => {
+  it('the entry point exits 2 with the message on a bad flag, 0 on --help', async () => {
     const tsx = join('node_modules', '.bin', 'tsx');
     const bad = spawnSync(tsx, ['sim/main.ts', '--regions', 'many'], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
