@@ -245,7 +245,11 @@ export interface LimiterConfig {
   };
   /** Hot-path tuning. */
   readonly runtime?: {
-    /** Time budget of one decision's store calls (ms). @default 150 at the edge */
+    /**
+     * The least time a decision waits for its store before the policy's
+     * `onStoreError` decides (ms). The wait follows the measured round trip
+     * above it, and never exceeds 3 s. @default 150
+     */
     readonly storeBudgetMs?: number;
     /** How long the view of other slots may be served from a container's cache (ms). @default 250 */
     readonly viewCacheMs?: number;

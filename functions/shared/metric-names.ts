@@ -32,6 +32,12 @@ export const METRIC = {
   ConditionalRetries: 'ConditionalRetries',
   /** Count of store calls; dims Operation ({@link STORE_OPERATION}). */
   StoreCalls: 'StoreCalls',
+  /**
+   * Tokens a container owes the store after a pass of pending writes (unit
+   * Count, aggregate series only): local-mode debt not yet recorded. What a
+   * recycled container lost is at most its last value.
+   */
+  PendingDebtTokens: 'PendingDebtTokens',
   /** Reconciler: replication lag measured end to end (ms); dims SourceRegion, ReceivingRegion. */
   SyncLagMs: 'SyncLagMs',
   /** Reconciler: age of the newest heartbeat seen from a region (ms); dims SourceRegion, ReceivingRegion. */

@@ -97,6 +97,10 @@ export class EmfLimiterMetrics implements LimiterMetrics {
     this.#add(METRIC.ConditionalRetries, MetricUnit.Count, 1, { [DIMENSION.Policy]: event.policy });
   }
 
+  pending(event: Parameters<NonNullable<LimiterMetrics['pending']>>[0]): void {
+    this.#add(METRIC.PendingDebtTokens, MetricUnit.Count, Math.max(0, event.debtTokens), {});
+  }
+
   /** Writes every buffered value as EMF (one document per dimension group) and empties the buffer. */
   flush(): void {
     for (const group of this.#groups.values()) {

@@ -102,4 +102,18 @@ describe('EmfLimiterMetrics', () => {
     expect(docs).toHaveLength(1);
     expect(docs[0]!.ConditionalRetries).toEqual([1, 1, 1, 1]);
   });
+
+  it('reports what a container still owes the store as one aggregate series', () => {
+    const sink = new EmfLimiterMetrics();
+    const docs = captureEmf(() => {
+      sink.pending({ debtTokens: 7, handBackTokens: 3 });
+      sink.pending({ debtTokens: 0, handBackTokens: 0 });
+      sink.flush();
+    });
+    const pending = docs.find((d) =>
+      d._aws.CloudWatchMetrics[0]!.Metrics.some((m) => m.Name === 'PendingDebtTokens'),
+    )!;
+    expect(pending._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([[]]);
+    expect(pending.PendingDebtTokens).toEqual([7, 0]);
+  });
 });

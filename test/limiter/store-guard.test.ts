@@ -1,0 +1,146 @@
+/**
+ * The store guard alone, on virtual time: how long a decision waits, how a
+ * store that stopped answering is told from a slow one, and what happens to
+ * a call its decision gave up on.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  type StoreCallEvent,
+  StoreDownError,
+  StoreGuard,
+  StoreWaitError,
+} from '../../functions/limiter/store-guard';
+import { StoreError } from '../../functions/store/types';
+import { VirtualTime } from '../../sim/virtual-time';
+
+function guardOn(
+  time: VirtualTime,
+  extra: Partial<ConstructorParameters<typeof StoreGuard>[0]> = {},
+) {
+  const calls: StoreCallEvent[] = [];
+  const changes: boolean[] = [];
+  const guard = new StoreGuard({
+    time,
+    budgetMs: 150,
+    coldBudgetMs: 1000,
+    maxWaitMs: 3000,
+    onCall: (e) => calls.push(e),
+    onStateChange: (open) => changes.push(open),
+    ...extra,
+  });
+  return { guard, calls, changes };
+}
+
+/** A call that answers `value` after `ms` of virtual time. */
+const after =
+  <T>(time: VirtualTime, ms: number, value: T) =>
+  () =>
+    time.sleep(ms).then(() => value);
+
+const failing = (kind: 'unavailable' | 'throttled' | 'timeout') => () =>
+  Promise.reject(new StoreError(`injected ${kind}`, kind));
+
+describe('store guard', () => {
+  it('waits the cold budget until the store has answered once, then a wait that follows the latency', async () => {
+    const time = new VirtualTime(0);
+    const { guard } = guardOn(time);
+    expect(guard.waitMs()).toBe(1000);
+    await time.run(guard.call('readView', after(time, 800, 'ok')));
+    // 2 × 800 + 4 × 400, capped at the 3 s ceiling.
+    expect(guard.waitMs()).toBe(3000);
+    for (let i = 0; i < 40; i++) await time.run(guard.call('readView', after(time, 20, 'ok')));
+    expect(guard.waitMs()).toBe(150);
+    // The store slows down to 180 ms: the first such call outlives its wait (150 ms), and its
+    // late answer teaches the guard; from then on the wait covers the new round trip.
+    const first = await time.run(
+      guard.call('write', after(time, 180, 'ok')).catch((e: unknown) => e),
+    );
+    expect(first).toBeInstanceOf(StoreWaitError);
+    await time.advance(100);
+    for (let i = 0; i < 40; i++) {
+      expect(await time.run(guard.call('write', after(time, 180, 'ok')))).toBe('ok');
+    }
+    expect(guard.waitMs()).toBeGreaterThanOrEqual(360);
+    expect(guard.waitMs()).toBeLessThan(3000);
+  });
+
+  it('a call slower than its wait fails only that wait; the call goes on and its result is not lost', async () => {
+    const time = new VirtualTime(0);
+    const { guard, calls } = guardOn(time);
+    await time.run(guard.call('readView', after(time, 10, 'warm')));
+    const slow = guard.call('write', after(time, 400, 'landed'));
+    const error = await time.run(slow.catch((e: unknown) => e));
+    expect(error).toBeInstanceOf(StoreWaitError);
+    expect(time.now()).toBe(10 + 150);
+    // The guard stays closed: one slow answer is not a store that is down.
+    expect(guard.available()).toBe(true);
+    expect(await time.run((error as StoreWaitError<string>).late)).toBe('landed');
+    expect(calls.at(-1)).toMatchObject({ operation: 'write', late: true, latencyMs: 400 });
+  });
+
+  it('opens after consecutive failures, lets one probe through per open period, closes on success', async () => {
+    const time = new VirtualTime(0);
+    const { guard, changes } = guardOn(time, { errorsToOpen: 3, openMs: 250, maxOpenMs: 1000 });
+    for (let i = 0; i < 2; i++)
+      await time.run(guard.call('readView', failing('unavailable')).catch(() => undefined));
+    expect(guard.open).toBe(false);
+    await time.run(guard.call('readView', failing('unavailable')).catch(() => undefined));
+    expect(guard.open).toBe(true);
+    expect(changes).toEqual([true]);
+    // While open nothing is sent.
+    let sent = 0;
+    const count = () => {
+      sent += 1;
+      return Promise.resolve('ok');
+    };
+    await expect(guard.call('readView', count)).rejects.toBeInstanceOf(StoreDownError);
+    expect(sent).toBe(0);
+    // The probe after 250 ms fails: the next open period doubles.
+    await time.advance(250);
+    expect(guard.available()).toBe(true);
+    await time.run(guard.call('readView', failing('unavailable')).catch(() => undefined));
+    await time.advance(250);
+    expect(guard.available()).toBe(false);
+    await time.advance(250);
+    expect(guard.available()).toBe(true);
+    expect(await time.run(guard.call('readView', count))).toBe('ok');
+    expect(guard.open).toBe(false);
+    expect(changes).toEqual([true, false]);
+  });
+
+  it('throttling fails its own call but never opens the guard', async () => {
+    const time = new VirtualTime(0);
+    const { guard } = guardOn(time, { errorsToOpen: 2 });
+    for (let i = 0; i < 10; i++) {
+      const e = await time.run(guard.call('write', failing('throttled')).catch((x: unknown) => x));
+      expect((e as StoreError).kind).toBe('throttled');
+    }
+    expect(guard.open).toBe(false);
+  });
+
+  it('a store that stopped answering opens the guard after twice the wait, with nothing else answered', async () => {
+    const time = new VirtualTime(0);
+    const { guard, calls } = guardOn(time);
+    await time.run(guard.call('readView', after(time, 10, 'warm')));
+    const hung = guard.call('readView', () => new Promise<never>(() => undefined));
+    await time.run(hung.catch(() => undefined));
+    expect(guard.open).toBe(false);
+    await time.advance(150);
+    expect(guard.open).toBe(true);
+    // The ceiling ends the hung call as a timeout (it would never settle on its own).
+    await time.advance(3000);
+    expect(calls.at(-1)).toMatchObject({ errorKind: 'timeout', late: true });
+  });
+
+  it('a slow store that keeps answering other calls is not considered down', async () => {
+    const time = new VirtualTime(0);
+    const { guard } = guardOn(time, { errorsToOpen: 99 });
+    await time.run(guard.call('readView', after(time, 10, 'warm')));
+    const slow = guard.call('readView', after(time, 1000, 'late'));
+    slow.catch(() => undefined);
+    // Meanwhile other calls succeed.
+    for (let i = 0; i < 5; i++) await time.run(guard.call('write', after(time, 50, 'ok')));
+    await time.advance(1000);
+    expect(guard.open).toBe(false);
+  });
+});
