@@ -14,6 +14,7 @@
  */
 
 import { readFileSync, writeFileSync } from 'node:fs';
+import { sectionOf, withSection } from '../scripts/doc-sections';
 import type { BenchReport } from './report';
 import { machineLine, num, renderTargets, table, times } from './report';
 
@@ -27,10 +28,9 @@ export const GENERATED_BEGIN =
 /** Closes the generated part. */
 export const GENERATED_END = '<!-- END generated -->';
 
-/** Thrown when the document's markers are missing, repeated or out of order. */
-export class GeneratedSectionError extends Error {
-  override readonly name = 'GeneratedSectionError';
-}
+export { GeneratedSectionError } from '../scripts/doc-sections';
+
+const MARKERS = { begin: GENERATED_BEGIN, end: GENERATED_END };
 
 /**
  * Renders the generated part (Markdown, starting with a level-2 heading).
@@ -89,38 +89,15 @@ export function performanceSection(report: BenchReport): string {
  * `doc` with the text between its markers replaced by `section`; the markers
  * and everything outside them are kept as they are.
  *
- * @throws {@link GeneratedSectionError} unless `doc` holds each marker exactly once, in order.
+ * @throws GeneratedSectionError unless `doc` holds each marker exactly once, in order.
  */
 export function withGeneratedSection(doc: string, section: string): string {
-  const count = (marker: string) => doc.split(marker).length - 1;
-  const problems: string[] = [];
-  for (const marker of [GENERATED_BEGIN, GENERATED_END]) {
-    const n = count(marker);
-    if (n !== 1) problems.push(`"${marker}" occurs ${n} times (expected once)`);
-  }
-  const begin = doc.indexOf(GENERATED_BEGIN);
-  const end = doc.indexOf(GENERATED_END);
-  if (problems.length === 0 && end < begin) problems.push('the END marker comes before BEGIN');
-  if (problems.length > 0) {
-    throw new GeneratedSectionError(
-      `${PERFORMANCE_DOC}: cannot place the generated part: ${problems.join('; ')}`,
-    );
-  }
-  const body = section.endsWith('\n') ? section : `${section}\n`;
-  return `${doc.slice(0, begin + GENERATED_BEGIN.length)}\n\n${body}\n${doc.slice(end)}`;
+  return withSection(doc, MARKERS, section, PERFORMANCE_DOC);
 }
 
 /** The text between the markers of `doc` (what {@link withGeneratedSection} put there). */
 export function generatedPartOf(doc: string): string {
-  const begin = doc.indexOf(GENERATED_BEGIN);
-  const end = doc.indexOf(GENERATED_END);
-  if (begin < 0 || end < begin) {
-    throw new GeneratedSectionError(`${PERFORMANCE_DOC}: no generated part between markers`);
-  }
-  return doc
-    .slice(begin + GENERATED_BEGIN.length, end)
-    .replace(/^\n\n/, '')
-    .replace(/\n$/, '');
+  return sectionOf(doc, MARKERS, PERFORMANCE_DOC);
 }
 
 /** Rewrites the generated part of the performance document from `report`. */

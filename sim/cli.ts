@@ -20,6 +20,8 @@ export interface CliOptions {
   /** Where charts go. @default sim/out */
   readonly outDir: string;
   readonly charts: boolean;
+  /** Rewrite the generated part of docs/accuracy.md instead of printing. */
+  readonly doc: boolean;
   readonly help: boolean;
 }
 
@@ -47,6 +49,7 @@ Flags:
   --json            print a JSON array of results instead of the table
   --out DIR         where to write one SVG chart per scenario (default sim/out)
   --no-charts       do not write charts
+  --doc             rewrite the generated tables of docs/accuracy.md (ignores the other flags)
   --help            this text`;
 
 function integerFlag(flag: string, raw: string | undefined, min: number, max: number): number {
@@ -73,6 +76,7 @@ export function parseArgs(argv: readonly string[]): CliOptions {
   let json = false;
   let outDir = 'sim/out';
   let charts = true;
+  let doc = false;
   let help = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -126,6 +130,10 @@ export function parseArgs(argv: readonly string[]): CliOptions {
         noValue();
         charts = false;
         break;
+      case '--doc':
+        noValue();
+        doc = true;
+        break;
       case '--help':
       case '-h':
         noValue();
@@ -144,6 +152,7 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     json,
     outDir,
     charts,
+    doc,
     help,
   };
 }

@@ -4,6 +4,7 @@
  * Exit codes: 0 done, 2 bad flags.
  */
 
+import { ACCURACY_DOC, writeAccuracyDoc } from './accuracy-doc';
 import { CliUsageError, formatTable, parseArgs, USAGE } from './cli';
 import { simulate } from './run';
 import { STRATEGY_LABELS, STRATEGY_NAMES } from './types';
@@ -21,6 +22,11 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (options.help) {
     process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (options.doc) {
+    await writeAccuracyDoc();
+    process.stdout.write(`rewrote the generated part of ${ACCURACY_DOC}\n`);
     return 0;
   }
   const { results, charts } = await simulate(options);

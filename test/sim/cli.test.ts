@@ -24,6 +24,7 @@ describe('simulate CLI flags', () => {
       json: false,
       outDir: 'sim/out',
       charts: true,
+      doc: false,
       help: false,
     });
   });
@@ -51,6 +52,7 @@ describe('simulate CLI flags', () => {
       json: true,
       outDir: 'sim/out',
       charts: false,
+      doc: false,
       help: false,
     });
   });
