@@ -136,6 +136,21 @@ describe('referenceProblems', () => {
     expect(problems).toHaveLength(5);
   });
 
+  it('accepts a prose default in words, and still checks a literal one', () => {
+    const problems = referenceProblems(
+      [field('a.p', true, 'a secret the edge stack creates'), field('a.t', true, 'true for now')],
+      table(
+        "| `a.p` | `string` | a secret the stack makes | `p: 's'` | prose default |",
+        '| `a.t` | `boolean` | on for now | `t: false` | literal default in words only |',
+      ),
+    );
+    expect(problems).toEqual([
+      expect.stringContaining(
+        '`a.t` (docs/configuration.md line 6) states default no value, but Fixture in functions/config/schema.ts says @default true',
+      ),
+    ]);
+  });
+
   it('accepts a field declared by two union members with one row that states both', () => {
     const problems = referenceProblems(
       [field('k.header', false), field('k.header', true, "'authorization'")],
@@ -154,8 +169,20 @@ describe('defaultValue', () => {
     ['{ fixed: 1 }', '{ fixed: 1 }'],
     ['[1, [2]] and more', '[1, [2]]'],
     ['false', 'false'],
+    ['true for `http` origins, false for the others', 'true'],
+    ['0.1', '0.1'],
   ])('%s → %s', (tag, value) => {
     expect(defaultValue(tag)).toBe(value);
+  });
+
+  it.each([
+    'none',
+    'unreserved',
+    'a secret the edge stack creates (48 random letters and digits)',
+    'only the `*.cloudfront.net` name',
+    'no record: region changes are not checked',
+  ])('%s is prose, not a value', (tag) => {
+    expect(defaultValue(tag)).toBeUndefined();
   });
 });
 

@@ -8,7 +8,9 @@
  * the field's path as a code span, with non-empty `type`, `default` and
  * `example` cells. The default cell starts with `required` exactly for
  * fields that are not optional, and contains the value of the field's
- * `@default` tag as a code span when the schema has one.
+ * `@default` tag as a code span when the schema has one. A tag that states
+ * no value but says what happens in words (`none`, `a distribution is
+ * created`) is prose: the cell says it in its own words, unchecked.
  */
 import { codeSpans, tableRows } from './markdown';
 import type { SchemaField } from './schema-fields';
@@ -48,9 +50,11 @@ export function documentedFields(doc: string): DocumentedField[] {
 
 /**
  * The value of a `@default` tag, without any trailing words:
- * `150 at the edge` → `150`, `{ fixed: 1 }` → `{ fixed: 1 }`, `'iam'` → `'iam'`.
+ * `150 at the edge` → `150`, `{ fixed: 1 }` → `{ fixed: 1 }`, `'iam'` → `'iam'`;
+ * `undefined` when the tag is prose rather than a value (`none`,
+ * `a secret the edge stack creates`).
  */
-export function defaultValue(tag: string): string {
+export function defaultValue(tag: string): string | undefined {
   const text = tag.trim();
   const open = text[0];
   if (open === '{' || open === '[') {
@@ -67,7 +71,8 @@ export function defaultValue(tag: string): string {
     const end = text.indexOf(open, 1);
     return end < 0 ? text : text.slice(0, end + 1);
   }
-  return text.split(/\s/)[0] as string;
+  const word = (text.split(/[\s,:;]/)[0] as string).replace(/\.$/, '');
+  return /^(-?\d[\d_.]*|true|false|null)$/.test(word) ? word : undefined;
 }
 
 const normalise = (code: string) => code.replace(/\s+/g, ' ').trim();
@@ -135,8 +140,9 @@ export function referenceProblems(fields: readonly SchemaField[], doc: string): 
     }
     const stated = codeSpans(row.defaultCell).map(normalise);
     for (const d of decls) {
-      if (d.defaultTag === undefined) continue;
-      const value = normalise(defaultValue(d.defaultTag));
+      const literal = d.defaultTag === undefined ? undefined : defaultValue(d.defaultTag);
+      if (literal === undefined) continue;
+      const value = normalise(literal);
       if (!stated.includes(value)) {
         problems.push(
           `${at} states default ${stated.length === 0 ? 'no value' : stated.map((s) => `\`${s}\``).join(', ')}, but ${d.declaredIn} says @default ${value}: write \`${value}\` in its default cell (or fix the tag)`,

@@ -83,6 +83,41 @@ export function headings(md: string): Heading[] {
   return out;
 }
 
+/** A heading with the prose lines under it, up to the next heading of any level. */
+export interface Section {
+  readonly heading: Heading;
+  /** The heading of the nearest level above it ('' for none). */
+  readonly parent: string;
+  /** Its body's lines outside fenced code blocks. */
+  readonly lines: readonly string[];
+}
+
+/** Every section of `md`, in order. */
+export function sections(md: string): Section[] {
+  const all = headings(md);
+  const prose = proseLines(md);
+  return all.map((heading, i) => {
+    const end = all[i + 1]?.line ?? Number.POSITIVE_INFINITY;
+    const parent = all
+      .slice(0, i)
+      .reverse()
+      .find((h) => h.level < heading.level);
+    return {
+      heading,
+      parent: parent?.text ?? '',
+      lines: prose.filter((l) => l.line > heading.line && l.line < end).map((l) => l.text),
+    };
+  });
+}
+
+/** The first paragraph of a section: its lines up to the first blank line after some text. */
+export function firstParagraph(section: Section): string {
+  const lines = [...section.lines];
+  while (lines.length > 0 && (lines[0] as string).trim() === '') lines.shift();
+  const blank = lines.findIndex((l) => l.trim() === '');
+  return (blank < 0 ? lines : lines.slice(0, blank)).join('\n');
+}
+
 /** Splits a table line into trimmed cells; `\|` is a pipe inside a cell. */
 export function tableCells(line: string): string[] {
   const inner = line.trim().replace(/^\|/, '').replace(/\|$/, '');
