@@ -106,7 +106,7 @@ describe('import rules of functions/', () => {
         ['functions/limiter/c.ts', "const sdk = await import('@aws-sdk/lib-dynamodb');"],
         ['functions/api/d.ts', "import { x } from '../reconciler/status';"],
         ['functions/api/e.ts', "const y = require('../reconciler');"],
-        // Allowed: the store itself, other SDK clients, the shared shapes, code outside functions/.
+        // Allowed: the store itself, other SDK clients, the store port, code outside functions/.
         ['functions/store/f.ts', "import { DynamoDBClient } from '@aws-sdk/client-dynamodb';"],
         [
           'functions/reconciler/g.ts',
@@ -114,7 +114,7 @@ describe('import rules of functions/', () => {
         ],
         [
           'functions/api/h.ts',
-          "import type { ReconcilerStatus } from '../shared/replication-status';",
+          "import type { ReplicationStore } from '../store/replication-store';",
         ],
         ['functions/api/i.ts', "import type { X } from '../reconciler-notes';"],
         ['local/j.ts', "import { DynamoDBClient } from '@aws-sdk/client-dynamodb';"],
