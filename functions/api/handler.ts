@@ -24,7 +24,7 @@ import { bundledConfig } from '../shared/bundled-config';
 import { JSON_HEADERS, problem } from '../shared/http';
 import { EmfLimiterMetrics } from '../shared/metrics';
 import { rateLimitHeaders, retryAfterSeconds, secondsCeil } from '../shared/ratelimit-headers';
-import { bucketStoresFor } from '../store/stores';
+import { bucketStoresFor, replicationStoreFor } from '../store/stores';
 import type { BucketStore } from '../store/types';
 import { checkHealth, type ReplicationStatusReader } from './health';
 import { BadRequestError, parseLimitBody, parseLimitQuery } from './request';
@@ -215,7 +215,7 @@ export function defaultDependencies(
     region,
     store: stores.store,
     healthBudgetMs: config.runtime.storeBudgetMs,
-    statusReader: stores.replication,
+    statusReader: replicationStoreFor(config, region, access),
     afterInvocation: () => metrics.flush(),
   };
 }

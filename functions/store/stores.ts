@@ -30,8 +30,6 @@ export interface BucketStores {
   /** The replica the container talks to: the slot it writes. */
   readonly replica: string;
   readonly store: BucketStore;
-  /** The same replica's reconciler items (the status `GET /health` shows). */
-  readonly replication: ReplicationStore;
   /** The strong table's nearest replica, when a policy is strong. */
   readonly strongStore?: BucketStore;
 }
@@ -43,30 +41,51 @@ export function bucketStoresFor(
   access: StoreAccess = {},
 ): BucketStores {
   const replica = config.replicaFor(region);
-  const clientOf = (replicaRegion: string) =>
-    dynamoDbClient(
-      clientOptionsOf(replicaRegion, access, {
-        // The SDK's own timeouts stop a hung attempt; the limiter's store guard decides how
-        // long a decision waits, up to this ceiling.
-        budgetMs: config.runtime.maxStoreWaitMs,
-      }),
-    );
-  const client = clientOf(replica);
   const strongReplica = config.strongReplicaFor(region);
   const strong = config.config.strong;
   return {
     replica,
-    store: new DynamoDbStore({ client, tableName: config.config.tableName }),
-    replication: new DynamoDbReplicationStore({ client, tableName: config.config.tableName }),
+    store: new DynamoDbStore({
+      client: containerClient(config, replica, access),
+      tableName: config.config.tableName,
+    }),
     ...(config.usesStrong && strong !== undefined && strongReplica !== undefined
       ? {
           strongStore: new DynamoDbStore({
-            client: clientOf(strongReplica),
+            client: containerClient(config, strongReplica, access),
             tableName: strong.tableName,
           }),
         }
       : {}),
   };
+}
+
+/**
+ * The reconciler items (the status `GET /health` shows) of the replica a
+ * container running in `region` talks to, on the same client as its bucket
+ * store. Apart from {@link bucketStoresFor} so that a bundle that never
+ * reads them (the edge) does not carry the adapter.
+ */
+export function replicationStoreFor(
+  config: ResolvedConfig,
+  region: string | undefined,
+  access: StoreAccess = {},
+): ReplicationStore {
+  return new DynamoDbReplicationStore({
+    client: containerClient(config, config.replicaFor(region), access),
+    tableName: config.config.tableName,
+  });
+}
+
+/** The container's shared client of a replica for a decision-serving function. */
+function containerClient(config: ResolvedConfig, replicaRegion: string, access: StoreAccess) {
+  return dynamoDbClient(
+    clientOptionsOf(replicaRegion, access, {
+      // The SDK's own timeouts stop a hung attempt; the limiter's store guard decides how
+      // long a decision waits, up to this ceiling.
+      budgetMs: config.runtime.maxStoreWaitMs,
+    }),
+  );
 }
 
 /** The stores of every replica of one table, for a function that reads all of them. */
