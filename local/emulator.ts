@@ -146,7 +146,7 @@ interface Region {
 }
 
 const WRITE_OPS = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem']);
-const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 /** Creates a DynamoDB client for an emulated endpoint. */
 export function localClient(endpoint: string, region: string): DynamoDBClient {

@@ -8,9 +8,10 @@
  * clients and counters, as separate Lambda containers would have): the module
  * is evicted from the require cache after each load.
  *
- * The reconciler runs its injectable core (`reconcile`) with clients of the
- * emulated replicas and no CloudWatch: its findings are read back from the
- * status item it writes, as `GET /health` does.
+ * The reconciler runs its injectable core (`reconcile`) on the dependencies
+ * its Lambda composition root builds (`reconcilerDependencies`), pointed at
+ * the emulated replicas and with no CloudWatch: its findings are read back
+ * from the status item it writes, as `GET /health` does.
  */
 
 import { createHash } from 'node:crypto';
@@ -19,18 +20,16 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { deflateRawSync } from 'node:zlib';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { build } from 'esbuild';
 import type { LimiterConfig } from '../functions/config/schema';
 import { storeEndpointsDefine } from '../functions/edge/build-defines';
 import { ORIGIN_HEADERS } from '../functions/edge/responses';
+import { reconcilerDependencies } from '../functions/reconciler/handler';
 import {
   type ReconcilerLogger,
   type ReconcilerOptions,
   reconcile,
 } from '../functions/reconciler/reconcile';
-import { DynamoDbStore } from '../functions/store/dynamodb-store';
-import type { BucketStore } from '../functions/store/types';
 import {
   BUNDLE_FILE,
   type BuiltFunction,
@@ -45,7 +44,7 @@ import {
 } from '../scripts/build-functions';
 import type { ApiHandler } from './api-server';
 import type { EdgeFunctions, EdgeOutcome } from './edge-server';
-import { localClient } from './emulator';
+import { LOCAL_CREDENTIALS } from './emulator';
 import type { EdgeCounters } from './status';
 
 const require = createRequire(import.meta.url);
@@ -221,26 +220,6 @@ export function countFallbacks(outcome: EdgeOutcome, counters: EdgeCounters): vo
 /** The reconciler of one region on the emulated replicas. */
 export function localReconciler(options: LoadRegionOptions): Reconciler {
   const { config, region, storeEndpoints } = options;
-  const clients = new Map<string, DynamoDBClient>();
-  const stores = new Map<string, BucketStore>();
-  const clientOf = (r: string): DynamoDBClient => {
-    let client = clients.get(r);
-    if (client === undefined) {
-      const endpoint = storeEndpoints[r];
-      if (endpoint === undefined) throw new RangeError(`no emulated endpoint for region "${r}"`);
-      client = localClient(endpoint, r);
-      clients.set(r, client);
-    }
-    return client;
-  };
-  const storeOf = (r: string): BucketStore => {
-    let store = stores.get(r);
-    if (store === undefined) {
-      store = new DynamoDbStore({ client: clientOf(r), tableName: config.tableName });
-      stores.set(r, store);
-    }
-    return store;
-  };
   let aborted = false;
   // Each kind of error is logged once until a run succeeds without errors:
   // a region taken down for a demo must not print the same lines every pass.
@@ -254,17 +233,20 @@ export function localReconciler(options: LoadRegionOptions): Reconciler {
       options.log(`reconciler ${region}: ${message} ${JSON.stringify(attributes)}`);
     },
   };
+  const container = reconcilerDependencies(config, region, {
+    endpoints: storeEndpoints,
+    credentials: LOCAL_CREDENTIALS,
+    // Nothing to publish to locally: the findings are in the status item.
+    metrics: { publish: async () => undefined },
+    logger,
+    ...(options.reconcilerOptions === undefined ? {} : { options: options.reconcilerOptions() }),
+  });
   return {
     async run() {
       if (aborted) return;
       const result = await reconcile({
-        region,
-        config,
-        dynamoDb: clientOf,
-        bucketStore: storeOf,
-        // Nothing to publish to locally: the findings are in the status item.
-        metrics: { publish: async () => undefined },
-        logger,
+        ...container,
+        // The tuning follows the runtime's current lag (it can change between runs).
         ...(options.reconcilerOptions === undefined
           ? {}
           : { options: options.reconcilerOptions() }),
@@ -278,7 +260,7 @@ export function localReconciler(options: LoadRegionOptions): Reconciler {
     },
     abort() {
       aborted = true;
-      for (const client of clients.values()) client.destroy();
+      container.close();
     },
   };
 }

@@ -14,7 +14,8 @@
 
 import type { LimiterConfig, PolicyConfig } from '../functions/config/schema';
 import type { ReconcilerOptions } from '../functions/reconciler/reconcile';
-import { type ReconcilerStatus, readReconcilerStatus } from '../functions/reconciler/status';
+import type { ReconcilerStatus } from '../functions/shared/replication-status';
+import { DynamoDbReplicationStore } from '../functions/store/dynamodb-replication-store';
 import { bucketTableDefinition } from '../functions/store/table';
 import { type AdminServer, startAdminServer } from './admin';
 import { type ApiServer, startApiServer } from './api-server';
@@ -214,12 +215,12 @@ export async function startLocal(options: LocalOptions): Promise<LocalHandle> {
           let reconciler: ReconcilerStatus | null = null;
           let readError: string | null = null;
           try {
-            reconciler =
-              (await readReconcilerStatus(
-                emulator.directClient(region),
-                config.tableName,
-                region,
-              )) ?? null;
+            // The direct client: the status stays readable while the region is down.
+            const replica = new DynamoDbReplicationStore({
+              client: emulator.directClient(region),
+              tableName: config.tableName,
+            });
+            reconciler = (await replica.readStatus(region)) ?? null;
           } catch (error) {
             readError = `status unreadable: ${String(error)}`;
           }

@@ -5,7 +5,7 @@
  * decides *where* lines go, and tests can check the table without a TTY.
  */
 
-import type { ReconcilerStatus } from '../functions/reconciler/status';
+import type { ReconcilerStatus } from '../functions/shared/replication-status';
 import type { DownMode, LinkStats } from './emulator';
 
 /** Counters of one region's edge since start. */

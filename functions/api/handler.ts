@@ -20,13 +20,11 @@ import type { LimiterConfig } from '../config/schema';
 import { LimitRequestError } from '../limiter/errors';
 import { Limiter } from '../limiter/limiter';
 import type { LimitRequest, LimitResult } from '../limiter/types';
-import { readReconcilerStatus } from '../reconciler/status';
 import { bundledConfig } from '../shared/bundled-config';
 import { JSON_HEADERS, problem } from '../shared/http';
 import { EmfLimiterMetrics } from '../shared/metrics';
 import { rateLimitHeaders, retryAfterSeconds, secondsCeil } from '../shared/ratelimit-headers';
-import { dynamoDbClient } from '../store/client';
-import { bucketStoresFor } from '../store/stores';
+import { bucketStoresFor, replicationStoreFor } from '../store/stores';
 import type { BucketStore } from '../store/types';
 import { checkHealth, type ReplicationStatusReader } from './health';
 import { BadRequestError, parseLimitBody, parseLimitQuery } from './request';
@@ -212,19 +210,12 @@ export function defaultDependencies(
     metrics,
     ...(stores.strongStore === undefined ? {} : { strongStore: stores.strongStore }),
   });
-  const client = dynamoDbClient({
-    region: stores.replica,
-    budgetMs: config.runtime.maxStoreWaitMs,
-    ...(endpoint === undefined ? {} : { endpoint, credentials: LOCAL_CREDENTIALS }),
-  });
   return {
     limiter,
     region,
     store: stores.store,
     healthBudgetMs: config.runtime.storeBudgetMs,
-    statusReader: {
-      read: (r, options) => readReconcilerStatus(client, config.config.tableName, r, options),
-    },
+    statusReader: replicationStoreFor(config, region, access),
     afterInvocation: () => metrics.flush(),
   };
 }

@@ -5,30 +5,15 @@
  * Reachability is one GetItem of a key that never exists (half a read unit),
  * under the same budget as a decision, so /health fails exactly when
  * decisions would fall back. The lag comes from the reconciler's status item
- * (pk `__reconciler__`, sk `<region>`, written once a minute by this region's
- * reconciler; see functions/reconciler/status.ts for the full shape). The
- * health check only needs the part described by {@link ReplicationStatus}.
+ * of this region, written once a minute by this region's reconciler and read
+ * through the replication port (functions/store/replication-store.ts).
  */
+import type { ReplicationStore } from '../store/replication-store';
 import type { BucketStore } from '../store/types';
 import { StoreError } from '../store/types';
 
-/** What /health needs from the reconciler's status item of one region. */
-export interface ReplicationStatus {
-  /** When the reconciler run started (epoch ms). */
-  readonly measuredAtMs: number;
-  /** This region → other region: how long a heartbeat took to appear there (ms); null = not seen. */
-  readonly lagMs: Readonly<Record<string, number | null>>;
-  /** Other region → age of its newest heartbeat seen here (ms); null = never seen. */
-  readonly heartbeatAgeMs: Readonly<Record<string, number | null>>;
-}
-
-/** Reads the reconciler's last status of a region; `undefined` when it never ran. */
-export interface ReplicationStatusReader {
-  read(
-    region: string,
-    options: { readonly abortSignal: AbortSignal },
-  ): Promise<ReplicationStatus | undefined>;
-}
+/** What /health reads of the replication port: the reconciler's status of a region. */
+export type ReplicationStatusReader = Pick<ReplicationStore, 'readStatus'>;
 
 /** The /health answer. */
 export interface HealthReport {
@@ -78,7 +63,7 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
       options.statusReader === undefined
         ? Promise.resolve(undefined)
         : withDeadline(
-            options.statusReader.read(options.region, { abortSignal: controller.signal }),
+            options.statusReader.readStatus(options.region, { abortSignal: controller.signal }),
             controller.signal,
           ),
     ]);

@@ -1,12 +1,14 @@
 /**
  * The reconciler's Lambda entry point, run every minute by a schedule in
- * each region. Thin on purpose: it builds the container's clients once and
- * calls {@link reconcile}; everything it measures is in reconcile.ts.
+ * each region, and its composition root: {@link reconcilerDependencies}
+ * builds the container's stores and publisher once, and every invocation
+ * calls {@link reconcile}; everything it measures is in reconcile.ts. The
+ * local runtime builds its reconcilers with the same root.
  *
  * Config comes compiled into the bundle (shared/bundled-config.ts), the
  * region from `AWS_REGION`. The global table has the same name in every
- * replica region, so a client per region reaches each replica; local runs
- * inject an endpoint per region instead.
+ * replica region, so one client per region reaches each replica; local runs
+ * pass an endpoint per region instead.
  *
  * The invocation fails (and the function-errors alarm sees it) only when the
  * metrics could not be published: store problems are findings, published as
@@ -15,21 +17,19 @@
 
 import { Logger } from '@aws-lambda-powertools/logger';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { LimiterConfig } from '../config/schema';
 import { bundledConfig } from '../shared/bundled-config';
-import { dynamoDbClient } from '../store/client';
-import { DynamoDbStore } from '../store/dynamodb-store';
-import type { BucketStore } from '../store/types';
+import type { ReconcilerStatus } from '../shared/replication-status';
+import { replicaStores, type StoreAccess } from '../store/stores';
 import { cloudWatchPublisher, type MetricPublisher } from './metrics';
 import {
+  InvalidReconcilerOptionsError,
   type ReconcilerDeps,
   type ReconcilerLogger,
   type ReconcilerOptions,
   reconcile,
   resolveReconcilerOptions,
 } from './reconcile';
-import type { ReconcilerStatus } from './status';
 
 /** Publishing the run's metrics failed; `cause` carries the CloudWatch error. */
 export class ReconcilerPublishError extends Error {
@@ -41,7 +41,11 @@ export class ReconcilerPublishError extends Error {
 
 /** How {@link reconcilerDependencies} builds a container. */
 export interface ReconcilerContainerOptions {
-  /** DynamoDB endpoint per region (local runs); the AWS endpoints otherwise. */
+  /**
+   * DynamoDB endpoint per region (local runs): every configured region must
+   * have one, a region without is refused rather than sent to AWS. The AWS
+   * endpoints otherwise.
+   */
   readonly endpoints?: Readonly<Record<string, string>>;
   /** Static credentials for those endpoints. */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
@@ -52,42 +56,68 @@ export interface ReconcilerContainerOptions {
   readonly options?: ReconcilerOptions;
 }
 
-/** The dependencies of one container: a client and a store per replica, built lazily and kept. */
+/** The dependencies of one container, and how to close what they hold. */
+export interface ReconcilerContainer extends ReconcilerDeps {
+  /**
+   * Destroys the container's DynamoDB clients, ending calls in flight (local
+   * runs and tests; a Lambda container never closes).
+   */
+  close(): void;
+}
+
+/**
+ * The reconciler's composition root: a client, a bucket store and a
+ * replication store per replica (built on first use and kept for the
+ * container's life), the metric publisher and the logger.
+ *
+ * @throws InvalidReconcilerOptionsError when the options are inconsistent, or
+ *   endpoints are given but not for every configured region (each one listed)
+ */
 export function reconcilerDependencies(
   config: LimiterConfig,
   region: string,
   container: ReconcilerContainerOptions = {},
-): ReconcilerDeps {
+): ReconcilerContainer {
   const options = resolveReconcilerOptions(config, container.options);
-  const stores = new Map<string, BucketStore>();
-  const clientOf = (r: string): DynamoDBClient => {
-    const endpoint = container.endpoints?.[r];
-    return dynamoDbClient({
-      region: r,
-      // Per-attempt timeouts follow the per-call bound; the call's signal enforces it anyway.
-      budgetMs: options.callTimeoutMs,
-      maxSockets: options.maxConcurrency + config.regions.length,
-      ...(endpoint === undefined ? {} : { endpoint }),
-      ...(container.credentials === undefined ? {} : { credentials: container.credentials }),
-    });
-  };
-  const storeOf = (r: string): BucketStore => {
-    let store = stores.get(r);
-    if (store === undefined) {
-      store = new DynamoDbStore({ client: clientOf(r), tableName: config.tableName });
-      stores.set(r, store);
+  const endpoints = container.endpoints;
+  if (endpoints !== undefined) {
+    const missing = config.regions.filter((r) => endpoints[r] === undefined);
+    if (missing.length > 0) {
+      throw new InvalidReconcilerOptionsError(
+        missing.map((r) => `no DynamoDB endpoint for region "${r}"`),
+      );
     }
-    return store;
-  };
+  }
+  const stores = replicaStores({
+    tableName: config.tableName,
+    access: storeAccessOf(container),
+    // Per-attempt timeouts follow the per-call bound; the call's signal enforces it anyway.
+    callTimeoutMs: options.callTimeoutMs,
+    maxSockets: options.maxConcurrency + config.regions.length,
+  });
   return {
     region,
     config,
-    dynamoDb: clientOf,
-    bucketStore: storeOf,
+    replicationStore: stores.replicationStore,
+    bucketStore: stores.bucketStore,
     metrics:
       container.metrics ?? cloudWatchPublisher(new CloudWatchClient({ region, maxAttempts: 3 })),
     logger: container.logger ?? new Logger({ serviceName: 'rate-limiter-reconciler' }),
     ...(container.options === undefined ? {} : { options: container.options }),
+    close: stores.close,
+  };
+}
+
+function storeAccessOf(container: ReconcilerContainerOptions): StoreAccess {
+  const endpoints = container.endpoints;
+  if (endpoints === undefined) return {};
+  return {
+    endpointOf: (r) => {
+      const endpoint = endpoints[r];
+      if (endpoint === undefined) throw new RangeError(`no DynamoDB endpoint for region "${r}"`);
+      return endpoint;
+    },
+    ...(container.credentials === undefined ? {} : { credentials: container.credentials }),
   };
 }
 

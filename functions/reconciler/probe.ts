@@ -15,15 +15,13 @@
  * Polls back off from `firstPollIntervalMs` by ×1.5 up to `maxPollIntervalMs`.
  */
 
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { ReplicationStore } from '../store/replication-store';
 import { callSignal, type Sleep } from './budget';
-import { readHeartbeat } from './heartbeat';
 
 /** What one probe needs. */
 export interface ProbeInput {
-  /** A client of the receiving region's replica. */
-  readonly client: DynamoDBClient;
-  readonly tableName: string;
+  /** The receiving region's replica. */
+  readonly store: Pick<ReplicationStore, 'readHeartbeat'>;
   /** The region that wrote the heartbeat (this one). */
   readonly sourceRegion: string;
   /** The sequence number the write produced; any `seq ≥` it counts as arrived. */
@@ -93,12 +91,9 @@ export async function probeReplica(input: ProbeInput): Promise<ProbeOutcome> {
     if (remainingMs <= 0) break;
     polls += 1;
     try {
-      const heartbeat = await readHeartbeat(
-        input.client,
-        input.tableName,
-        input.sourceRegion,
-        callSignal(input.runSignal, Math.min(input.callTimeoutMs, remainingMs)),
-      );
+      const heartbeat = await input.store.readHeartbeat(input.sourceRegion, {
+        abortSignal: callSignal(input.runSignal, Math.min(input.callTimeoutMs, remainingMs)),
+      });
       const readMidMs = (sendMs + nowFn()) / 2;
       if (heartbeat !== undefined) seenSeq = heartbeat.seq;
       if (heartbeat !== undefined && heartbeat.seq >= input.seq) {

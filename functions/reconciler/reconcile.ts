@@ -4,10 +4,11 @@
  * all of it as metrics in one call and keep it as the status item for
  * `GET /health`.
  *
- * Why this shape: everything the run touches is injected (clients per
- * replica, bucket stores, the metric publisher, the logger, the clock, the
- * sleep), so tests drive it against mocks or emulated regions and the Lambda
- * handler stays a thin wrapper.
+ * Why this shape: everything the run touches is injected (the replication
+ * and bucket stores of each replica, the metric publisher, the logger, the
+ * clock, the sleep), so tests drive it against in-memory stores or emulated
+ * regions and the Lambda handler stays a thin wrapper. The run speaks to the
+ * table only through the store ports (functions/store).
  *
  * Rules the run keeps:
  * - a problem is data, never missing data: a heartbeat that does not show in
@@ -22,12 +23,16 @@
  */
 
 import type { MetricDatum } from '@aws-sdk/client-cloudwatch';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DEFAULT_ALARMS, type LimiterConfig, MAX_WATCHED_BUCKETS } from '../config/schema';
 import type { SlotItem } from '../core';
+import type {
+  Heartbeat,
+  ReconcilerStatus,
+  WatchedBucketStatus,
+} from '../shared/replication-status';
+import { HEARTBEAT_TTL_SECONDS, type ReplicationStore } from '../store/replication-store';
 import type { BucketStore } from '../store/types';
 import { callSignal, concurrencyLimit, realSleep, type Sleep } from './budget';
-import { HEARTBEAT_TTL_SECONDS, type Heartbeat, readHeartbeats, writeHeartbeat } from './heartbeat';
 import {
   divergenceDatum,
   heartbeatAgeDatum,
@@ -36,7 +41,6 @@ import {
   syncLagDatum,
 } from './metrics';
 import { type ProbeOutcome, probeReplica } from './probe';
-import { type ReconcilerStatus, type WatchedBucketStatus, writeReconcilerStatus } from './status';
 import { type WatchedBucket, watchedBucketsOf, watchedLevels } from './watched';
 
 /** Published as `HeartbeatAgeMs` for a region whose heartbeat this replica does not hold (ms). */
@@ -107,8 +111,8 @@ export interface ReconcilerDeps {
   /** This region: where the heartbeat is written and whose status is kept. */
   readonly region: string;
   readonly config: ReconcilerConfig;
-  /** A client of each replica's table (the global table has the same name in every region). */
-  readonly dynamoDb: (region: string) => DynamoDBClient;
+  /** The heartbeat and status items of each replica (the global table has one per region). */
+  readonly replicationStore: (region: string) => ReplicationStore;
   /** The bucket store of each replica, for watched buckets. */
   readonly bucketStore: (region: string) => BucketStore;
   readonly metrics: MetricPublisher;
@@ -198,11 +202,9 @@ export async function reconcile(
   const probes = runProbes(deps, options, others, measureSignal, nowFn, sleep, pool, failures);
   const heartbeats = pool
     .run(() =>
-      readHeartbeats(
-        deps.dynamoDb(region),
-        config.tableName,
-        callSignal(measureSignal, options.callTimeoutMs),
-      ),
+      deps
+        .replicationStore(region)
+        .readHeartbeats({ abortSignal: callSignal(measureSignal, options.callTimeoutMs) }),
     )
     .then(
       (list) => ({ list, readAtMs: nowFn() }),
@@ -242,7 +244,7 @@ export async function reconcile(
   };
   const [published, stored] = await Promise.allSettled([
     deps.metrics.publish(metricData, AbortSignal.timeout(options.finishReserveMs)),
-    writeReconcilerStatus(deps.dynamoDb(region), config.tableName, status, {
+    deps.replicationStore(region).writeStatus(status, {
       abortSignal: AbortSignal.timeout(Math.min(options.callTimeoutMs, options.finishReserveMs)),
     }),
   ]);
@@ -428,18 +430,15 @@ async function runProbes(
   pool: ReturnType<typeof concurrencyLimit>,
   failures: Failures,
 ): Promise<Map<string, ProbeOutcome>> {
-  const { region, config } = deps;
+  const { region } = deps;
   const sendMs = nowFn();
   let heartbeat: Heartbeat;
   try {
     heartbeat = await pool.run(() =>
-      writeHeartbeat(
-        deps.dynamoDb(region),
-        config.tableName,
-        region,
-        sendMs,
-        callSignal(signal, options.callTimeoutMs),
-      ),
+      // The item keeps whole milliseconds; the lag below is timed on the unrounded clock.
+      deps.replicationStore(region).writeHeartbeat(region, Math.floor(sendMs), {
+        abortSignal: callSignal(signal, options.callTimeoutMs),
+      }),
     );
   } catch (error) {
     failures.fail('writing the heartbeat failed', { region }, error);
@@ -449,8 +448,7 @@ async function runProbes(
   const outcomes = await Promise.all(
     others.map(async (other): Promise<[string, ProbeOutcome]> => {
       const outcome = await probeReplica({
-        client: deps.dynamoDb(other),
-        tableName: config.tableName,
+        store: deps.replicationStore(other),
         sourceRegion: region,
         seq: heartbeat.seq,
         writeMidMs: (sendMs + ackMs) / 2,

@@ -32,7 +32,7 @@ import {
   encodeNumber,
   encodeSeenCounts,
 } from './codec';
-import { REPLICATED_WRITE_CONFLICT, toStoreError } from './errors';
+import { REPLICATED_WRITE_CONFLICT, storeCall, toStoreError } from './errors';
 import { type BucketStore, type ReadOptions, StoreConflictError, StoreError } from './types';
 
 /** Default most slot items one bucket may have before a read is refused. */
@@ -85,7 +85,7 @@ export class DynamoDbStore implements BucketStore {
     let startKey: AttributeMap | undefined;
     let seen = 0;
     do {
-      const page = await this.#send('readView', options.abortSignal, () =>
+      const page = await storeCall('readView', options.abortSignal, () =>
         this.#client.send(
           new QueryCommand({
             TableName: this.#table,
@@ -121,7 +121,7 @@ export class DynamoDbStore implements BucketStore {
     slot: string,
     options: ReadOptions = {},
   ): Promise<SlotItem | undefined> {
-    const out = await this.#send('readSlot', options.abortSignal, () =>
+    const out = await storeCall('readSlot', options.abortSignal, () =>
       this.#client.send(
         new GetItemCommand({
           TableName: this.#table,
@@ -175,23 +175,6 @@ export class DynamoDbStore implements BucketStore {
         }
         throw toStoreError(error, 'applyWrite');
       }
-    }
-  }
-
-  async #send<T>(
-    operation: string,
-    signal: AbortSignal | undefined,
-    call: () => Promise<T>,
-  ): Promise<T> {
-    if (signal?.aborted === true) {
-      throw new StoreError(`${operation} not started: the time budget is spent`, 'timeout', {
-        cause: signal.reason,
-      });
-    }
-    try {
-      return await call();
-    } catch (error) {
-      throw toStoreError(error, operation);
     }
   }
 

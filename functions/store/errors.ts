@@ -75,3 +75,25 @@ export function toStoreError(error: unknown, operation: string): StoreError {
   const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   return new StoreError(`${operation} failed (${kind}): ${detail}`, kind, { cause: error });
 }
+
+/**
+ * Runs one store call under `signal`: an already aborted signal sends nothing
+ * and rejects with a `timeout` {@link StoreError}; any failure of the call is
+ * mapped by {@link toStoreError}.
+ */
+export async function storeCall<T>(
+  operation: string,
+  signal: AbortSignal | undefined,
+  call: () => Promise<T>,
+): Promise<T> {
+  if (signal?.aborted === true) {
+    throw new StoreError(`${operation} not started: the time budget is spent`, 'timeout', {
+      cause: signal.reason,
+    });
+  }
+  try {
+    return await call();
+  } catch (error) {
+    throw toStoreError(error, operation);
+  }
+}

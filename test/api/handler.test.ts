@@ -242,13 +242,20 @@ describe('routing', () => {
 
 describe('GET /health', () => {
   it('reports the store reachable and the reconciler lag per other region', async () => {
+    const asked: string[] = [];
     statusReader = {
-      read: async (region) => ({
-        measuredAtMs: Date.UTC(2026, 0, 1, 0, 0, 0),
-        lagMs: { 'eu-west-1': 812, 'ap-southeast-1': null },
-        heartbeatAgeMs: { 'eu-west-1': 30_000, 'ap-southeast-1': null },
-        region,
-      }),
+      readStatus: async (region) => {
+        asked.push(region);
+        return {
+          region,
+          measuredAtMs: Date.UTC(2026, 0, 1, 0, 0, 0),
+          durationMs: 640,
+          lagMs: { 'eu-west-1': 812, 'ap-southeast-1': null },
+          heartbeatAgeMs: { 'eu-west-1': 30_000, 'ap-southeast-1': null },
+          watched: [],
+          errorCount: 0,
+        };
+      },
     };
     const result = await api()(functionUrlEvent({ path: ROUTES.health }));
     expect(result.statusCode).toBe(200);
@@ -262,12 +269,13 @@ describe('GET /health', () => {
       },
     });
     expect(store.calls.readSlot).toBe(1);
+    expect(asked).toEqual(['us-east-1']);
   });
 
   it('reports null replication when the reconciler never ran, or its status cannot be read', async () => {
-    statusReader = { read: async () => undefined };
+    statusReader = { readStatus: async () => undefined };
     expect(body(await api()(functionUrlEvent({ path: ROUTES.health }))).replication).toBeNull();
-    statusReader = { read: () => Promise.reject(new Error('AccessDenied')) };
+    statusReader = { readStatus: () => Promise.reject(new Error('AccessDenied')) };
     const result = await api()(functionUrlEvent({ path: ROUTES.health }));
     expect(result.statusCode).toBe(200);
     expect(body(result).replication).toBeNull();

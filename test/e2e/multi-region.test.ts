@@ -179,4 +179,24 @@ describe('three regions, one global bucket', () => {
     ).toBe(200);
     expect((await local.status()).links.every((l) => !l.cut)).toBe(true);
   });
+  it("answers GET /health from each region's API with that region's last reconciler findings", async () => {
+    await local.reconcileNow();
+    const snapshot = await local.status();
+    for (const region of snapshot.regions) {
+      const found = region.reconciler;
+      if (found === null) throw new Error(`no reconciler status in ${region.region}`);
+      const health = await fetch(`${region.apiUrl}/health`);
+      expect(health.status).toBe(200);
+      const body = (await health.json()) as {
+        region: string;
+        replication: { measuredAt: string; lagMs: unknown; heartbeatAgeMs: unknown } | null;
+      };
+      expect(body.region).toBe(region.region);
+      expect(body.replication).toEqual({
+        measuredAt: new Date(found.measuredAtMs).toISOString(),
+        lagMs: found.lagMs,
+        heartbeatAgeMs: found.heartbeatAgeMs,
+      });
+    }
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ReconcilerStatus } from '../../functions/reconciler/status';
+import type { ReconcilerStatus } from '../../functions/shared/replication-status';
 import {
   emptyCounters,
   renderPlain,

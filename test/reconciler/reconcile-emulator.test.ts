@@ -14,8 +14,8 @@ import {
   reconcile,
   resolveReconcilerOptions,
 } from '../../functions/reconciler/reconcile';
-import { readReconcilerStatus } from '../../functions/reconciler/status';
 import { DIMENSION, METRIC } from '../../functions/shared/metric-names';
+import { DynamoDbReplicationStore } from '../../functions/store/dynamodb-replication-store';
 import { DynamoDbStore } from '../../functions/store/dynamodb-store';
 import { bucketTableDefinition } from '../../functions/store/table';
 import { RegionEmulator } from '../../local/emulator';
@@ -55,6 +55,8 @@ describe('reconcile against emulated regions', () => {
     }
     return client;
   };
+  const replicationOf = (region: string) =>
+    new DynamoDbReplicationStore({ client: clientOf(region), tableName: config.tableName });
   const storeOf = (region: string): DynamoDbStore => {
     let store = stores.get(region);
     if (store === undefined) {
@@ -67,7 +69,7 @@ describe('reconcile against emulated regions', () => {
     reconcile({
       region,
       config,
-      dynamoDb: clientOf,
+      replicationStore: replicationOf,
       bucketStore: storeOf,
       metrics: {
         publish: async (data) => {
@@ -126,7 +128,7 @@ describe('reconcile against emulated regions', () => {
       expect(point(US, METRIC.SyncLagMs, { [DIMENSION.ReceivingRegion]: other })).toBe(lagMs);
     }
     // The status item is readable by GET /health from this region's replica.
-    expect(await readReconcilerStatus(clientOf(US), config.tableName, US)).toEqual(status);
+    expect(await replicationOf(US).readStatus(US)).toEqual(status);
   });
 
   it("sees other regions' heartbeats in its replica, and notices a region that never wrote one", async () => {
@@ -191,29 +193,27 @@ describe('reconcile against emulated regions', () => {
       logger: new RecordingLogger(),
       options,
     };
-    const ok = createReconcilerHandler(
-      reconcilerDependencies({ ...config, ...fullConfigFields }, AP, {
-        ...container,
-        metrics: { publish: async (data) => void points.push([...data]) },
-      }),
-    );
-    const status = await ok();
+    const okDeps = reconcilerDependencies({ ...config, ...fullConfigFields }, AP, {
+      ...container,
+      metrics: { publish: async (data) => void points.push([...data]) },
+    });
+    const status = await createReconcilerHandler(okDeps)().finally(() => okDeps.close());
     expect(status.region).toBe(AP);
     expect(status.lagMs[US]).toBeGreaterThanOrEqual(250);
     expect(points).toHaveLength(1);
 
     const cause = new Error('CloudWatch throttled');
-    const failing = createReconcilerHandler(
-      reconcilerDependencies({ ...config, ...fullConfigFields }, AP, {
-        ...container,
-        metrics: { publish: () => Promise.reject(cause) },
-      }),
-    );
-    const error = await failing().catch((e: unknown) => e);
+    const failingDeps = reconcilerDependencies({ ...config, ...fullConfigFields }, AP, {
+      ...container,
+      metrics: { publish: () => Promise.reject(cause) },
+    });
+    const error = await createReconcilerHandler(failingDeps)()
+      .catch((e: unknown) => e)
+      .finally(() => failingDeps.close());
     expect(error).toBeInstanceOf(ReconcilerPublishError);
     expect((error as ReconcilerPublishError).cause).toBe(cause);
     // The findings were still kept for GET /health.
-    const kept = await readReconcilerStatus(clientOf(AP), config.tableName, AP);
+    const kept = await replicationOf(AP).readStatus(AP);
     expect(kept?.measuredAtMs).toBeGreaterThan(status.measuredAtMs);
   });
 });

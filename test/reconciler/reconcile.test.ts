@@ -3,19 +3,10 @@ import {
   type MetricDatum,
   PutMetricDataCommand,
 } from '@aws-sdk/client-cloudwatch';
-import {
-  GetItemCommand,
-  type GetItemCommandInput,
-  PutItemCommand,
-  QueryCommand,
-  UpdateItemCommand,
-  type UpdateItemCommandInput,
-} from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { bucketPolicyOf, type PolicyConfig } from '../../functions/config/schema';
 import { decide, EMPTY_VIEW } from '../../functions/core';
-import { HEARTBEAT_PK } from '../../functions/reconciler/heartbeat';
 import {
   cloudWatchPublisher,
   MAX_METRIC_DATA_PER_CALL,
@@ -28,15 +19,14 @@ import {
   reconcile,
   resolveReconcilerOptions,
 } from '../../functions/reconciler/reconcile';
-import { decodeReconcilerStatus, RECONCILER_STATUS_PK } from '../../functions/reconciler/status';
 import { DIMENSION, METRIC, METRIC_NAMESPACE } from '../../functions/shared/metric-names';
+import { StoreError } from '../../functions/store/types';
 import {
   CAP,
   CAP_ID,
-  type DynamoDbMock,
   FakeClock,
+  FakeReplicatedTable,
   FakeStores,
-  mockedRegions,
   RecordingLogger,
   testConfig,
 } from './fakes';
@@ -65,52 +55,20 @@ interface Scenario {
 function setUp(scenario: Scenario) {
   const regions = scenario.regions ?? REGIONS;
   const clock = new FakeClock(1_700_000_000_000);
-  const { clients, mocks } = mockedRegions(regions);
+  const table = new FakeReplicatedTable(clock, regions, scenario.lagMs);
   const logger = new RecordingLogger();
   const stores = new FakeStores();
-  let writtenAtMs: number | undefined;
-  const home = mocks.get(HOME) as DynamoDbMock;
-  if (scenario.heartbeatWriteFails === true) {
-    home.on(UpdateItemCommand).rejects(new Error('home replica down'));
-  } else {
-    home.on(UpdateItemCommand).callsFake((input: UpdateItemCommandInput) => {
-      writtenAtMs = clock.now();
-      return {
-        Attributes: {
-          pk: { S: HEARTBEAT_PK },
-          sk: { S: HOME },
-          at: input.ExpressionAttributeValues?.[':at'],
-          seq: { N: String(SEQ) },
-        },
-      };
-    });
-  }
-  home.on(QueryCommand).callsFake(() => ({
-    Items: Object.entries(scenario.heartbeatAgesMs ?? {}).map(([region, ageMs]) => ({
-      pk: { S: HEARTBEAT_PK },
-      sk: { S: region },
-      at: { N: String(clock.now() - ageMs) },
-      seq: { N: '9' },
-    })),
-  }));
-  home.on(PutItemCommand).resolves({});
+  // Every replica already holds this region's previous heartbeat: a run's write makes it SEQ.
   for (const region of regions) {
-    if (region === HOME) continue;
-    const mock = mocks.get(region) as DynamoDbMock;
-    if (scenario.unreachable?.includes(region)) {
-      mock
-        .on(GetItemCommand)
-        .rejects(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
-      stores.failing.add(region);
-      continue;
-    }
-    mock.on(GetItemCommand).callsFake((input: GetItemCommandInput) => {
-      const lag = scenario.lagMs[region] ?? 0;
-      const shown = writtenAtMs !== undefined && clock.now() >= writtenAtMs + lag;
-      return {
-        Item: { ...input.Key, at: { N: '1' }, seq: { N: String(shown ? SEQ : SEQ - 1) } },
-      };
-    });
+    table.seedHeartbeat(region, { region: HOME, atMs: clock.now() - 60_000, seq: SEQ - 1 });
+  }
+  for (const [region, ageMs] of Object.entries(scenario.heartbeatAgesMs ?? {})) {
+    table.seedHeartbeat(HOME, { region, atMs: clock.now() - ageMs, seq: 9 });
+  }
+  if (scenario.heartbeatWriteFails === true) table.failing.add(`${HOME}.writeHeartbeat`);
+  for (const region of scenario.unreachable ?? []) {
+    table.unreachable.add(region);
+    stores.failing.add(region);
   }
   const config = testConfig(regions, scenario.policies ?? [CAP]);
   const run = () =>
@@ -118,7 +76,7 @@ function setUp(scenario: Scenario) {
       {
         region: HOME,
         config,
-        dynamoDb: (r) => clients.get(r) as never,
+        replicationStore: (r) => table.store(r),
         bucketStore: (r) => stores.store(r),
         metrics: cloudWatchPublisher(new CloudWatchClient({ region: HOME })),
         logger,
@@ -127,7 +85,7 @@ function setUp(scenario: Scenario) {
       },
       clock.now,
     );
-  return { clock, mocks, logger, stores, run, config };
+  return { clock, table, logger, stores, run, config };
 }
 
 function dims(datum: MetricDatum): Record<string, string> {
@@ -221,7 +179,7 @@ describe('reconcile', () => {
   });
 
   it('publishes a breach value above the alarm threshold when the heartbeat never shows, and stops polling', async () => {
-    const { run, mocks, logger, config } = setUp({
+    const { run, table, logger, config } = setUp({
       lagMs: { [EU]: 200, [AP]: Number.POSITIVE_INFINITY },
     });
     const { status, metricData } = await run();
@@ -233,7 +191,7 @@ describe('reconcile', () => {
     expect(point?.Value).toBeGreaterThan(config.alarms?.syncLagMs ?? Number.POSITIVE_INFINITY);
     expect(status.lagMs[AP]).toBeNull();
     expect(status.lagMs[EU]).toBeGreaterThan(100);
-    const polls = mocks.get(AP)?.commandCalls(GetItemCommand).length ?? 0;
+    const polls = table.calls(AP, 'readHeartbeat');
     expect(polls).toBeGreaterThan(1);
     expect(polls).toBeLessThanOrEqual(options.maxPollsPerRegion);
     const line = logger.find('replication lag breach', { receivingRegion: AP });
@@ -268,7 +226,7 @@ describe('reconcile', () => {
   });
 
   it('publishes breaches for every link when the heartbeat cannot be written', async () => {
-    const { run, mocks, logger } = setUp({ lagMs: {}, heartbeatWriteFails: true });
+    const { run, table, logger } = setUp({ lagMs: {}, heartbeatWriteFails: true });
     const { status, metricData } = await run();
     expect(status.lagMs).toEqual({ [EU]: null, [AP]: null });
     expect(
@@ -276,7 +234,8 @@ describe('reconcile', () => {
         .filter((d) => d.MetricName === METRIC.SyncLagMs)
         .every((d) => (d.Value ?? 0) > 1000),
     ).toBe(true);
-    expect(mocks.get(EU)?.commandCalls(GetItemCommand)).toHaveLength(0);
+    expect(table.calls(HOME, 'writeHeartbeat')).toBe(1);
+    expect(table.calls(EU, 'readHeartbeat')).toBe(0);
     expect(logger.find('writing the heartbeat failed')).toHaveLength(1);
   });
 
@@ -312,12 +271,24 @@ describe('reconcile', () => {
   });
 
   it('writes the findings as the status item of this region', async () => {
-    const { run, mocks } = setUp({ lagMs: { [EU]: 100 }, unreachable: [AP] });
+    const { run, table } = setUp({ lagMs: { [EU]: 100 }, unreachable: [AP] });
     const { status } = await run();
-    const put = mocks.get(HOME)?.commandCalls(PutItemCommand)[0]?.args[0].input;
-    expect(put?.Item?.pk).toEqual({ S: RECONCILER_STATUS_PK });
-    expect(decodeReconcilerStatus(put?.Item ?? {})).toEqual(status);
+    expect(table.calls(HOME, 'writeStatus')).toBe(1);
+    expect(table.status(HOME, HOME)).toEqual(status);
     expect(status.region).toBe(HOME);
+    for (const other of [EU, AP]) expect(table.calls(other, 'writeStatus')).toBe(0);
+  });
+
+  it('reports a failed status write in the result and the log, with the metrics still published', async () => {
+    const { run, table, logger } = setUp({ lagMs: { [EU]: 0, [AP]: 0 } });
+    table.failing.add(`${HOME}.writeStatus`);
+    const result = await run();
+    expect(result.statusError).toBeInstanceOf(StoreError);
+    expect((result.statusError as StoreError).kind).toBe('unavailable');
+    expect(result.publishError).toBeUndefined();
+    expect(published()).toHaveLength(result.metricData.length);
+    expect(logger.find('writing the status item failed', { region: HOME })).toHaveLength(1);
+    expect(table.status(HOME, HOME)).toBeUndefined();
   });
 
   it('bounds store calls in flight and the number of watched buckets, logging what it skips', async () => {
@@ -339,10 +310,10 @@ describe('reconcile', () => {
 
   it('keeps the status and reports the failure when publishing fails', async () => {
     cloudWatch.on(PutMetricDataCommand).rejects(new Error('throttled'));
-    const { run, mocks, logger } = setUp({ lagMs: { [EU]: 0, [AP]: 0 } });
+    const { run, table, logger } = setUp({ lagMs: { [EU]: 0, [AP]: 0 } });
     const result = await run();
     expect(String(result.publishError)).toContain('throttled');
-    expect(mocks.get(HOME)?.commandCalls(PutItemCommand)).toHaveLength(1);
+    expect(table.status(HOME, HOME)).toEqual(result.status);
     expect(logger.find('publishing metrics failed')).toHaveLength(1);
   });
 
@@ -375,11 +346,11 @@ describe('reconcile', () => {
     expect(problemsOf({})).toHaveLength(0);
     expect(resolveReconcilerOptions(config, { probeWaitMs: 500 }).breachLagMs).toBe(1001);
     expect(resolveReconcilerOptions(config, { probeWaitMs: 4000 }).breachLagMs).toBe(4000);
-    const { clients } = mockedRegions(REGIONS);
+    const table = new FakeReplicatedTable(new FakeClock(0), REGIONS);
     const outside = reconcile({
       region: 'sa-east-1',
       config,
-      dynamoDb: (r) => clients.get(r) as never,
+      replicationStore: (r) => table.store(r),
       bucketStore: (r) => new FakeStores().store(r),
       metrics: cloudWatchPublisher(new CloudWatchClient({ region: HOME })),
       logger: new RecordingLogger(),

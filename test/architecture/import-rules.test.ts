@@ -1,0 +1,131 @@
+/**
+ * The dependency rules of functions/, checked on the sources so they stay
+ * true: only functions/store speaks DynamoDB, and the regional API reads the
+ * reconciler's findings through the store port, never from the reconciler's
+ * code. Every import form counts (static, type-only, re-export, dynamic
+ * `import()`, `require`), as TypeScript's own pre-processor reports them.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+/** One import rule: files under `from` must not import what `forbids` matches. */
+interface ImportRule {
+  readonly name: string;
+  /** Repository-relative folder the rule applies to. */
+  readonly from: string;
+  /** Repository-relative folders exempt from it. */
+  readonly except?: readonly string[];
+  /** Whether an import (a package name, or a repository-relative path for relative imports) is forbidden. */
+  readonly forbids: (target: string) => boolean;
+}
+
+const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..');
+
+const DYNAMODB_PACKAGES = /^@aws-sdk\/(client-dynamodb|lib-dynamodb|util-dynamodb)(\/|$)/;
+
+const RULES: readonly ImportRule[] = [
+  {
+    name: 'only functions/store speaks DynamoDB',
+    from: 'functions',
+    except: ['functions/store'],
+    forbids: (target) => DYNAMODB_PACKAGES.test(target),
+  },
+  {
+    name: 'functions/api does not import functions/reconciler',
+    from: 'functions/api',
+    forbids: (target) =>
+      target === 'functions/reconciler' || target.startsWith('functions/reconciler/'),
+  },
+];
+
+/** Where a module specifier of `file` points: repository-relative for relative specifiers. */
+function targetOf(file: string, specifier: string): string {
+  if (!specifier.startsWith('.')) return specifier;
+  return path.posix.normalize(path.posix.join(path.posix.dirname(file), specifier));
+}
+
+/** Every module specifier a source imports, in any form. */
+function importsOf(source: string): string[] {
+  const info = ts.preProcessFile(source, true, true);
+  return info.importedFiles.map((f) => f.fileName);
+}
+
+/** Rule violations of the given sources (repository-relative path → text). */
+function violations(sources: ReadonlyMap<string, string>): string[] {
+  const out: string[] = [];
+  for (const [file, source] of sources) {
+    for (const rule of RULES) {
+      const inScope =
+        file.startsWith(`${rule.from}/`) &&
+        !(rule.except ?? []).some((folder) => file.startsWith(`${folder}/`));
+      if (!inScope) continue;
+      for (const specifier of importsOf(source)) {
+        if (rule.forbids(targetOf(file, specifier))) {
+          out.push(`${file} imports '${specifier}': ${rule.name}`);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function sourcesUnder(folder: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (rel: string) => {
+    for (const entry of readdirSync(path.join(REPO_ROOT, rel), { withFileTypes: true })) {
+      const child = path.posix.join(rel, entry.name);
+      if (entry.isDirectory()) walk(child);
+      else if (/\.(ts|mts|cts|js|mjs)$/.test(entry.name)) {
+        out.set(child, readFileSync(path.join(REPO_ROOT, child), 'utf8'));
+      }
+    }
+  };
+  walk(folder);
+  return out;
+}
+
+describe('import rules of functions/', () => {
+  it('hold for every source file', () => {
+    const sources = sourcesUnder('functions');
+    expect(sources.size).toBeGreaterThan(20);
+    expect([...sources.keys()]).toContain('functions/store/dynamodb-replication-store.ts');
+    const found = violations(sources);
+    expect(found, `\n${found.join('\n')}\n`).toEqual([]);
+  });
+
+  it('catch every import form, and only where a rule applies', () => {
+    const found = violations(
+      new Map([
+        [
+          'functions/reconciler/a.ts',
+          "import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';",
+        ],
+        ['functions/edge/b.ts', "export { marshall } from '@aws-sdk/util-dynamodb';"],
+        ['functions/limiter/c.ts', "const sdk = await import('@aws-sdk/lib-dynamodb');"],
+        ['functions/api/d.ts', "import { x } from '../reconciler/status';"],
+        ['functions/api/e.ts', "const y = require('../reconciler');"],
+        // Allowed: the store itself, other SDK clients, the store port, code outside functions/.
+        ['functions/store/f.ts', "import { DynamoDBClient } from '@aws-sdk/client-dynamodb';"],
+        [
+          'functions/reconciler/g.ts',
+          "import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';",
+        ],
+        [
+          'functions/api/h.ts',
+          "import type { ReplicationStore } from '../store/replication-store';",
+        ],
+        ['functions/api/i.ts', "import type { X } from '../reconciler-notes';"],
+        ['local/j.ts', "import { DynamoDBClient } from '@aws-sdk/client-dynamodb';"],
+      ]),
+    );
+    expect(found.map((v) => v.split(' ')[0])).toEqual([
+      'functions/reconciler/a.ts',
+      'functions/edge/b.ts',
+      'functions/limiter/c.ts',
+      'functions/api/d.ts',
+      'functions/api/e.ts',
+    ]);
+  });
+});
