@@ -114,17 +114,15 @@ export async function accuracySection(): Promise<string> {
     const spec = byName(name);
     const runs: StrategyResult[][] = [];
     for (let seed = 1; seed <= SEEDS; seed++) {
-      runs.push(
-        [
-          ...(
-            await runScenario(spec, {
-              seed,
-              seriesPoints: 2,
-              strategies: ['checkpoint-merge', 'limiter'],
-            })
-          ).results,
-        ],
-      );
+      runs.push([
+        ...(
+          await runScenario(spec, {
+            seed,
+            seriesPoints: 2,
+            strategies: ['checkpoint-merge', 'limiter'],
+          })
+        ).results,
+      ]);
     }
     // A skewed clock adds at most R·δ beyond what was not seen.
     const skewMs = Math.max(0, ...Object.values(spec.clockSkewMs ?? {}).map(Math.abs));

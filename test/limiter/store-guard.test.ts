@@ -32,7 +32,7 @@ function guardOn(
 }
 
 /** A call that answers `value` after `ms` of virtual time. */
-const after =
+const answering =
   <T>(time: VirtualTime, ms: number, value: T) =>
   () =>
     time.sleep(ms).then(() => value);
@@ -45,20 +45,20 @@ describe('store guard', () => {
     const time = new VirtualTime(0);
     const { guard } = guardOn(time);
     expect(guard.waitMs()).toBe(1000);
-    await time.run(guard.call('readView', after(time, 800, 'ok')));
+    await time.run(guard.call('readView', answering(time, 800, 'ok')));
     // 2 × 800 + 4 × 400, capped at the 3 s ceiling.
     expect(guard.waitMs()).toBe(3000);
-    for (let i = 0; i < 40; i++) await time.run(guard.call('readView', after(time, 20, 'ok')));
+    for (let i = 0; i < 40; i++) await time.run(guard.call('readView', answering(time, 20, 'ok')));
     expect(guard.waitMs()).toBe(150);
     // The store slows down to 180 ms: the first such call outlives its wait (150 ms), and its
     // late answer teaches the guard; from then on the wait covers the new round trip.
     const first = await time.run(
-      guard.call('write', after(time, 180, 'ok')).catch((e: unknown) => e),
+      guard.call('write', answering(time, 180, 'ok')).catch((e: unknown) => e),
     );
     expect(first).toBeInstanceOf(StoreWaitError);
     await time.advance(100);
     for (let i = 0; i < 40; i++) {
-      expect(await time.run(guard.call('write', after(time, 180, 'ok')))).toBe('ok');
+      expect(await time.run(guard.call('write', answering(time, 180, 'ok')))).toBe('ok');
     }
     expect(guard.waitMs()).toBeGreaterThanOrEqual(360);
     expect(guard.waitMs()).toBeLessThan(3000);
@@ -67,8 +67,8 @@ describe('store guard', () => {
   it('a call slower than its wait fails only that wait; the call goes on and its result is not lost', async () => {
     const time = new VirtualTime(0);
     const { guard, calls } = guardOn(time);
-    await time.run(guard.call('readView', after(time, 10, 'warm')));
-    const slow = guard.call('write', after(time, 400, 'landed'));
+    await time.run(guard.call('readView', answering(time, 10, 'warm')));
+    const slow = guard.call('write', answering(time, 400, 'landed'));
     const error = await time.run(slow.catch((e: unknown) => e));
     expect(error).toBeInstanceOf(StoreWaitError);
     expect(time.now()).toBe(10 + 150);
@@ -121,7 +121,7 @@ describe('store guard', () => {
   it('a store that stopped answering opens the guard after twice the wait, with nothing else answered', async () => {
     const time = new VirtualTime(0);
     const { guard, calls } = guardOn(time);
-    await time.run(guard.call('readView', after(time, 10, 'warm')));
+    await time.run(guard.call('readView', answering(time, 10, 'warm')));
     const hung = guard.call('readView', () => new Promise<never>(() => undefined));
     await time.run(hung.catch(() => undefined));
     expect(guard.open).toBe(false);
@@ -135,11 +135,11 @@ describe('store guard', () => {
   it('a slow store that keeps answering other calls is not considered down', async () => {
     const time = new VirtualTime(0);
     const { guard } = guardOn(time, { errorsToOpen: 99 });
-    await time.run(guard.call('readView', after(time, 10, 'warm')));
-    const slow = guard.call('readView', after(time, 1000, 'late'));
+    await time.run(guard.call('readView', answering(time, 10, 'warm')));
+    const slow = guard.call('readView', answering(time, 1000, 'late'));
     slow.catch(() => undefined);
     // Meanwhile other calls succeed.
-    for (let i = 0; i < 5; i++) await time.run(guard.call('write', after(time, 50, 'ok')));
+    for (let i = 0; i < 5; i++) await time.run(guard.call('write', answering(time, 50, 'ok')));
     await time.advance(1000);
     expect(guard.open).toBe(false);
   });
