@@ -7,12 +7,8 @@
 
 import { Runtime } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import {
-  type AlarmConfig,
-  DEFAULT_ALARMS,
-  type LimiterConfig,
-  type PolicyConfig,
-} from '../functions/config/schema';
+import { resolveConfig } from '../functions/config/resolve';
+import type { AlarmConfig, LimiterConfig, PolicyConfig } from '../functions/config/schema';
 
 /** Lambda@Edge functions must live here; the edge stack is deployed here. */
 export const EDGE_REGION = 'us-east-1';
@@ -236,9 +232,9 @@ export function tableArns(config: LimiterConfig, scope: TableScope): string[] {
   return arns;
 }
 
-/** Alarm thresholds with defaults applied. */
+/** Alarm thresholds with defaults applied (the resolved config's). */
 export function alarmThresholds(config: LimiterConfig): Required<AlarmConfig> {
-  return { ...DEFAULT_ALARMS, ...config.alarms };
+  return resolveConfig(config).alarms;
 }
 
 /** A watched bucket that gets a depletion alarm. */
@@ -253,9 +249,9 @@ export interface WatchedKey {
  * single slot has no replica spread).
  */
 export function watchedKeys(config: LimiterConfig): WatchedKey[] {
-  return config.policies
-    .filter((p) => (p.consistency ?? 'eventual') === 'eventual')
-    .flatMap((policy) => (policy.watchKeys ?? []).map((key) => ({ policy, key })));
+  return [...resolveConfig(config).policies.values()]
+    .filter((p) => p.consistency === 'eventual')
+    .flatMap((p) => p.watchKeys.map((key) => ({ policy: p.config, key })));
 }
 
 /** The other regions of a deployment, in config order. */
