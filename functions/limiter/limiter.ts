@@ -107,6 +107,7 @@ export class Limiter {
     lateWrites: 0,
     handedBackTokens: 0,
     storeDownEvents: 0,
+    droppedHandBackTokens: 0,
   };
   readonly #config: ResolvedConfig;
   readonly #runtime: ResolvedRuntime;
@@ -182,6 +183,9 @@ export class Limiter {
       log: this.#log,
       onSettle: () => {
         this.counters.pendingLocalTokens = this.#pending.debtTokens;
+      },
+      onDroppedHandBack: (handBack) => {
+        for (const h of handBack) this.counters.droppedHandBackTokens += h.tokens;
       },
     });
   }

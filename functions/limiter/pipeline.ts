@@ -42,7 +42,7 @@ import type { BucketCache, BucketState } from './bucket-cache';
 import type { FailureModes, FallbackOutcome } from './failure-modes';
 import { decisionAtLevel, levelUpperBound } from './levels';
 import type { PendingWrites } from './pending-writes';
-import { StoreDownError, type StoreGuard, StoreWaitError } from './store-guard';
+import { StoreDownError, type StoreGuard, StoreWaitError, writeMayHaveLanded } from './store-guard';
 import type { DecisionSource, FallbackCause, LimiterCounters, LimiterMetrics } from './types';
 
 /** How a decision was reached, before it is shaped into a LimitResult. */
@@ -243,7 +243,8 @@ export class Pipeline {
         if (error instanceof StoreWaitError) {
           return this.#lateWrite(policy, state, decision, takenTokens, handBack, nowMs, error);
         }
-        restore();
+        if (writeMayHaveLanded(error)) this.#dropHandBack(handBack);
+        else restore();
         if (!(error instanceof StoreConflictError)) throw error;
         const current = await this.#refreshOwnSlot(target, state, error);
         view = current === undefined ? state.view : withItem(state.view, current);
@@ -358,15 +359,21 @@ export class Pipeline {
           );
         }
       },
-      () => {
-        // Nothing landed: the hand-backs are still owed, and what `local` admitted is now debt.
-        pending.restoreHandBack(state.bucketId, policy.id, handBack, now());
+      (error: unknown) => {
+        // Not landed (or not known to have): what `local` admitted is now debt (counted twice at
+        // worst); the hand-backs are still owed only when the write surely did not land.
+        if (writeMayHaveLanded(error)) this.#dropHandBack(handBack);
+        else pending.restoreHandBack(state.bucketId, policy.id, handBack, now());
         if (outcome.fallback?.mode === 'local' && admitted) {
           pending.addDebt(state.bucketId, policy.id, decision.costTokens, now());
         }
       },
     );
     return outcome;
+  }
+
+  #dropHandBack(handBack: readonly HandBack[]): void {
+    for (const h of handBack) this.parts.counters.droppedHandBackTokens += h.tokens;
   }
 
   #countHandBack(handBack: readonly HandBack[]): void {

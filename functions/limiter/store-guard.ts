@@ -106,6 +106,21 @@ export interface CallOptions {
   readonly background?: boolean;
 }
 
+/**
+ * Whether a failed write may still have been applied by the store. A
+ * rejected condition, throttling, an invalid request and a call the guard
+ * never sent were not applied; a timeout or a lost connection may have been
+ * (the request may have reached the store). Tokens a write hands back are
+ * credited when it is applied, so a write that may have landed must not hand
+ * them back again: they are dropped instead (under-admission by at most
+ * those tokens), never credited twice.
+ */
+export function writeMayHaveLanded(error: unknown): boolean {
+  if (error instanceof StoreDownError) return false;
+  if (!(error instanceof StoreError)) return true;
+  return error.kind === 'timeout' || error.kind === 'unavailable';
+}
+
 interface Outstanding {
   /** Answered calls when this one started: none since means the store has stopped answering. */
   readonly answeredBefore: number;
