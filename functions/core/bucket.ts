@@ -345,6 +345,23 @@ export function levelAt(policy: BucketPolicy, view: View, nowMs: number): number
   return evaluate(policy, view, nowMs).levelScaled;
 }
 
+/**
+ * The level (scaled units) the decider's own next write would see: the view
+ * with `handBack` credited to its own slot, as {@link decide} credits them.
+ *
+ * @throws RangeError for a malformed hand-back.
+ */
+export function levelWithHandBack(
+  policy: BucketPolicy,
+  view: View,
+  slot: string,
+  handBack: readonly HandBack[],
+  nowMs: number,
+): number {
+  checked(policy, nowMs);
+  return evaluate(policy, view, nowMs, ownCorrection(view, slot, handBack)).levelScaled;
+}
+
 /** The level in (possibly fractional) tokens. */
 export function levelTokensAt(policy: BucketPolicy, view: View, nowMs: number): number {
   return levelAt(policy, view, nowMs) / scale(policy);

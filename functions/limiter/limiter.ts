@@ -28,6 +28,7 @@ import type { BucketStore } from '../store/types';
 import { BucketCache, type BucketState } from './bucket-cache';
 import { bucketIdOf, normaliseKey } from './bucket-id';
 import { LimitRequestError } from './errors';
+import { leasedTokensValidAt, releaseLeases } from './leases';
 import { FailureModes } from './failure-modes';
 import { Flusher } from './flusher';
 import { PendingWrites } from './pending-writes';
@@ -117,6 +118,7 @@ export class Limiter {
   readonly #pending: PendingWrites;
   readonly #failureModes: FailureModes;
   readonly #pipeline: Pipeline;
+  readonly #cache: BucketCache;
   readonly #flusher: Flusher;
   readonly #eventual: PolicyStore;
   readonly #strong: PolicyStore | undefined;
@@ -152,6 +154,7 @@ export class Limiter {
       maxBuckets: this.#runtime.maxBuckets,
       onEvict: (state) => this.#evicted(state),
     });
+    this.#cache = cache;
     this.#eventual = this.#policyStore(options.store, options.region, false, options);
     this.#strong =
       options.strongStore === undefined
@@ -235,8 +238,21 @@ export class Limiter {
     return result;
   }
 
-  /** Resolves once background work (pending writes, late writes) has settled. */
+  /**
+   * Tokens this container holds in live leases, over every bucket it keeps:
+   * taken from the store and not served yet (the simulator's bound counts
+   * them; reporting).
+   */
+  leasedTokens(): number {
+    const nowMs = this.#time.now();
+    let tokens = 0;
+    for (const state of this.#cache.states()) tokens += leasedTokensValidAt(state, nowMs);
+    return tokens;
+  }
+
+  /** Resolves once background work (pending writes, late writes, background leases) has settled. */
   async settled(): Promise<void> {
+    await this.#pipeline.settled();
     await this.#flusher.settled();
   }
 
@@ -287,14 +303,7 @@ export class Limiter {
   /** A bucket's state leaves the cache: what it still holds for the store moves to the pending writes. */
   #evicted(state: BucketState): void {
     const nowMs = this.#time.now();
-    const lease = state.lease;
-    if (lease !== undefined && lease.tokensLeft > 0) {
-      state.handBack.push({
-        tokens: lease.tokensLeft,
-        takenUpToN: lease.takenUpToN,
-        inc: lease.inc,
-      });
-    }
+    state.handBack.push(...releaseLeases(state));
     for (const h of state.handBack)
       this.#pending.addHandBack(state.bucketId, state.policyId, h, nowMs);
   }
