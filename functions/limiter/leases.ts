@@ -22,8 +22,8 @@
  */
 
 import type { ResolvedPolicy } from '../config/resolve';
-import { type HandBack, type Lease, leaseSize, scaledCapacity, serveFromLease } from '../core';
 import type { Decision } from '../core';
+import { type HandBack, type Lease, leaseSize, scaledCapacity, serveFromLease } from '../core';
 import type { BucketState } from './bucket-cache';
 
 /** Time constant of the demand estimate (ms): about the last second counts. */
