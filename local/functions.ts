@@ -249,7 +249,8 @@ export function localReconciler(options: LoadRegionOptions): Reconciler {
     info: () => undefined,
     warn: () => undefined,
     error: (message, attributes) => {
-      if (reported.has(message)) return;
+      // Calls cut short by a stop fail; that is not news.
+      if (aborted || reported.has(message)) return;
       reported.add(message);
       options.log(`reconciler ${region}: ${message} ${JSON.stringify(attributes)}`);
     },

@@ -297,6 +297,9 @@ export function localConfig(
   options: Pick<LocalOptions, 'config' | 'regions' | 'watch'>,
 ): LimiterConfig {
   const extra = options.watch ?? [];
+  const regions = options.regions === undefined ? {} : { regions: [...options.regions] };
+  // A config of the wrong shape is left for checkConfig to report in full.
+  if (!Array.isArray(options.config.policies)) return { ...options.config, ...regions };
   const policies = options.config.policies.map((p): PolicyConfig => {
     const keys = extra.filter((w) => w.policy === p.id).map((w) => w.key);
     if (keys.length === 0) return p;
@@ -310,11 +313,7 @@ export function localConfig(
         .join(', ')}`,
     );
   }
-  return {
-    ...options.config,
-    ...(options.regions === undefined ? {} : { regions: [...options.regions] }),
-    policies,
-  };
+  return { ...options.config, ...regions, policies };
 }
 
 /**
@@ -406,6 +405,7 @@ class ReconcilerLoop {
         },
         (error: unknown) => {
           const message = error instanceof Error ? error.message : String(error);
+          if (this.stopped) return;
           if (this.errors.get(region) !== message) this.log(`reconciler ${region}: ${message}`);
           this.errors.set(region, message);
         },
