@@ -11,6 +11,7 @@ export const INTEGRATION_FILES = [
   'test/edge/bundled-handler.test.ts',
   'test/limiter/limiter.dynalite.test.ts',
   'test/limiter/multi-region.test.ts',
+  'test/local/admin.test.ts',
   'test/local/edge-server.test.ts',
   'test/local/emulator-down.test.ts',
   'test/local/emulator-replication.test.ts',
@@ -49,7 +50,9 @@ export default defineConfig({
         },
       },
       { extends: true, test: { name: 'integration', include: INTEGRATION_FILES } },
-      { extends: true, test: { name: 'e2e', include: [E2E_GLOB] } },
+      // Processes and nine-region runtimes start slowly on a busy machine; the
+      // tests wait for conditions with their own deadlines inside this one.
+      { extends: true, test: { name: 'e2e', include: [E2E_GLOB], testTimeout: 180_000 } },
       { extends: true, test: { name: 'infra', include: [INFRA_GLOB] } },
     ],
   },

@@ -14,6 +14,8 @@ import {
 
 const MAIN = 'local/main.ts';
 const BANNER_END = 'Ctrl-C stops everything.';
+/** Longest wait for a start (bundles, nine regions) on a busy machine. */
+const STARTUP_MS = 90_000;
 const NINE_REGIONS = [
   'us-east-1',
   'us-east-2',
@@ -81,6 +83,7 @@ describe('npm start (the CLI)', () => {
     await waitFor(
       () => stdout().includes(BANNER_END) || child.exitCode !== null,
       () => stdout(),
+      STARTUP_MS,
     );
     const edge = /us-east-1\s+edge (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout())?.[1];
     expect(edge, stdout()).toBeDefined();
@@ -95,6 +98,7 @@ describe('npm start (the CLI)', () => {
     await waitFor(
       () => reported.test(stdout()),
       () => stdout(),
+      STARTUP_MS,
     );
     signalGroup(child, 'SIGINT');
     const result = await done;
@@ -120,6 +124,7 @@ describe('npm start (the CLI)', () => {
     await waitFor(
       () => stdout().includes(BANNER_END) || child.exitCode !== null,
       () => stdout(),
+      STARTUP_MS,
     );
     child.kill('SIGTERM');
     const result = await done;
@@ -146,7 +151,7 @@ describe('npm start (the CLI)', () => {
     await waitFor(
       () => stdout().includes(BANNER_END) || child.exitCode !== null,
       () => stdout(),
-      90_000,
+      STARTUP_MS,
     );
     const ports = portsIn(stdout());
     // admin, origin, and edge, API and DynamoDB per region

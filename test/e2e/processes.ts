@@ -8,6 +8,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 
+export { waitFor } from '../helpers/wait-for';
+
 /** How an entry point is started. */
 export type Launcher =
   /** `node --import tsx FILE`: one process, as `npm start` runs it. */
@@ -84,19 +86,6 @@ export async function runProcess(
   const result = await done;
   clearTimeout(timer);
   return result;
-}
-
-/** Resolves once `condition` holds; rejects with `describe()` after `timeoutMs`. */
-export async function waitFor(
-  condition: () => boolean,
-  describe: () => string,
-  timeoutMs = 60_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${describe()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /** Sends `signal` to every process of `child`'s group (it must have been started with `group`). */
