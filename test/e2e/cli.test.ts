@@ -93,8 +93,9 @@ describe('npm start (the CLI)', () => {
     expect(res.headers.get('ratelimit')).toMatch(
       new RegExp(`^"demo";r=${(demo?.capacityTokens ?? 0) - 1};`),
     );
+    // The regions' reconcilers run in turn: wait until both have reported alice's level.
     const reported =
-      /\[status\] us-east-1: allowed=1 [^\n]*syncLag="\d+ ms[^"]*"[^\n]*\n[\s\S]*watched demo:alice: us-east-1=\d/;
+      /\[status\] us-east-1: allowed=1 [^\n]*syncLag="\d+ ms[^"]*"[^\n]*\n[\s\S]*watched demo:alice: us-east-1=\d+ eu-west-1=\d/;
     await waitFor(
       () => reported.test(stdout()),
       () => stdout(),
