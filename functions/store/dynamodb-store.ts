@@ -1,7 +1,10 @@
 /**
- * The DynamoDB adapter of {@link BucketStore}: the only code that speaks the
- * SDK. It reads a bucket's slots with one Query, one slot with GetItem, and
- * applies a decision as ONE conditional UpdateItem (docs/design.md, "The conditional write"):
+ * The DynamoDB adapter of {@link BucketStore}: the only code that turns slot
+ * reads and writes into DynamoDB operations, sent through a transport
+ * (transport.ts: the SDK client for the regional functions, a light signed
+ * HTTP client at the edge). It reads a bucket's slots with one Query, one slot
+ * with GetItem, and applies a decision as ONE conditional UpdateItem
+ * (docs/design.md, "The conditional write"):
  *
  *     ADD n :k, v :one
  *     SET ct = :ct, cl = :cl, cv = :cv, at = :at, ttl = :ttl, inc = if_not_exists(inc, :at)
@@ -11,18 +14,10 @@
  * without a read-modify-write loop; `ADD` keeps their increments. A failed
  * condition becomes a {@link StoreConflictError} carrying the stored item
  * when DynamoDB returned it (`ReturnValuesOnConditionCheckFailure`; emulators
- * may not, then the caller re-reads). Every other SDK error becomes a
+ * may not, then the caller re-reads). Every other error becomes a
  * {@link StoreError} of one kind (errors.ts). MRSC write conflicts (strong
  * mode) are retried here with jittered backoff, within the caller's signal.
  */
-import {
-  ConditionalCheckFailedException,
-  type DynamoDBClient,
-  GetItemCommand,
-  QueryCommand,
-  UpdateItemCommand,
-  type UpdateItemCommandInput,
-} from '@aws-sdk/client-dynamodb';
 import type { SlotItem, SlotWrite } from '../core';
 import {
   ATTR,
@@ -32,7 +27,13 @@ import {
   encodeNumber,
   encodeSeenCounts,
 } from './codec';
-import { REPLICATED_WRITE_CONFLICT, storeCall, toStoreError } from './errors';
+import {
+  CONDITIONAL_CHECK_FAILED,
+  REPLICATED_WRITE_CONFLICT,
+  storeCall,
+  toStoreError,
+} from './errors';
+import type { DynamoDbTransport, UpdateItemRequest } from './transport';
 import { type BucketStore, type ReadOptions, StoreConflictError, StoreError } from './types';
 
 /** Default most slot items one bucket may have before a read is refused. */
@@ -40,8 +41,8 @@ export const DEFAULT_MAX_SLOTS_PER_BUCKET = 64;
 
 /** How a {@link DynamoDbStore} is built. */
 export interface DynamoDbStoreOptions {
-  /** The container's client (client.ts). */
-  readonly client: DynamoDBClient;
+  /** The container's transport of the replica (sdk-transport.ts or http-transport.ts). */
+  readonly transport: DynamoDbTransport;
   /** The table (global table replica, or the MRSC table). */
   readonly tableName: string;
   /**
@@ -62,7 +63,7 @@ export interface DynamoDbStoreOptions {
 
 /** {@link BucketStore} on one DynamoDB table. */
 export class DynamoDbStore implements BucketStore {
-  readonly #client: DynamoDBClient;
+  readonly #transport: DynamoDbTransport;
   readonly #table: string;
   readonly #maxSlots: number;
   readonly #onDecodeError: (error: CodecError, bucketId: string) => void;
@@ -71,7 +72,7 @@ export class DynamoDbStore implements BucketStore {
   readonly #random: () => number;
 
   constructor(options: DynamoDbStoreOptions) {
-    this.#client = options.client;
+    this.#transport = options.transport;
     this.#table = options.tableName;
     this.#maxSlots = options.maxSlotsPerBucket ?? DEFAULT_MAX_SLOTS_PER_BUCKET;
     this.#onDecodeError = options.onDecodeError ?? (() => undefined);
@@ -86,8 +87,8 @@ export class DynamoDbStore implements BucketStore {
     let seen = 0;
     do {
       const page = await storeCall('readView', options.abortSignal, () =>
-        this.#client.send(
-          new QueryCommand({
+        this.#transport.query(
+          {
             TableName: this.#table,
             KeyConditionExpression: '#pk = :pk',
             ExpressionAttributeNames: { '#pk': ATTR.pk },
@@ -96,7 +97,7 @@ export class DynamoDbStore implements BucketStore {
             // One more than the bound, to tell "exactly at the bound" from "over it".
             Limit: this.#maxSlots + 1,
             ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
-          }),
+          },
           { abortSignal: options.abortSignal },
         ),
       );
@@ -122,12 +123,12 @@ export class DynamoDbStore implements BucketStore {
     options: ReadOptions = {},
   ): Promise<SlotItem | undefined> {
     const out = await storeCall('readSlot', options.abortSignal, () =>
-      this.#client.send(
-        new GetItemCommand({
+      this.#transport.getItem(
+        {
           TableName: this.#table,
           Key: { [ATTR.pk]: { S: bucketId }, [ATTR.sk]: { S: slot } },
           ConsistentRead: options.consistent === true,
-        }),
+        },
         { abortSignal: options.abortSignal },
       ),
     );
@@ -147,7 +148,7 @@ export class DynamoDbStore implements BucketStore {
     const input = updateInputOf(this.#table, bucketId, write);
     for (let attempt = 0; ; attempt += 1) {
       try {
-        const out = await this.#client.send(new UpdateItemCommand(input), {
+        const out = await this.#transport.updateItem(input, {
           abortSignal: options.abortSignal,
         });
         if (out.Attributes === undefined) {
@@ -158,10 +159,8 @@ export class DynamoDbStore implements BucketStore {
         }
         return decodeItem(out.Attributes);
       } catch (error) {
-        if (
-          error instanceof ConditionalCheckFailedException ||
-          nameOf(error) === 'ConditionalCheckFailedException'
-        ) {
+        // The SDK's ConditionalCheckFailedException and the light transport's error alike.
+        if (nameOf(error) === CONDITIONAL_CHECK_FAILED) {
           throw new StoreConflictError(this.#currentOf(error, bucketId), { cause: error });
         }
         if (error instanceof CodecError) {
@@ -221,7 +220,7 @@ export function updateInputOf(
   tableName: string,
   bucketId: string,
   write: SlotWrite,
-): UpdateItemCommandInput {
+): UpdateItemRequest {
   return {
     TableName: tableName,
     Key: { [ATTR.pk]: { S: bucketId }, [ATTR.sk]: { S: write.slot } },

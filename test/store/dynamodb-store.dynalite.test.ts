@@ -1,21 +1,55 @@
-/** The DynamoDB adapter against an embedded DynamoDB: the real condition and ADD semantics. */
+/**
+ * The DynamoDB adapter against an embedded DynamoDB: the real condition and
+ * ADD semantics, over each transport (the SDK client and the edge's light
+ * one), each on its own fresh database.
+ */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decide, EMPTY_VIEW, levelAt, viewOf } from '../../functions/core';
 import { DynamoDbStore } from '../../functions/store/dynamodb-store';
+import { createHttpTransport } from '../../functions/store/http-transport';
+import { SdkTransport } from '../../functions/store/sdk-transport';
+import type { DynamoDbTransport } from '../../functions/store/transport';
 import { StoreConflictError, StoreError } from '../../functions/store/types';
-import { type LocalDynamo, startDynalite } from '../helpers/dynalite';
+import { LOCAL_CREDENTIALS, type LocalDynamo, startDynalite } from '../helpers/dynalite';
 
 const policy = { capacityTokens: 3, refillTokens: 1, refillIntervalMs: 1000 };
-let db: LocalDynamo;
-let store: DynamoDbStore;
 
-beforeAll(async () => {
-  db = await startDynalite();
-  store = new DynamoDbStore({ client: db.client, tableName: db.tableName });
-});
-afterAll(() => db.stop());
+/** A transport of `db` and how to close it. */
+type TransportOf = (db: LocalDynamo) => { transport: DynamoDbTransport; close(): void };
 
-describe('DynamoDbStore on dynalite', () => {
+const TRANSPORTS: [string, TransportOf][] = [
+  ['SDK client', (db) => ({ transport: new SdkTransport(db.client), close: () => undefined })],
+  [
+    'light HTTP transport',
+    (db) => {
+      // A budget far above the test's needs: a timed-out write would not be the semantics tested.
+      const transport = createHttpTransport({
+        region: 'us-east-1',
+        endpoint: db.endpoint,
+        credentials: LOCAL_CREDENTIALS,
+        budgetMs: 30_000,
+      });
+      return { transport, close: () => transport.destroy() };
+    },
+  ],
+];
+
+describe.each(TRANSPORTS)('DynamoDbStore on dynalite, over the %s', (_name, transportOf) => {
+  let db: LocalDynamo;
+  let transport: DynamoDbTransport;
+  let close: () => void;
+  let store: DynamoDbStore;
+
+  beforeAll(async () => {
+    db = await startDynalite();
+    ({ transport, close } = transportOf(db));
+    store = new DynamoDbStore({ transport, tableName: db.tableName });
+  });
+  afterAll(async () => {
+    close();
+    await db.stop();
+  });
+
   it('admits exactly capacity from one stale view: the condition stops the rest', async () => {
     const bucket = 'stale#1#view';
     // Five concurrent containers decided from the same (empty) view and send the same write.
@@ -64,7 +98,7 @@ describe('DynamoDbStore on dynalite', () => {
   });
 
   it('maps a missing table to an invalid StoreError', async () => {
-    const missing = new DynamoDbStore({ client: db.client, tableName: 'no-such-table' });
+    const missing = new DynamoDbStore({ transport, tableName: 'no-such-table' });
     const error = await missing.readView('x').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreError);
     expect((error as StoreError).kind).toBe('invalid');

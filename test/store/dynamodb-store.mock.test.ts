@@ -15,6 +15,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Admission, decide, EMPTY_VIEW, type SlotItem } from '../../functions/core';
 import { encodeItem } from '../../functions/store/codec';
 import { DynamoDbStore } from '../../functions/store/dynamodb-store';
+import { SdkTransport } from '../../functions/store/sdk-transport';
 import { StoreConflictError, StoreError } from '../../functions/store/types';
 
 const policy = { capacityTokens: 10, refillTokens: 1, refillIntervalMs: 1000 };
@@ -38,7 +39,7 @@ function sdkError(name: string, status: number, fault: 'client' | 'server' = 'cl
 
 function store(extra: Partial<ConstructorParameters<typeof DynamoDbStore>[0]> = {}) {
   return new DynamoDbStore({
-    client: new DynamoDBClient({ region: 'us-east-1' }),
+    transport: new SdkTransport(new DynamoDBClient({ region: 'us-east-1' })),
     tableName: 'buckets',
     random: () => 0.5,
     ...extra,
