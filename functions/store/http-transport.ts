@@ -197,6 +197,11 @@ export class HttpTransport implements DynamoDbTransport {
     this.#now = options.now ?? Date.now;
   }
 
+  /** Where requests go: `scheme://host[:port]`. */
+  get origin(): string {
+    return `${this.#endpoint.secure ? 'https' : 'http'}://${this.#endpoint.host}`;
+  }
+
   /** Per-attempt timeouts and attempts of this transport. */
   get timeouts(): ClientTimeouts {
     return this.#timeouts;
@@ -353,34 +358,30 @@ export function createHttpTransport(options: HttpTransportOptions): HttpTranspor
 
 /** The answer of a 2xx response, or the {@link DynamoDbServiceError} of any other. */
 function answerOf(status: number, headers: IncomingHttpHeaders, text: string): unknown {
-  if (status >= 200 && status < 300) {
+  let parsed: unknown = {};
+  if (text.length > 0) {
     try {
-      return text.length === 0 ? {} : JSON.parse(text);
-    } catch {
-      // A 2xx that is not DynamoDB's JSON (a proxy's page): nothing was understood.
-      throw new DynamoDbServiceError(
-        'UnknownError',
-        `HTTP ${status} with a body that is not JSON`,
+      parsed = JSON.parse(text);
+    } catch (cause) {
+      // Not DynamoDB's JSON (a proxy's page): the SDK fails the same way, a
+      // SyntaxError carrying the status, whatever the status.
+      throw Object.assign(
+        new SyntaxError(`HTTP ${status} with a body that is not JSON`, { cause }),
         {
-          httpStatusCode: status,
-          ...requestIdOf(headers),
+          $metadata: { httpStatusCode: status, ...requestIdOf(headers) },
         },
       );
     }
   }
-  let parsed: Record<string, unknown> = {};
-  try {
-    const value: unknown = JSON.parse(text);
-    if (typeof value === 'object' && value !== null) parsed = value as Record<string, unknown>;
-  } catch {
-    // Not JSON (a load balancer's page): the status alone says what happened.
-  }
-  const rawCode = headers['x-amzn-errortype'] ?? parsed.code ?? parsed.__type;
+  if (status >= 200 && status < 300) return parsed;
+  const fields =
+    typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
+  const rawCode = headers['x-amzn-errortype'] ?? fields.code ?? fields.__type;
   const code = typeof rawCode === 'string' ? errorCodeOf(rawCode) : '';
-  const message = parsed.message ?? parsed.Message;
-  const item = parsed.Item;
+  const message = fields.message ?? fields.Message;
+  const item = fields.Item;
   throw new DynamoDbServiceError(
-    code.length > 0 ? code : 'UnknownError',
+    code.length > 0 ? code : 'Unknown',
     typeof message === 'string' ? message : `HTTP ${status}`,
     {
       httpStatusCode: status,
@@ -427,6 +428,10 @@ function retryDelayOf(error: unknown, random: () => number): number | undefined 
 
 function pause(delayMs: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted === true) {
+      reject(abortErrorOf(signal));
+      return;
+    }
     const onAbort = () => {
       clearTimeout(timer);
       reject(abortErrorOf(signal));
