@@ -99,9 +99,19 @@ async function bundleTo(
   const result = await build({
     ...esbuildOptions({ name, config }),
     ...(transport === 'sdk' ? { plugins: [sdkTransportAtTheEdge()] } : {}),
+    metafile: true,
     write: false,
-  } as BuildOptions & { write: false });
+  } as BuildOptions & { write: false; metafile: true });
   const code = result.outputFiles[0]!.contents;
+  const carriesSdk = Object.keys(result.metafile.inputs).some((f) =>
+    f.includes('node_modules/@aws-sdk/client-dynamodb/'),
+  );
+  // A comparison of two equal bundles would say nothing: check the swap took place.
+  if (name === 'edge' && carriesSdk !== (transport === 'sdk')) {
+    throw new Error(
+      `the ${transport} viewer-request bundle ${carriesSdk ? 'carries' : 'lacks'} the DynamoDB SDK client`,
+    );
+  }
   const sub = join(dir, `${name}-${transport}`);
   mkdirSync(sub, { recursive: true });
   const file = join(sub, 'index.js');

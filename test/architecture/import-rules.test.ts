@@ -26,8 +26,9 @@ interface ImportRule {
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..');
 
+/** DynamoDB's SDK clients, and the request signers that let code speak its protocol directly. */
 const DYNAMODB_PACKAGES =
-  /^(@aws-sdk\/(client-dynamodb|lib-dynamodb|util-dynamodb)|@smithy\/(signature-v4|hash-node))(\/|$)/;
+  /^(@aws-sdk\/(client-dynamodb|lib-dynamodb|util-dynamodb)|@smithy\/(signature-v4|hash-node)|aws4)(\/|$)/;
 
 /** The store's modules that carry the SDK: the regional functions' only. */
 const SDK_BOUND_STORE_MODULES = new Set([
@@ -124,13 +125,15 @@ describe('import rules of functions/', () => {
         ['functions/limiter/c.ts', "const sdk = await import('@aws-sdk/lib-dynamodb');"],
         ['functions/api/d.ts', "import { x } from '../reconciler/status';"],
         ['functions/api/e.ts', "const y = require('../reconciler');"],
-        ['functions/api/k.ts', "import { SignatureV4 } from '@smithy/signature-v4';"],
+        ['functions/api/k.ts', "import aws4 from 'aws4';"],
+        ['functions/limiter/q.ts', "import { SignatureV4 } from '@smithy/signature-v4';"],
         ['functions/edge/l.ts', "import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';"],
         ['functions/edge/m.ts', "import { sdkTransport } from '../store/sdk-transport';"],
         ['functions/edge/n.ts', "import { dynamoDbClient } from '../store/client.ts';"],
         // Allowed: the store itself, other SDK clients, the store port, code outside functions/.
         ['functions/store/f.ts', "import { DynamoDBClient } from '@aws-sdk/client-dynamodb';"],
-        ['functions/store/o.ts', "import { Hash } from '@smithy/hash-node';"],
+        ['functions/store/o.ts', "import aws4 from 'aws4';"],
+        ['functions/edge/r.ts', "import { x } from 'aws4fetch';"],
         ['functions/edge/p.ts', "import { httpTransport } from '../store/http-transport';"],
         [
           'functions/reconciler/g.ts',
@@ -152,6 +155,7 @@ describe('import rules of functions/', () => {
       'functions/api/d.ts',
       'functions/api/e.ts',
       'functions/api/k.ts',
+      'functions/limiter/q.ts',
       'functions/edge/l.ts',
       'functions/edge/m.ts',
       'functions/edge/n.ts',
