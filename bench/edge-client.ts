@@ -107,6 +107,8 @@ export interface EdgeClientResult {
   readonly variants: Readonly<Record<EdgeTransport, EdgeClientVariant>>;
   /** light / sdk, of the median CPU per decision. */
   readonly cpuRatio: number;
+  /** Least and greatest light / sdk ratio of paired rounds (the i-th of each): the run's noise. */
+  readonly cpuRatioRange: readonly [number, number];
   readonly moduleLoad: EdgeModuleLoad;
 }
 
@@ -122,7 +124,7 @@ export function latencyAtMemoryMs(cpuMicros: number, memoryMb = EDGE_VIEWER_MEMO
  */
 export function edgeClientFiguresOf(
   rounds: readonly EdgeClientRound[],
-): Pick<EdgeClientResult, 'variants' | 'cpuRatio'> {
+): Pick<EdgeClientResult, 'variants' | 'cpuRatio' | 'cpuRatioRange'> {
   const variantOf = (transport: EdgeTransport): EdgeClientVariant => {
     const own = rounds.filter((r) => r.transport === transport);
     if (own.length === 0) throw new RangeError(`no round of the ${transport} client`);
@@ -142,9 +144,18 @@ export function edgeClientFiguresOf(
     };
   };
   const variants = { sdk: variantOf('sdk'), light: variantOf('light') };
+  const pairs = Math.min(
+    variants.sdk.cpuMicrosPerDecision.length,
+    variants.light.cpuMicrosPerDecision.length,
+  );
+  const paired = Array.from(
+    { length: pairs },
+    (_, i) => variants.light.cpuMicrosPerDecision[i]! / variants.sdk.cpuMicrosPerDecision[i]!,
+  );
   return {
     variants,
     cpuRatio: variants.light.medianCpuMicrosPerDecision / variants.sdk.medianCpuMicrosPerDecision,
+    cpuRatioRange: [Math.min(...paired), Math.max(...paired)],
   };
 }
 
