@@ -84,7 +84,8 @@ export const FULL_SIZES: BenchSizes = {
     concurrency: 32,
     keysTimeBudgetMs: 30_000,
   },
-  edgeClient: { rounds: 10, decisionsPerRound: 500, warmupDecisions: 500, moduleLoadRuns: 15 },
+  // Warm-up long enough for the JIT to settle on both clients: early rounds cost more.
+  edgeClient: { rounds: 12, decisionsPerRound: 500, warmupDecisions: 2_000, moduleLoadRuns: 15 },
 };
 
 /** `npm run bench -- --quick`: under a minute, same shape, smaller sizes. */
@@ -120,7 +121,7 @@ export const QUICK_SIZES: BenchSizes = {
     concurrency: 16,
     keysTimeBudgetMs: 4_000,
   },
-  edgeClient: { rounds: 4, decisionsPerRound: 150, warmupDecisions: 150, moduleLoadRuns: 5 },
+  edgeClient: { rounds: 4, decisionsPerRound: 200, warmupDecisions: 600, moduleLoadRuns: 5 },
 };
 
 /** Benchmark parts, in report order. */
