@@ -202,11 +202,6 @@ export class HttpTransport implements DynamoDbTransport {
     return `${this.#endpoint.secure ? 'https' : 'http'}://${this.#endpoint.host}`;
   }
 
-  /** Per-attempt timeouts and attempts of this transport. */
-  get timeouts(): ClientTimeouts {
-    return this.#timeouts;
-  }
-
   getItem(request: GetItemRequest, options: CallOptions = {}): Promise<GetItemResponse> {
     return this.#call('GetItem', request, options.abortSignal) as Promise<GetItemResponse>;
   }
