@@ -48,6 +48,13 @@ export interface BenchSizes {
     readonly concurrency: number;
     readonly keysTimeBudgetMs: number;
   };
+  /** Today's edge client against the light one (bench/edge-client.ts). */
+  readonly edgeClient: {
+    readonly rounds: number;
+    readonly decisionsPerRound: number;
+    readonly warmupDecisions: number;
+    readonly moduleLoadRuns: number;
+  };
 }
 
 /** `npm run bench`: a few minutes. */
@@ -77,6 +84,8 @@ export const FULL_SIZES: BenchSizes = {
     concurrency: 32,
     keysTimeBudgetMs: 30_000,
   },
+  // Warm-up long enough for the JIT to settle on both clients: early rounds cost more.
+  edgeClient: { rounds: 12, decisionsPerRound: 500, warmupDecisions: 2_000, moduleLoadRuns: 15 },
 };
 
 /** `npm run bench -- --quick`: under a minute, same shape, smaller sizes. */
@@ -112,10 +121,11 @@ export const QUICK_SIZES: BenchSizes = {
     concurrency: 16,
     keysTimeBudgetMs: 4_000,
   },
+  edgeClient: { rounds: 4, decisionsPerRound: 200, warmupDecisions: 600, moduleLoadRuns: 5 },
 };
 
 /** Benchmark parts, in report order. */
-export const PARTS = ['decision', 'traffic', 'e2e', 'accuracy', 'scale'] as const;
+export const PARTS = ['decision', 'traffic', 'e2e', 'accuracy', 'scale', 'edge-client'] as const;
 /** One benchmark part. */
 export type BenchPart = (typeof PARTS)[number];
 

@@ -17,6 +17,7 @@ import { buildFunction, hasEntry } from '../scripts/build-functions';
 import { measureAccuracy } from './accuracy';
 import type { AccuracyResult } from './accuracy-types';
 import { type DecisionCostResult, measureDecisionCost } from './decision-cost';
+import { type EdgeClientResult, measureEdgeClient } from './edge-client';
 import { type EndToEndResult, measureEndToEnd } from './end-to-end';
 import { machineInfo } from './machine';
 import { type BenchArgs, BenchUsageError, PARTS, parseArgs, REPORT_DIR } from './options';
@@ -74,6 +75,9 @@ export async function runBench(args: BenchArgs, command: string): Promise<BenchR
   const endToEnd: EndToEndResult | undefined = want('e2e')
     ? await step('e2e', problems, missing, () => measureEndToEnd(sizes.endToEnd))
     : undefined;
+  const edgeClient: EdgeClientResult | undefined = want('edge-client')
+    ? await step('edge-client', problems, missing, () => measureEdgeClient(sizes.edgeClient))
+    : undefined;
   const storeTraffic: StoreTrafficResult | undefined = want('traffic')
     ? await step('traffic', problems, missing, () => measureStoreTraffic(sizes.storeTraffic))
     : undefined;
@@ -98,10 +102,12 @@ export async function runBench(args: BenchArgs, command: string): Promise<BenchR
     ...(accuracy ? { accuracy } : {}),
     ...(scale ? { scale } : {}),
     ...(bundle ? { bundle } : {}),
+    ...(edgeClient ? { edgeClient } : {}),
     targets: evaluateTargets({
       ...(storeTraffic ? { storeTraffic } : {}),
       ...(endToEnd ? { endToEnd } : {}),
       ...(bundle ? { bundle } : {}),
+      ...(edgeClient ? { edgeClient } : {}),
       missing,
     }),
     problems,

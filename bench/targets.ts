@@ -5,6 +5,7 @@
  * logic; no benchmark asserts a time.
  */
 
+import type { EdgeClientResult } from './edge-client';
 import type { EndToEndResult } from './end-to-end';
 import type { StoreTrafficResult } from './store-traffic';
 
@@ -35,6 +36,7 @@ export interface TargetInputs {
   readonly storeTraffic?: StoreTrafficResult;
   readonly endToEnd?: EndToEndResult;
   readonly bundle?: BundleResult;
+  readonly edgeClient?: EdgeClientResult;
   /** Why a part is missing, by part name. */
   readonly missing?: Readonly<Record<string, string>>;
 }
@@ -49,6 +51,10 @@ export const MAX_WRITES_PER_ADMITTED_LEASED = 0.1;
 export const NOISE_MARGIN = 0.15;
 /** Least throughput ratio over RateLimiterDynamo when most requests are refused. */
 export const MIN_REFUSED_THROUGHPUT_RATIO = 5;
+/** Most CPU per admitted decision that calls the store, light edge client / today's SDK client. */
+export const MAX_EDGE_CLIENT_CPU_RATIO = 1 / 3;
+/** Most module load (`require`) of the viewer-request bundle, light client / SDK client. */
+export const MAX_EDGE_MODULE_LOAD_RATIO = 1 / 2;
 
 const fmt = (x: number, digits = 3) => Number(x.toFixed(digits)).toString();
 const num = (x: number) => Math.round(x).toLocaleString('en-US');
@@ -67,6 +73,8 @@ export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
     allowedVersusReference(inputs, 'allowed-hot'),
     allowedVersusReference(inputs, 'allowed-cold'),
     refusedVersusReference(inputs),
+    edgeClientCpu(inputs),
+    edgeModuleLoad(inputs),
   ];
 }
 
@@ -218,5 +226,36 @@ function refusedVersusReference({ endToEnd, missing }: TargetInputs): TargetResu
         ? ''
         : `below ${MIN_REFUSED_THROUGHPUT_RATIO}× the reference on the same front and store; `) +
       'with its in-memory block RLF also answers blocked keys from memory, so that ratio is expected near 1',
+  };
+}
+
+function edgeClientCpu({ edgeClient, missing }: TargetInputs): TargetResult {
+  const id = 'edge-client-cpu';
+  const goal = `CPU per admitted decision that calls the store ≤ 1/${1 / MAX_EDGE_CLIENT_CPU_RATIO} of the SDK client's, side by side`;
+  if (edgeClient === undefined) return notMeasured(id, goal, missing?.['edge-client']);
+  const { light, sdk } = edgeClient.variants;
+  const met = edgeClient.cpuRatio <= MAX_EDGE_CLIENT_CPU_RATIO;
+  const [low, high] = edgeClient.cpuRatioRange;
+  return {
+    id,
+    goal,
+    measured: `×${fmt(edgeClient.cpuRatio, 2)}: ${num(light.medianCpuMicrosPerDecision)} µs vs ${num(sdk.medianCpuMicrosPerDecision)} µs (medians of ${edgeClient.rounds} interleaved rounds; rounds paired ×${fmt(low, 2)}–×${fmt(high, 2)})`,
+    status: met ? 'met' : 'missed',
+    ...(met ? {} : { note: 'the light client costs more than a third of the SDK client' }),
+  };
+}
+
+function edgeModuleLoad({ edgeClient, missing }: TargetInputs): TargetResult {
+  const id = 'edge-module-load';
+  const goal = `viewer-request bundle module load ≤ 1/${1 / MAX_EDGE_MODULE_LOAD_RATIO} of the SDK client's, side by side`;
+  if (edgeClient === undefined) return notMeasured(id, goal, missing?.['edge-client']);
+  const m = edgeClient.moduleLoad;
+  const met = m.requireRatio <= MAX_EDGE_MODULE_LOAD_RATIO;
+  return {
+    id,
+    goal,
+    measured: `require ×${fmt(m.requireRatio, 2)}: ${fmt(m.requireMsMedian.light, 1)} ms vs ${fmt(m.requireMsMedian.sdk, 1)} ms (medians of ${m.runs} fresh processes each); zipped ×${fmt(m.zippedRatio, 2)}`,
+    status: met ? 'met' : 'missed',
+    ...(met ? {} : { note: "the light bundle takes more than half the SDK bundle's load time" }),
   };
 }

@@ -24,7 +24,9 @@ import { bundledConfig } from '../shared/bundled-config';
 import { JSON_HEADERS, problem } from '../shared/http';
 import { EmfLimiterMetrics } from '../shared/metrics';
 import { rateLimitHeaders, retryAfterSeconds, secondsCeil } from '../shared/ratelimit-headers';
-import { bucketStoresFor, replicationStoreFor } from '../store/stores';
+import { replicationStoreFor } from '../store/regional-stores';
+import { sdkTransport } from '../store/sdk-transport';
+import { bucketStoresFor } from '../store/stores';
 import type { BucketStore } from '../store/types';
 import { checkHealth, type ReplicationStatusReader } from './health';
 import { BadRequestError, parseLimitBody, parseLimitQuery } from './request';
@@ -201,7 +203,8 @@ export function defaultDependencies(
   const config = resolveConfig(raw);
   const access =
     endpoint === undefined ? {} : { endpointOf: () => endpoint, credentials: LOCAL_CREDENTIALS };
-  const stores = bucketStoresFor(config, region, access);
+  // The SDK client: the status reader below shares it (regional-stores.ts).
+  const stores = bucketStoresFor(config, region, sdkTransport, access);
   const metrics = new EmfLimiterMetrics();
   const limiter = new Limiter({
     config,

@@ -7,8 +7,8 @@
  * {@link bundledConfig}); the only thing the container learns at run time is
  * `AWS_REGION` (set by Lambda at the edge too), from which it picks the
  * nearest table replica (the resolved config's rule). Everything expensive
- * (config validation and defaults, rule compilation, the DynamoDB client with
- * its keep-alive sockets, the limiter and its caches) is built once per
+ * (config validation and defaults, rule compilation, the DynamoDB transport
+ * with its keep-alive sockets, the limiter and its caches) is built once per
  * container, on the first invocation, by {@link containerFor} (the edge's
  * composition root), and reused. The decision itself is viewer-request.ts.
  *
@@ -24,6 +24,7 @@ import { resolveConfig } from '../config/resolve';
 import { Limiter } from '../limiter/limiter';
 import { bundledConfig } from '../shared/bundled-config';
 import { EmfLimiterMetrics } from '../shared/metrics';
+import { httpTransport } from '../store/http-transport';
 import { bucketStoresFor } from '../store/stores';
 import { LOCAL_STORE_CREDENTIALS, type StoreEndpoints } from './build-defines';
 import { compileRules } from './rule-match';
@@ -56,6 +57,8 @@ function containerFor(awsRegion: string | undefined): EdgeContainer {
   const stores = bucketStoresFor(
     config,
     awsRegion,
+    // The light transport: no SDK in the edge bundle (http-transport.ts says why).
+    httpTransport,
     endpoints === undefined
       ? {}
       : { endpointOf: (r) => endpoints[r], credentials: LOCAL_STORE_CREDENTIALS },

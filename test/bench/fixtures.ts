@@ -3,6 +3,11 @@
  * figure is chosen so that a verdict or a rendered cell can be predicted.
  */
 import { estimateCost, US_EAST_1_ON_DEMAND } from '../../bench/cost-model';
+import {
+  type EdgeClientResult,
+  type EdgeClientRound,
+  edgeClientFiguresOf,
+} from '../../bench/edge-client';
 import type { E2eRun, E2eWorkloadResult, EndToEndResult } from '../../bench/end-to-end';
 import { ratiosOf } from '../../bench/end-to-end';
 import type { LoadSummary } from '../../bench/load/load';
@@ -174,5 +179,43 @@ export function report(overrides: Partial<BenchReport> = {}): BenchReport {
     targets: [],
     problems: [],
     ...overrides,
+  };
+}
+
+/** Edge-client figures: light 100 µs and SDK `sdkMicros` µs of CPU per decision in each of two rounds; a require ratio of 0.25. */
+export function goodEdgeClient(sdkMicros = 400): EdgeClientResult {
+  const rounds: EdgeClientRound[] = [0, 1].flatMap(() => [
+    {
+      transport: 'sdk',
+      decisions: 100,
+      admitted: 100,
+      cpuMicros: 100 * sdkMicros,
+      wallMicros: 200_000,
+      storeCalls: 200,
+      fallbacks: 0,
+    },
+    {
+      transport: 'light',
+      decisions: 100,
+      admitted: 100,
+      cpuMicros: 100 * 100,
+      wallMicros: 100_000,
+      storeCalls: 200,
+      fallbacks: 0,
+    },
+  ]);
+  return {
+    rounds: 2,
+    decisionsPerRound: 100,
+    warmupDecisions: 10,
+    ...edgeClientFiguresOf(rounds),
+    moduleLoad: {
+      runs: 3,
+      zippedBytes: { light: 30 * 1024, sdk: 120 * 1024 },
+      requireMsMedian: { light: 10, sdk: 40 },
+      initMsMedian: { light: 3, sdk: 4 },
+      zippedRatio: 0.25,
+      requireRatio: 0.25,
+    },
   };
 }
