@@ -8,7 +8,8 @@
  * `AWS_REGION` (set by Lambda at the edge too), from which it picks the
  * nearest table replica (the resolved config's rule). Everything expensive
  * (config validation and defaults, rule compilation, the DynamoDB client with
- * its keep-alive sockets, the limiter and its caches) is built once per
+ * its keep-alive sockets, the limiter and its caches, the metrics sink that
+ * aggregates the container's metrics between flushes) is built once per
  * container, on the first invocation, by {@link containerFor} (the edge's
  * composition root), and reused. The decision itself is viewer-request.ts.
  *
@@ -93,7 +94,9 @@ export function handlerForRegion(awsRegion: string | undefined): ViewerRequestHa
     try {
       return await container.decide(event);
     } finally {
-      container.metrics.flush();
+      // Lambda freezes the container when the handler returns: no timer can
+      // flush, so the invocation does, once per interval.
+      container.metrics.flushIfDue();
     }
   };
 }
