@@ -392,10 +392,7 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
   for (const list of ['policies', 'rules'] as const) {
     if (!Array.isArray(config[list])) add(list, 'must be an array');
   }
-  if (
-    config.clientHeaders !== undefined &&
-    !CLIENT_HEADERS_MODES.includes(config.clientHeaders)
-  ) {
+  if (config.clientHeaders !== undefined && !CLIENT_HEADERS_MODES.includes(config.clientHeaders)) {
     add(
       'clientHeaders',
       `must be ${CLIENT_HEADERS_MODES.join(' or ')} (got ${JSON.stringify(config.clientHeaders)})`,
