@@ -5,6 +5,8 @@
  * module hard-codes a count or a duration.
  */
 
+import type { CostSizes } from './cost-run';
+
 /** Every size the benchmark uses. */
 export interface BenchSizes {
   readonly profile: 'full' | 'quick';
@@ -48,6 +50,7 @@ export interface BenchSizes {
     readonly concurrency: number;
     readonly keysTimeBudgetMs: number;
   };
+  readonly cost: CostSizes;
 }
 
 /** `npm run bench`: a few minutes. */
@@ -77,6 +80,8 @@ export const FULL_SIZES: BenchSizes = {
     concurrency: 32,
     keysTimeBudgetMs: 30_000,
   },
+  // A busy key at 10 requests/s per container; three whole metrics-flush intervals.
+  cost: { requestsPerSecondPerContainer: 10, warmupSeconds: 10, measuredMinutes: 3 },
 };
 
 /** `npm run bench -- --quick`: under a minute, same shape, smaller sizes. */
@@ -112,10 +117,17 @@ export const QUICK_SIZES: BenchSizes = {
     concurrency: 16,
     keysTimeBudgetMs: 4_000,
   },
+  // Same rate (the leases depend on it), one interval, the two settings that matter most.
+  cost: {
+    requestsPerSecondPerContainer: 10,
+    warmupSeconds: 5,
+    measuredMinutes: 1,
+    variants: ['default', 'headers-off'],
+  },
 };
 
 /** Benchmark parts, in report order. */
-export const PARTS = ['decision', 'traffic', 'e2e', 'accuracy', 'scale'] as const;
+export const PARTS = ['decision', 'traffic', 'e2e', 'accuracy', 'scale', 'cost'] as const;
 /** One benchmark part. */
 export type BenchPart = (typeof PARTS)[number];
 
@@ -124,8 +136,13 @@ export interface BenchArgs {
   readonly sizes: BenchSizes;
   /** Parts to run (all by default). */
   readonly parts: readonly BenchPart[];
-  /** Directory of report.md and report.json, relative to the working directory. */
-  readonly outDir: string;
+  /**
+   * Directory of report.md and report.json, relative to the working
+   * directory; undefined writes no files (`--cost` without `--out`).
+   */
+  readonly outDir: string | undefined;
+  /** `--cost`: run the cost part alone and print its table; write files only with `--out`. */
+  readonly costOnly: boolean;
 }
 
 /** Thrown for an unknown flag or part; the message lists what is accepted. */
@@ -134,17 +151,19 @@ export class BenchUsageError extends Error {
 }
 
 /**
- * Parses `[--quick] [--only part,part] [--out dir]`.
+ * Parses `[--quick] [--only part,part] [--out dir] [--cost]`.
  *
  * @throws {@link BenchUsageError} on anything else.
  */
 export function parseArgs(argv: readonly string[]): BenchArgs {
   let sizes = FULL_SIZES;
   let parts: BenchPart[] = [...PARTS];
-  let outDir = 'bench/results';
+  let outDir: string | undefined;
+  let costOnly = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '--quick') sizes = QUICK_SIZES;
+    else if (arg === '--cost') costOnly = true;
     else if (arg === '--only' || arg === '--out') {
       const value = argv[++i];
       if (value === undefined) throw new BenchUsageError(`${arg} needs a value`);
@@ -161,9 +180,10 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       }
     } else {
       throw new BenchUsageError(
-        `unknown argument "${arg}"; usage: npm run bench -- [--quick] [--only ${PARTS.join(',')}] [--out dir]`,
+        `unknown argument "${arg}"; usage: npm run bench -- [--quick] [--only ${PARTS.join(',')}] [--out dir] [--cost]`,
       );
     }
   }
-  return { sizes, parts, outDir };
+  if (costOnly) return { sizes, parts: ['cost'], outDir, costOnly };
+  return { sizes, parts, outDir: outDir ?? 'bench/results', costOnly };
 }

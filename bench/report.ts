@@ -5,6 +5,8 @@
  */
 
 import type { AccuracyResult } from './accuracy-types';
+import { renderCost } from './cost-report';
+import type { CostResult } from './cost-run';
 import type { DecisionCostResult } from './decision-cost';
 import type { E2eRun, EndToEndResult } from './end-to-end';
 import type { MachineInfo } from './machine';
@@ -28,6 +30,7 @@ export interface BenchReport {
   readonly endToEnd?: EndToEndResult;
   readonly accuracy?: AccuracyResult;
   readonly scale?: ScaleResult;
+  readonly cost?: CostResult;
   readonly bundle?: BundleResult;
   readonly targets: readonly TargetResult[];
   /** Parts that failed or were skipped, and why. */
@@ -326,6 +329,7 @@ export function renderReport(report: BenchReport): string {
   if (report.endToEnd) parts.push('', renderEndToEnd(report.endToEnd));
   if (report.accuracy) parts.push('', renderAccuracy(report.accuracy));
   if (report.scale) parts.push('', renderScale(report.scale));
+  if (report.cost) parts.push('', renderCost(report.cost));
   if (report.problems.length > 0) {
     parts.push(
       '',
