@@ -17,7 +17,6 @@ import type { LimiterConfig } from '../functions/config/schema';
 import { STORE_OPERATION } from '../functions/shared/metric-names';
 import { type AlarmSpec, isExpression } from '../infra/alarm-specs';
 import { LAMBDA_EDGE_REGIONS } from '../infra/defaults';
-import type { LimiterApp } from '../infra/limiter-app';
 
 /** Metric series a config keeps alive. */
 export interface SeriesCount {
@@ -85,8 +84,21 @@ export interface WatchCount {
   readonly dashboards: number;
 }
 
-/** Counts the alarms and dashboards of every stack of `app`. */
-export function watchCountOf(app: LimiterApp): WatchCount {
+/** What {@link watchCountOf} reads of a built app (a `LimiterApp` is one). */
+export interface AlarmedApp {
+  readonly regional: ReadonlyMap<
+    string,
+    { readonly alarms: { readonly specs: readonly AlarmSpec[] } }
+  >;
+  readonly edge: { readonly alarms: { readonly specs: readonly AlarmSpec[] } };
+  readonly edgeWatch: ReadonlyMap<
+    string,
+    { readonly alarms: { readonly specs: readonly AlarmSpec[] } }
+  >;
+}
+
+/** Counts the alarms of every stack of `app` and its dashboards (one per regional stack, one at the edge). */
+export function watchCountOf(app: AlarmedApp): WatchCount {
   const specs: AlarmSpec[] = [
     ...[...app.regional.values()].flatMap((s) => s.alarms.specs),
     ...app.edge.alarms.specs,

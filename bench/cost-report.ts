@@ -14,7 +14,7 @@ import {
   LOG_EVENT_OVERHEAD_BYTES,
   type SourcedPrice,
 } from './cost-model';
-import type { CostCase, CostResult } from './cost-run';
+import type { CostCase, CostResult } from './cost-variants';
 
 /** The goal for the default config with three replicas ($ per million admitted). */
 export const COST_TARGET_USD_PER_MILLION = 1.5;

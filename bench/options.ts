@@ -5,7 +5,7 @@
  * module hard-codes a count or a duration.
  */
 
-import type { CostSizes } from './cost-run';
+import type { CostSizes } from './cost-variants';
 
 /** Every size the benchmark uses. */
 export interface BenchSizes {

@@ -6,7 +6,7 @@
 
 import type { AccuracyResult } from './accuracy-types';
 import { renderCost } from './cost-report';
-import type { CostResult } from './cost-run';
+import type { CostResult } from './cost-variants';
 import type { DecisionCostResult } from './decision-cost';
 import type { E2eRun, EndToEndResult } from './end-to-end';
 import type { MachineInfo } from './machine';

@@ -6,7 +6,7 @@
  */
 
 import { COST_TARGET_USD_PER_MILLION, headersCost } from './cost-report';
-import type { CostResult } from './cost-run';
+import type { CostResult } from './cost-variants';
 import type { EndToEndResult } from './end-to-end';
 import type { StoreTrafficResult } from './store-traffic';
 
