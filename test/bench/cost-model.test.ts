@@ -3,6 +3,7 @@ import {
   billedDurationMs,
   COST_COMPARISONS,
   COST_PARTS,
+  type CostPartId,
   type CostPrices,
   type CostRun,
   costPerMillionAdmitted,
@@ -182,8 +183,8 @@ describe('costPerMillionAdmitted', () => {
     replicas: 3,
   };
   const fixed = { metricSeries: 100, alarmMetrics: 50, dashboards: 2, admittedPerMonth: 1e8 };
-  const byId = (b: ReturnType<typeof costPerMillionAdmitted>) =>
-    Object.fromEntries(b.parts.map((p) => [p.id, p.usdPerMillion]));
+  const byId = (b: ReturnType<typeof costPerMillionAdmitted>): Record<CostPartId, number> =>
+    Object.fromEntries(b.parts.map((p) => [p.id, p.usdPerMillion])) as Record<CostPartId, number>;
 
   it('prices every part from the measured quantities (hand-computed)', () => {
     const b = costPerMillionAdmitted(run, fixed, allPrices, platform, 10);
