@@ -9,6 +9,7 @@ import {
   COST_COMPARISONS,
   COST_PARTS,
   type CostPartId,
+  costPerMillionAdmitted,
   DEFAULT_COST_PRICES,
   LAMBDA_PLATFORM_LOGS,
   LOG_EVENT_OVERHEAD_BYTES,
@@ -36,12 +37,20 @@ function part(c: CostCase, id: CostPartId) {
   return c.breakdown.parts.find((p) => p.id === id);
 }
 
-/** What the RateLimit headers cost: the default minus the same config without them. */
+/**
+ * What the RateLimit headers cost per million admitted requests: the default
+ * run priced with and without its viewer-response function (its requests,
+ * duration, output and log lines), so run-to-run noise in the other parts
+ * does not enter. Undefined when the default ran without the function.
+ */
 export function headersCost(result: CostResult): number | undefined {
-  const on = result.cases.find((c) => c.variant.id === 'default');
-  const off = result.cases.find((c) => c.variant.id === 'headers-off');
-  if (on === undefined || off === undefined) return undefined;
-  return on.breakdown.perRequestUsdPerMillion - off.breakdown.perRequestUsdPerMillion;
+  const def = result.cases.find((c) => c.variant.id === 'default');
+  if (def?.run.viewerResponse === undefined) return undefined;
+  const { viewerResponse: _, ...without } = def.run;
+  return (
+    def.breakdown.perRequestUsdPerMillion -
+    costPerMillionAdmitted(without, result.fixed).perRequestUsdPerMillion
+  );
 }
 
 /** Renders the cost section. */
@@ -99,7 +108,7 @@ export function renderCost(
   if (headers !== undefined) {
     lines.push(
       '',
-      `What the RateLimit headers cost: ${usd(headers)} per million admitted requests (the viewer-response function's requests, its duration and its log lines); \`clientHeaders: 'none'\` saves it.`,
+      `What the RateLimit headers cost: ${usd(headers)} per million admitted requests (the viewer-response function's requests, its duration and its log lines, priced from the default run); \`clientHeaders: 'none'\` saves it.`,
     );
   }
   lines.push(

@@ -23,7 +23,8 @@ export type ConsistencyMode = 'eventual' | 'strong';
  * function answers those itself):
  * - `viewer-response`: a second Lambda@Edge function, on viewer responses,
  *   copies them from the decision; it is a second Lambda@Edge request per
- *   request, about $0.61 per million (docs/cost.md);
+ *   request: about $0.76 per million admitted requests with its log lines
+ *   (docs/cost.md);
  * - `none`: no such function; the origin still receives the decision as
  *   `x-ratelimit-*` request headers and may answer with them itself.
  *

@@ -57,9 +57,13 @@ describe('renderCost', () => {
     }
   });
 
-  it('has no headers cost without both variants', () => {
-    const only = { ...result, cases: result.cases.slice(0, 1) };
-    expect(headersCost(only)).toBeUndefined();
-    expect(renderCost(only)).not.toContain('What the RateLimit headers cost');
+  it('prices the headers from the default run alone: the viewer-response function and its log lines', () => {
+    // 1,000 invocations per 1,000 admitted: $0.60, 1 ms at 128 MB, 5,260 B of output and 332 B of Lambda lines each.
+    const expected =
+      0.6 + 0.125 * 0.00005001 * 1000 + ((5000 + 260) / 1000 + 332) * (1e6 / 2 ** 30) * 0.5;
+    expect(headersCost(result)).toBeCloseTo(expected, 9);
+    const without = costResult(10, false);
+    expect(headersCost(without)).toBeUndefined();
+    expect(renderCost(without)).not.toContain('What the RateLimit headers cost');
   });
 });
