@@ -5,6 +5,8 @@
  */
 
 import type { AccuracyResult } from './accuracy-types';
+import { renderCost } from './cost-report';
+import type { CostResult } from './cost-variants';
 import type { DecisionCostResult } from './decision-cost';
 import type { EdgeClientResult } from './edge-client';
 import type { E2eRun, EndToEndResult } from './end-to-end';
@@ -29,6 +31,7 @@ export interface BenchReport {
   readonly endToEnd?: EndToEndResult;
   readonly accuracy?: AccuracyResult;
   readonly scale?: ScaleResult;
+  readonly cost?: CostResult;
   readonly bundle?: BundleResult;
   readonly edgeClient?: EdgeClientResult;
   readonly targets: readonly TargetResult[];
@@ -372,6 +375,7 @@ export function renderReport(report: BenchReport): string {
   if (report.accuracy) parts.push('', renderAccuracy(report.accuracy));
   if (report.scale) parts.push('', renderScale(report.scale));
   if (report.edgeClient) parts.push('', renderEdgeClient(report.edgeClient));
+  if (report.cost) parts.push('', renderCost(report.cost));
   if (report.problems.length > 0) {
     parts.push(
       '',

@@ -5,6 +5,8 @@
  * logic; no benchmark asserts a time.
  */
 
+import { COST_TARGET_USD_PER_MILLION, headersCost } from './cost-report';
+import type { CostResult } from './cost-variants';
 import type { EdgeClientResult } from './edge-client';
 import type { EndToEndResult } from './end-to-end';
 import type { StoreTrafficResult } from './store-traffic';
@@ -37,6 +39,7 @@ export interface TargetInputs {
   readonly endToEnd?: EndToEndResult;
   readonly bundle?: BundleResult;
   readonly edgeClient?: EdgeClientResult;
+  readonly cost?: CostResult;
   /** Why a part is missing, by part name. */
   readonly missing?: Readonly<Record<string, string>>;
 }
@@ -75,7 +78,33 @@ export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
     refusedVersusReference(inputs),
     edgeClientCpu(inputs),
     edgeModuleLoad(inputs),
+    costPerMillion(inputs),
   ];
+}
+
+function costPerMillion({ cost, missing }: TargetInputs): TargetResult {
+  const id = 'cost-per-million-admitted';
+  const goal = `default config ≤ $${COST_TARGET_USD_PER_MILLION.toFixed(2)} per million admitted requests (3 replicas, RateLimit headers on)`;
+  const def = cost?.cases.find((c) => c.variant.id === 'default');
+  if (cost === undefined || def === undefined) return notMeasured(id, goal, missing?.cost);
+  const total = def.breakdown.perRequestUsdPerMillion;
+  const met = total <= COST_TARGET_USD_PER_MILLION;
+  const headers = headersCost(cost);
+  const largest = [...def.breakdown.parts].sort((a, b) => b.usdPerMillion - a.usdPerMillion);
+  return {
+    id,
+    goal,
+    measured: `$${fmt(total)} per request (+ $${fmt(def.breakdown.totalUsdPerMillion - total)} of fixed monthly costs at the stated volume)${headers === undefined ? '' : `; the headers cost $${fmt(headers)}`}`,
+    status: met ? 'met' : 'missed',
+    ...(met
+      ? {}
+      : {
+          note: `largest parts: ${largest
+            .slice(0, 3)
+            .map((p) => `${p.label} $${fmt(p.usdPerMillion)}`)
+            .join(', ')}`,
+        }),
+  };
 }
 
 function writesWithoutLeases({ storeTraffic, missing }: TargetInputs): TargetResult {

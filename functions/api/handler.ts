@@ -45,7 +45,7 @@ export interface ApiDependencies {
   readonly healthBudgetMs?: number;
   /** Milliseconds since the epoch (for `resetAt`). @default Date.now */
   readonly clock?: () => number;
-  /** Called after every invocation, answered or failed (flushes metrics). */
+  /** Called after every invocation, answered or failed (flushes metrics once per interval). */
   readonly afterInvocation?: () => void;
   /** Where unexpected errors are reported. @default console.error */
   readonly logError?: (message: string, error: unknown) => void;
@@ -219,7 +219,9 @@ export function defaultDependencies(
     store: stores.store,
     healthBudgetMs: config.runtime.storeBudgetMs,
     statusReader: replicationStoreFor(config, region, access),
-    afterInvocation: () => metrics.flush(),
+    afterInvocation: () => {
+      metrics.flushIfDue();
+    },
   };
 }
 

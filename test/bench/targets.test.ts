@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { evaluateTargets, type TargetResult } from '../../bench/targets';
-import { goodEdgeClient, goodEndToEnd, goodTraffic, trafficCase } from './fixtures';
+import { costResult, goodEdgeClient, goodEndToEnd, goodTraffic, trafficCase } from './fixtures';
 
 function byId(targets: TargetResult[], id: string): TargetResult {
   const t = targets.find((x) => x.id === id);
@@ -15,6 +15,7 @@ describe('evaluateTargets', () => {
       endToEnd: goodEndToEnd(),
       bundle: { bytes: 500_000, zippedBytes: 120_000 },
       edgeClient: goodEdgeClient(),
+      cost: costResult(10, false),
     });
     expect(targets.map((t) => [t.id, t.status])).toEqual([
       ['writes-per-admitted', 'met'],
@@ -26,16 +27,31 @@ describe('evaluateTargets', () => {
       ['refused-vs-rlf', 'met'],
       ['edge-client-cpu', 'met'],
       ['edge-module-load', 'met'],
+      ['cost-per-million-admitted', 'met'],
     ]);
+  });
+
+  it('misses the cost target above $1.50 per million admitted, naming the largest parts', () => {
+    const t = byId(evaluateTargets({ cost: costResult() }), 'cost-per-million-admitted');
+    expect(t.status).toBe('missed');
+    expect(t.measured).toMatch(/^\$1\.7\d+ per request .*; the headers cost \$0\.7\d+$/);
+    expect(t.note).toMatch(/^largest parts: Lambda@Edge requests, viewer request \$0\.6, /);
   });
 
   it('reports every target as not measured, with the reason, when parts are missing', () => {
     const targets = evaluateTargets({
-      missing: { traffic: 'boom', e2e: 'no edge', bundle: 'x', 'edge-client': 'no dynalite' },
+      missing: {
+        traffic: 'boom',
+        e2e: 'no edge',
+        bundle: 'x',
+        'edge-client': 'no dynalite',
+        cost: 'no store',
+      },
     });
     expect(targets.every((t) => t.status === 'not measured')).toBe(true);
     expect(byId(targets, 'edge-client-cpu').note).toBe('no dynalite');
     expect(byId(targets, 'edge-module-load').note).toBe('no dynalite');
+    expect(byId(targets, 'cost-per-million-admitted').note).toBe('no store');
     expect(byId(targets, 'writes-per-admitted').note).toBe('boom');
     expect(byId(targets, 'refused-vs-rlf').note).toBe('no edge');
   });
