@@ -128,20 +128,28 @@ export interface BenchArgs {
   readonly outDir: string;
 }
 
+/** Where a complete full run writes its report: the tracked one the README cites. */
+export const REPORT_DIR = 'bench/results';
+
+/** Where any other run writes unless `--out` says otherwise (gitignored). */
+export const SCRATCH_DIR = 'bench/out';
+
 /** Thrown for an unknown flag or part; the message lists what is accepted. */
 export class BenchUsageError extends Error {
   override readonly name = 'BenchUsageError';
 }
 
 /**
- * Parses `[--quick] [--only part,part] [--out dir]`.
+ * Parses `[--quick] [--only part,part] [--out dir]`. Only a full run of every
+ * part writes {@link REPORT_DIR} by default; a quick or partial run writes
+ * {@link SCRATCH_DIR}, so it never replaces the tracked report by accident.
  *
  * @throws {@link BenchUsageError} on anything else.
  */
 export function parseArgs(argv: readonly string[]): BenchArgs {
   let sizes = FULL_SIZES;
   let parts: BenchPart[] = [...PARTS];
-  let outDir = 'bench/results';
+  let outDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '--quick') sizes = QUICK_SIZES;
@@ -165,5 +173,6 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       );
     }
   }
-  return { sizes, parts, outDir };
+  const complete = sizes.profile === 'full' && parts.length === PARTS.length;
+  return { sizes, parts, outDir: outDir ?? (complete ? REPORT_DIR : SCRATCH_DIR) };
 }

@@ -2,7 +2,8 @@
  * `npm run bench`: runs every benchmark part offline on loopback and writes
  * bench/results/report.md and report.json (and, for a full run, the
  * generated part of docs/performance.md). `--quick` runs the same parts at smoke sizes in
- * under a minute; `--only a,b` runs some parts; `--out dir` writes elsewhere.
+ * under a minute; `--only a,b` runs some parts; both write bench/out/
+ * (gitignored) instead of the tracked report. `--out dir` writes elsewhere.
  *
  * Why parts fail softly: a part whose dependency is broken is reported as
  * "not measured" with its error, so one failure never hides the other
@@ -18,7 +19,7 @@ import type { AccuracyResult } from './accuracy-types';
 import { type DecisionCostResult, measureDecisionCost } from './decision-cost';
 import { type EndToEndResult, measureEndToEnd } from './end-to-end';
 import { machineInfo } from './machine';
-import { type BenchArgs, BenchUsageError, PARTS, parseArgs } from './options';
+import { type BenchArgs, BenchUsageError, PARTS, parseArgs, REPORT_DIR } from './options';
 import { writePerformanceDoc } from './performance-section';
 import { type BenchReport, renderReport } from './report';
 import { measureScale, type ScaleResult } from './scale';
@@ -128,7 +129,7 @@ async function main(): Promise<void> {
   const report = await runBench(args, command);
   const isDefaultFullRun =
     args.sizes.profile === 'full' &&
-    args.outDir === 'bench/results' &&
+    args.outDir === REPORT_DIR &&
     args.parts.length === PARTS.length &&
     report.problems.length === 0;
   if (isDefaultFullRun) writePerformanceDoc(report);

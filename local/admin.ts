@@ -3,7 +3,8 @@
  * or a test turns while traffic flows (cut and heal links between regions,
  * take a region's store down, change the lag, run the reconcilers now) and
  * the status as JSON. Each control answers with the new state, so a script
- * can act and check in one call.
+ * can act and check in one call. Requests from web pages (another origin, or
+ * a foreign Host) are refused with 403 ({@link foreignRequest}).
  */
 
 import http from 'node:http';
@@ -52,7 +53,14 @@ export async function startAdminServer(
   port: number,
   controls: AdminControls,
 ): Promise<AdminServer> {
+  let boundPort = 0;
   const server = http.createServer((req, res) => {
+    const refused = foreignRequest(req, boundPort);
+    if (refused !== undefined) {
+      req.resume();
+      sendJson(res, 403, { error: refused });
+      return;
+    }
     route(controls, req)
       .then(([status, body]) => sendJson(res, status, body))
       .catch((error: unknown) => {
@@ -62,7 +70,35 @@ export async function startAdminServer(
     req.resume();
   });
   const bound = await listen(server, port, 'admin');
+  boundPort = bound;
   return { url: `http://127.0.0.1:${bound}`, stop: () => closeServer(server) };
+}
+
+/** Host names the admin endpoint answers to: loopback only. */
+const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
+
+/**
+ * Why a request must be refused, if it must: the endpoint listens on
+ * loopback, but a page in the user's browser can reach loopback too. A
+ * cross-origin request carries the page's `Origin` (or `Sec-Fetch-Site:
+ * cross-site`); a DNS-rebinding page sends its own name as `Host`. curl and
+ * scripts send neither, and pass.
+ */
+export function foreignRequest(req: http.IncomingMessage, port: number): string | undefined {
+  const allowed = LOOPBACK_HOSTS.map((h) => `${h}:${port}`);
+  const host = (req.headers.host ?? '').toLowerCase();
+  if (!allowed.includes(host)) {
+    return `refused: Host "${req.headers.host ?? ''}" is not this loopback endpoint (use ${allowed[0]})`;
+  }
+  const origin = req.headers.origin;
+  if (origin !== undefined && !allowed.some((a) => origin.toLowerCase() === `http://${a}`)) {
+    return `refused: cross-origin request from ${origin}; the admin endpoint takes no requests from web pages`;
+  }
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') {
+    return `refused: cross-site request (Sec-Fetch-Site: ${String(site)}); the admin endpoint takes no requests from web pages`;
+  }
+  return undefined;
 }
 
 async function route(

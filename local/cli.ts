@@ -4,6 +4,8 @@
  * the rules are testable without spawning a process.
  */
 
+import { AWS_COMMERCIAL_REGIONS, closestRegions, isKnownRegion } from './regions';
+
 /** What `npm start -- <flags>` asked for. */
 export interface CliOptions {
   /** Replication lag of every link (ms). @default 200 */
@@ -69,7 +71,24 @@ Flags:
 
 Admin (on the admin port): POST /admin/cut?a=R1&b=R2, POST /admin/heal?a=R1&b=R2,
 POST /admin/down?region=R&down=true|false[&mode=error|hang], GET /admin/status
+
+Regions: ${wrap(AWS_COMMERCIAL_REGIONS.join(', '), 78, '         ')}
 `;
+
+function wrap(text: string, width: number, indent: string): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width - indent.length) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  if (line !== '') lines.push(line);
+  return lines.join(`\n${indent}`);
+}
 
 const VALUE_FLAGS = new Set([
   '--lag',
@@ -139,6 +158,14 @@ export function parseCli(argv: readonly string[]): CliOptions {
     }
     if (new Set(regions).size !== regions.length) {
       throw new CliUsageError(`--regions lists a region twice (got "${regionsRaw}")`);
+    }
+    const unknown = regions.filter((r) => !isKnownRegion(r));
+    if (unknown.length > 0) {
+      throw new CliUsageError(
+        `--regions: ${unknown
+          .map((r) => `"${r}" is not an AWS region (closest: ${closestRegions(r).join(', ')})`)
+          .join('; ')}`,
+      );
     }
   }
   const originUrl = single('--origin');

@@ -5,7 +5,7 @@
  * are printed above the block so they never tear it.
  */
 
-import { renderPlain, renderTable, type StatusSnapshot } from './status';
+import { plainChanged, renderPlain, renderTable, type StatusSnapshot } from './status';
 
 /** Where the display writes; a TTY gets the live table. */
 export interface DisplayStream {
@@ -21,7 +21,7 @@ export interface DisplayOptions {
   readonly snapshot: () => Promise<StatusSnapshot>;
   /** Redraw period on a TTY (ms). @default 1000 */
   readonly ttyEveryMs?: number;
-  /** Print period when not a TTY (ms); lines are printed only when they changed. @default 10000 */
+  /** Check period when not a TTY (ms); lines are printed only when something changed ({@link plainChanged}). @default 10000 */
   readonly plainEveryMs?: number;
 }
 
@@ -29,7 +29,7 @@ export interface DisplayOptions {
 export class Display {
   private timer: NodeJS.Timeout | undefined;
   private drawnLines = 0;
-  private lastPlain = '';
+  private lastPrinted: StatusSnapshot | undefined;
   private busy = false;
   private stopped = false;
   private lastBlock: string[] = [];
@@ -85,11 +85,9 @@ export class Display {
         );
         this.redrawLast();
       } else {
-        const lines = renderPlain(snapshot);
-        const text = lines.join('\n');
-        if (text !== this.lastPlain) {
-          this.lastPlain = text;
-          this.options.out.write(`${text}\n`);
+        if (this.lastPrinted === undefined || plainChanged(this.lastPrinted, snapshot)) {
+          this.lastPrinted = snapshot;
+          this.options.out.write(`${renderPlain(snapshot).join('\n')}\n`);
         }
       }
     } finally {

@@ -43,6 +43,31 @@ import { mulberry32 } from '../sim/prng';
 const require = createRequire(import.meta.url);
 const dynalite = require('dynalite') as (options: Record<string, unknown>) => http.Server;
 
+/**
+ * The emulator's time: the stamps of writes, when deliveries are due, and
+ * the timers that deliver them. Real time by default; a test passes a clock
+ * it moves by hand, so that "not before the lag" and "after the lag" are
+ * facts of the test, not races against the machine.
+ */
+export interface EmulatorClock {
+  /** Epoch milliseconds. */
+  now(): number;
+  /** Calls `callback` once, `ms` from now; returns a handle for {@link EmulatorClock.clearTimeout}. */
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** Real time; its timers do not keep the process alive. */
+export const REAL_CLOCK: EmulatorClock = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => {
+    const timer = setTimeout(callback, ms);
+    timer.unref();
+    return timer;
+  },
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
 /** Replication lag of a link, in ms, as a fixed number or a function of the link. */
 export type LagSpec = number | ((from: string, to: string) => number);
 
@@ -60,6 +85,8 @@ export interface RegionEmulatorOptions {
   readonly host?: string;
   /** Fixed proxy ports per region (same order as regions); 0 or absent picks a free port. */
   readonly ports?: readonly number[];
+  /** Time of stamps and deliveries. @default {@link REAL_CLOCK} */
+  readonly clock?: EmulatorClock;
 }
 
 /**
@@ -114,7 +141,7 @@ interface Link {
   readonly to: string;
   cut: boolean;
   queue: Delivery[];
-  timer: NodeJS.Timeout | undefined;
+  timer: unknown;
   /** A delivery pass is running; it reschedules itself when done. */
   delivering: boolean;
   delivered: number;
@@ -160,6 +187,7 @@ export class RegionEmulator {
   private readonly keySchemas = new Map<string, string[]>();
   private lag: LagSpec;
   private readonly jitterMs: number;
+  private readonly clock: EmulatorClock;
   private random: () => number;
   private seq = 0;
   private stopped = false;
@@ -169,6 +197,7 @@ export class RegionEmulator {
   private constructor(private readonly options: RegionEmulatorOptions) {
     this.lag = options.lagMs ?? 0;
     this.jitterMs = options.jitterMs ?? 0;
+    this.clock = options.clock ?? REAL_CLOCK;
     this.random = mulberry32(options.seed ?? 1);
   }
 
@@ -273,6 +302,11 @@ export class RegionEmulator {
     }
   }
 
+  /** Calls a `hang` outage of `region` is holding open right now. */
+  heldCalls(region: string): number {
+    return this.region(region).hanging.size;
+  }
+
   /** Whether `region`'s endpoint is down, and how. */
   downMode(region: string): DownMode | undefined {
     return this.region(region).down;
@@ -311,7 +345,9 @@ export class RegionEmulator {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const link of this.links.values()) if (link.timer) clearTimeout(link.timer);
+    for (const link of this.links.values()) {
+      if (link.timer !== undefined) this.clock.clearTimeout(link.timer);
+    }
     const regions = [...this.regions.values()];
     await Promise.all(regions.map((r) => closeServer(r.proxy)));
     await Promise.allSettled([
@@ -461,7 +497,7 @@ export class RegionEmulator {
       const got = await region.direct.send(
         new GetItemCommand({ TableName: table, Key: key, ConsistentRead: true }),
       );
-      const stamp: Stamp = { ms: Date.now(), region: region.name, seq: ++this.seq };
+      const stamp: Stamp = { ms: this.clock.now(), region: region.name, seq: ++this.seq };
       region.stamps.set(keyId, stamp);
       for (const link of this.links.values()) {
         if (link.from !== region.name) continue;
@@ -501,8 +537,8 @@ export class RegionEmulator {
     if (link.cut || link.timer !== undefined || link.delivering || this.stopped) return;
     const next = link.queue[0];
     if (next === undefined) return;
-    const waitMs = Math.max(0, next.dueMs - Date.now());
-    link.timer = setTimeout(() => {
+    const waitMs = Math.max(0, next.dueMs - this.clock.now());
+    link.timer = this.clock.setTimeout(() => {
       link.timer = undefined;
       this.track(
         this.deliverDue(link).catch(() => {
@@ -510,7 +546,6 @@ export class RegionEmulator {
         }),
       );
     }, waitMs);
-    link.timer.unref?.();
   }
 
   private async deliverDue(link: Link): Promise<void> {
@@ -527,7 +562,7 @@ export class RegionEmulator {
     const to = this.region(link.to);
     while (!link.cut && !this.stopped) {
       const next = link.queue[0];
-      if (next === undefined || next.dueMs > Date.now()) break;
+      if (next === undefined || next.dueMs > this.clock.now()) break;
       const held = to.stamps.get(next.keyId);
       if (held !== undefined && compareStamps(held, next.stamp) >= 0) {
         link.superseded++;
@@ -542,7 +577,7 @@ export class RegionEmulator {
         };
         await this.serialize(to, [next.keyId], apply);
         link.delivered++;
-        link.lastLagMs = Date.now() - next.stamp.ms;
+        link.lastLagMs = this.clock.now() - next.stamp.ms;
         link.maxLagMs = Math.max(link.maxLagMs ?? 0, link.lastLagMs);
       }
       link.queue.shift();

@@ -55,6 +55,11 @@ export interface Reconciler {
   run(): Promise<void>;
   /** Stops a run in progress as soon as possible. */
   abort(): void;
+  /**
+   * Per other region, the width of the window the last run's probe placed
+   * the heartbeat's arrival in (ms): its lag estimate is the middle of it.
+   */
+  lagResolutionMs(): Readonly<Record<string, number>>;
 }
 
 /** Everything of one region the runtime serves. */
@@ -224,11 +229,20 @@ export function localReconciler(options: LoadRegionOptions): Reconciler {
   // Each kind of error is logged once until a run succeeds without errors:
   // a region taken down for a demo must not print the same lines every pass.
   const reported = new Set<string>();
+  let resolutions: Record<string, number> = {};
+  let measuring: Record<string, number> = {};
   const logger: ReconcilerLogger = {
-    info: () => undefined,
+    info: (message, attributes) => {
+      if (message !== 'replication lag measured') return;
+      const { receivingRegion, resolutionMs } = attributes;
+      if (typeof receivingRegion === 'string' && typeof resolutionMs === 'number') {
+        measuring[receivingRegion] = resolutionMs;
+      }
+    },
     warn: () => undefined,
     error: (message, attributes) => {
-      if (reported.has(message)) return;
+      // Calls cut short by a stop fail; that is not news.
+      if (aborted || reported.has(message)) return;
       reported.add(message);
       options.log(`reconciler ${region}: ${message} ${JSON.stringify(attributes)}`);
     },
@@ -244,6 +258,7 @@ export function localReconciler(options: LoadRegionOptions): Reconciler {
   return {
     async run() {
       if (aborted) return;
+      measuring = {};
       const result = await reconcile({
         ...container,
         // The tuning follows the runtime's current lag (it can change between runs).
@@ -251,6 +266,7 @@ export function localReconciler(options: LoadRegionOptions): Reconciler {
           ? {}
           : { options: options.reconcilerOptions() }),
       });
+      resolutions = measuring;
       if (result.status.errorCount === 0) reported.clear();
       if (result.statusError !== undefined) {
         throw new Error(`status write failed: ${String(result.statusError)}`, {
@@ -258,6 +274,7 @@ export function localReconciler(options: LoadRegionOptions): Reconciler {
         });
       }
     },
+    lagResolutionMs: () => resolutions,
     abort() {
       aborted = true;
       container.close();

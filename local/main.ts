@@ -1,24 +1,33 @@
 /**
  * `npm start`: the whole system on this machine. Parses the flags, loads and
  * validates the config, starts the runtime ({@link startLocal}), prints the
- * URLs and a live status, and stops everything cleanly on Ctrl-C.
+ * URLs and a live status, and stops everything cleanly on SIGINT (Ctrl-C) or
+ * SIGTERM, then exits 0. A second signal while stopping exits at once
+ * (128 + the signal number); copies of the first one, which npm and tsx
+ * forward, are not a second signal (local/signals.ts).
  *
- * Failures before the system runs (a bad flag, a bad config file, a port in
- * use, a bundle that does not build) print one line on stderr and exit
- * non-zero: 2 for usage errors, 1 for everything else.
+ * Failures before the system runs print on stderr and exit non-zero: 2 for
+ * usage errors (a bad flag or value), 1 for everything else (a config file
+ * that cannot be loaded or is invalid, with every problem listed; a port in
+ * use; a bundle that does not build).
  */
 
+import { constants } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import type { LimiterConfig } from '../functions/config/schema';
 import { type CliOptions, CliUsageError, parseCli, USAGE } from './cli';
-import { checkConfig, loadConfigFile } from './config-file';
+import { checkConfig, configErrorText, loadConfigFile } from './config-file';
 import { Display } from './display';
 import { type LocalHandle, localConfig, startLocal } from './runtime';
+import { ShutdownSignals } from './signals';
 
 /** Exit code of a usage error (bad flag or value). */
 export const EXIT_USAGE = 2;
 /** Exit code of any other start-up failure. */
 export const EXIT_FAILURE = 1;
+
+/** The config `npm start` runs without `--config`. */
+const DEMO_CONFIG = 'local/demo.config.ts';
 
 /** Runs the CLI; resolves to the exit code once the runtime has stopped (or failed to start). */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -26,10 +35,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     cli = parseCli(argv);
   } catch (error) {
-    if (error instanceof CliUsageError) {
-      process.stderr.write(`error: ${error.message} (see --help)\n`);
-      return EXIT_USAGE;
-    }
+    if (error instanceof CliUsageError) return usageError(error);
     throw error;
   }
   if (cli.help) {
@@ -37,38 +43,63 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
 
-  let handle: LocalHandle;
-  let display: Display | undefined;
-  const log = (line: string) =>
-    display === undefined ? process.stderr.write(`${line}\n`) : display.log(line);
+  const shutdown = new ShutdownSignals({
+    onInsist: (signal) => {
+      process.stderr.write(`\n${signal} again: exiting without waiting\n`);
+      process.exit(128 + constants.signals[signal]);
+    },
+  });
   try {
-    const loaded = await loadConfig(cli.configFile);
-    // Validated here too, so that problems name the file they are in.
-    const config = checkConfig(
-      localConfig({
-        config: loaded,
-        ...(cli.regions === undefined ? {} : { regions: cli.regions }),
-        watch: cli.watch,
-      }),
-      `${cli.configFile ?? 'local/demo.config.ts'}${
-        cli.regions === undefined ? '' : ` with --regions ${cli.regions.join(',')}`
-      }`,
-    );
-    process.stdout.write('starting: bundling the functions and the emulated regions...\n');
-    handle = await startLocal({
-      config,
-      lagMs: cli.lagMs,
-      jitterMs: cli.jitterMs,
-      basePort: cli.basePort,
-      ...(cli.originUrl === undefined ? {} : { originUrl: cli.originUrl }),
-      reconcileEveryMs: cli.reconcileEveryMs,
-      log,
-    });
+    return await run(cli, shutdown);
+  } finally {
+    shutdown.dispose();
+  }
+}
+
+async function run(cli: CliOptions, shutdown: ShutdownSignals): Promise<number> {
+  let config: LimiterConfig;
+  try {
+    config = await loadAndCheck(cli);
   } catch (error) {
-    process.stderr.write(`error: ${oneLine(error)}\n`);
+    if (error instanceof CliUsageError) return usageError(error);
+    process.stderr.write(configErrorText(error));
     return EXIT_FAILURE;
   }
 
+  let display: Display | undefined;
+  const log = (line: string) =>
+    display === undefined ? process.stderr.write(`${line}\n`) : display.log(line);
+  process.stdout.write('starting: bundling the functions and the emulated regions...\n');
+  const starting = startLocal({
+    config,
+    lagMs: cli.lagMs,
+    jitterMs: cli.jitterMs,
+    basePort: cli.basePort,
+    ...(cli.originUrl === undefined ? {} : { originUrl: cli.originUrl }),
+    reconcileEveryMs: cli.reconcileEveryMs,
+    log,
+  });
+  const first = await Promise.race([
+    starting.then(
+      (handle) => ({ handle }),
+      (error: unknown) => ({ error }),
+    ),
+    shutdown.requested.then((signal) => ({ signal })),
+  ]);
+  if ('error' in first) {
+    process.stderr.write(configErrorText(first.error));
+    return EXIT_FAILURE;
+  }
+  if ('signal' in first) {
+    // Stopped while starting: let the start finish (it cannot be cut short), then stop.
+    process.stdout.write(`\n${first.signal}: stopping...\n`);
+    const handle = await starting.catch(() => undefined);
+    await handle?.stop();
+    process.stdout.write('stopped\n');
+    return 0;
+  }
+
+  const { handle } = first;
   process.stdout.write(banner(handle, cli));
   display = new Display({
     out: process.stdout,
@@ -77,42 +108,54 @@ export async function main(argv: readonly string[]): Promise<number> {
   });
   display.start();
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        process.stderr.write(`\n${signal} again: exiting without waiting\n`);
-        process.exit(130);
-      }
-      stopping = true;
-      display?.stop();
-      process.stdout.write(`\n${signal}: stopping...\n`);
-      handle.stop().then(
-        () => {
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
-          process.stdout.write('stopped\n');
-          resolve(0);
-        },
-        (error: unknown) => {
-          process.stderr.write(`error while stopping: ${oneLine(error)}\n`);
-          resolve(EXIT_FAILURE);
-        },
-      );
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  const signal = await shutdown.requested;
+  display.stop();
+  process.stdout.write(`\n${signal}: stopping... (again to exit without waiting)\n`);
+  try {
+    await handle.stop();
+  } catch (error) {
+    process.stderr.write(`error while stopping: ${oneLine(error)}\n`);
+    return EXIT_FAILURE;
+  }
+  process.stdout.write('stopped\n');
+  return 0;
 }
 
-async function loadConfig(file: string | undefined): Promise<LimiterConfig> {
-  if (file !== undefined) return loadConfigFile(file);
-  const mod = await import('./demo.config');
-  return mod.config;
+/**
+ * The config file (or the demo config) with the flags applied, checked like
+ * `cdk synth` checks a config; `--watch` naming no policy of it is a usage error.
+ */
+async function loadAndCheck(cli: CliOptions): Promise<LimiterConfig> {
+  const file = cli.configFile ?? DEMO_CONFIG;
+  const loaded =
+    cli.configFile === undefined
+      ? (await import('./demo.config')).config
+      : await loadConfigFile(file);
+  const source = `${file}${cli.regions === undefined ? '' : ` with --regions ${cli.regions.join(',')}`}`;
+  const overridden = localConfig({
+    config: loaded,
+    ...(cli.regions === undefined ? {} : { regions: cli.regions }),
+  });
+  const config = checkConfig(overridden, source);
+  const unknown = cli.watch.filter((w) => !config.policies.some((p) => p.id === w.policy));
+  if (unknown.length > 0) {
+    throw new CliUsageError(
+      `--watch names no policy of ${file}: ${unknown.map((w) => w.policy).join(', ')} (policies: ${config.policies
+        .map((p) => p.id)
+        .join(', ')})`,
+    );
+  }
+  return localConfig({ config, watch: cli.watch });
+}
+
+function usageError(error: CliUsageError): number {
+  process.stderr.write(`error: ${error.message} (see --help)\n`);
+  return EXIT_USAGE;
 }
 
 function banner(handle: LocalHandle, cli: CliOptions): string {
   const width = Math.max(...handle.regions.map((r) => r.length));
+  const [first, second] = handle.regions as [string, string | undefined];
   const lines = [
     '',
     `edge rate limiter, locally: ${handle.regions.length} region${
@@ -125,13 +168,15 @@ function banner(handle: LocalHandle, cli: CliOptions): string {
     ),
     '',
     `  origin ${handle.originUrl}${cli.originUrl === undefined ? ' (built-in echo)' : ''}`,
-    `  admin  ${handle.adminUrl}/admin/status   (POST /admin/cut|heal?a=&b=, /admin/down?region=&down=true)`,
+    second === undefined
+      ? `  admin  ${handle.adminUrl}/admin/status   (POST /admin/down?region=&down=true)`
+      : `  admin  ${handle.adminUrl}/admin/status   (POST /admin/cut|heal?a=&b=, /admin/down?region=&down=true)`,
     '',
     'try:',
-    `  curl -i -H 'x-api-key: alice' ${handle.edgeUrls[handle.regions[0] as string]}/demo/hello`,
-    `  curl -s -X POST '${handle.adminUrl}/admin/cut?a=${handle.regions[0]}&b=${
-      handle.regions[1] ?? handle.regions[0]
-    }'`,
+    `  curl -i -H 'x-api-key: alice' ${handle.edgeUrls[first]}/demo/hello`,
+    second === undefined
+      ? `  curl -s -X POST '${handle.adminUrl}/admin/down?region=${first}&down=true'`
+      : `  curl -s -X POST '${handle.adminUrl}/admin/cut?a=${first}&b=${second}'`,
     '',
     'Ctrl-C stops everything.',
     '',

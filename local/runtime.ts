@@ -234,6 +234,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalHandle> {
             reconciler,
             reconcilerError: reconcilers.lastError(region) ?? readError,
             reconcilerRuns: reconcilers.runs(region),
+            lagResolutionMs: reconcilers.lagResolutionMs(region),
           };
         }),
       );
@@ -298,6 +299,9 @@ export function localConfig(
   options: Pick<LocalOptions, 'config' | 'regions' | 'watch'>,
 ): LimiterConfig {
   const extra = options.watch ?? [];
+  const regions = options.regions === undefined ? {} : { regions: [...options.regions] };
+  // A config of the wrong shape is left for checkConfig to report in full.
+  if (!Array.isArray(options.config.policies)) return { ...options.config, ...regions };
   const policies = options.config.policies.map((p): PolicyConfig => {
     const keys = extra.filter((w) => w.policy === p.id).map((w) => w.key);
     if (keys.length === 0) return p;
@@ -311,21 +315,37 @@ export function localConfig(
         .join(', ')}`,
     );
   }
+  return { ...options.config, ...regions, policies };
+}
+
+/**
+ * Reconciler tuning for local runs, from the worst lag a link is configured
+ * with (lag + jitter):
+ * - wait for a heartbeat four times that plus a second (at least 2 s),
+ *   instead of the alarm threshold (5 s by default): a cut link is reported
+ *   within seconds, while a busy machine (nine regions, bundles loading,
+ *   the first calls of every client) still gets its heartbeats through;
+ * - poll for it every tenth of that lag (10 to 250 ms) instead of backing off
+ *   from 25 to 250 ms: a loopback read costs little, and the estimate is the
+ *   middle of one poll interval, so the sync lag shown is within a few ms
+ *   of the emulated one instead of up to ±60 ms off.
+ * Bounded by the run's default budget.
+ */
+export function localReconcilerOptions(worstLagMs: number): ReconcilerOptions {
+  const pollMs = Math.round(Math.min(250, Math.max(10, worstLagMs / 10)));
   return {
-    ...options.config,
-    ...(options.regions === undefined ? {} : { regions: [...options.regions] }),
-    policies,
+    probeWaitMs: Math.min(20_000, Math.max(2000, 4 * worstLagMs + 1000)),
+    firstPollIntervalMs: pollMs,
+    maxPollIntervalMs: pollMs,
   };
 }
 
 /**
- * Reconciler tuning for local runs: wait for a heartbeat a little over twice
- * the configured lag instead of the alarm threshold (5 s by default), so a
- * cut link is reported within about a second, not six. Bounded by the run's
- * default budget.
+ * When region `i` of `count` runs its first reconciler pass (ms after start):
+ * the passes are spread evenly over one period, the first one at once.
  */
-export function localReconcilerOptions(worstLagMs: number): ReconcilerOptions {
-  return { probeWaitMs: Math.min(20_000, Math.max(1000, 2 * worstLagMs + 500)) };
+export function staggerMs(i: number, count: number, everyMs: number): number {
+  return Math.round((i * everyMs) / count);
 }
 
 /**
@@ -350,10 +370,12 @@ function watchedOf(config: LimiterConfig) {
 /**
  * Runs each region's reconciler every period, never two passes of one region
  * at once (a slow pass delays the next one, as a scheduled Lambda with
- * reserved concurrency 1 would).
+ * reserved concurrency 1 would). The regions' schedules are spread over the
+ * period, as independent schedules in real regions are: N regions probing at
+ * the same instant on one machine would measure the machine, not the lag.
  */
 class ReconcilerLoop {
-  private timer: NodeJS.Timeout | undefined;
+  private readonly timers: NodeJS.Timeout[] = [];
   private readonly running = new Map<string, Promise<void>>();
   private readonly errors = new Map<string, string>();
   private readonly runCounts = new Map<string, number>();
@@ -364,13 +386,24 @@ class ReconcilerLoop {
     private readonly log: (line: string) => void,
   ) {}
 
-  /** Runs a first pass now, then one every `everyMs`. */
+  /** Region i (of N) runs a first pass `i·everyMs/N` from now, then one every `everyMs`. */
   start(everyMs: number): void {
-    this.runAll().catch(() => undefined);
-    this.timer = setInterval(() => {
-      this.runAll().catch(() => undefined);
-    }, everyMs);
-    this.timer.unref();
+    for (const [i, [region, reconciler]] of this.reconcilers.entries()) {
+      const run = () => {
+        this.runOne(region, reconciler).catch(() => undefined);
+      };
+      const first = setTimeout(
+        () => {
+          run();
+          const every = setInterval(run, everyMs);
+          every.unref();
+          this.timers.push(every);
+        },
+        staggerMs(i, this.reconcilers.length, everyMs),
+      );
+      first.unref();
+      this.timers.push(first);
+    }
   }
 
   /** One pass per region, concurrently; a region whose pass is still running is joined, not restarted. */
@@ -388,9 +421,13 @@ class ReconcilerLoop {
     return this.runCounts.get(region) ?? 0;
   }
 
+  lagResolutionMs(region: string): Readonly<Record<string, number>> {
+    return this.reconcilers.find(([r]) => r === region)?.[1].lagResolutionMs() ?? {};
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer !== undefined) clearInterval(this.timer);
+    for (const timer of this.timers.splice(0)) clearTimeout(timer);
     for (const [, reconciler] of this.reconcilers) reconciler.abort();
     await Promise.allSettled(this.running.values());
   }
@@ -407,6 +444,7 @@ class ReconcilerLoop {
         },
         (error: unknown) => {
           const message = error instanceof Error ? error.message : String(error);
+          if (this.stopped) return;
           if (this.errors.get(region) !== message) this.log(`reconciler ${region}: ${message}`);
           this.errors.set(region, message);
         },

@@ -38,6 +38,11 @@ export interface RegionSnapshot {
   readonly reconcilerError: string | null;
   /** Reconciler runs finished since start. */
   readonly reconcilerRuns: number;
+  /**
+   * Per other region, the width of the window the last probe placed the
+   * heartbeat's arrival in (ms): the lag shown is its middle, ± half of it.
+   */
+  readonly lagResolutionMs: Readonly<Record<string, number>>;
 }
 
 /** A watched bucket's level in every region. */
@@ -91,17 +96,84 @@ export function watchedLevels(
 
 /**
  * The worst replication lag a region's reconciler measured from it to the
- * others, as text: `212 ms`, `not seen: eu-west-1` when a heartbeat did not
- * arrive (a cut link or a slow replica), or `-` before the first run.
+ * others, as text: `212 ms ±6` (the probe's estimate and half the window it
+ * narrowed the arrival to, when known), `not seen: eu-west-1` when a
+ * heartbeat did not arrive within the probe's wait (a cut link or a very
+ * slow replica), or `-` before the first run.
+ *
+ * What it measures: end-to-end replication of one small item, from the
+ * write's acknowledgement in this region to its first read in the other,
+ * i.e. the emulated lag and jitter plus what the machine adds (timers firing
+ * late, a busy event loop). The worst link is shown: with N regions that is
+ * the largest of N−1 draws of the jitter.
  */
-export function syncLagText(status: ReconcilerStatus | null): string {
-  if (status === null) return '-';
+export function syncLagText(
+  status: ReconcilerStatus | null,
+  resolutionMs: Readonly<Record<string, number>> = {},
+): string {
+  const worst = worstLag(status);
+  if (worst === undefined) return status === null ? '-' : 'n/a';
+  if (worst.missing.length > 0) return `not seen: ${worst.missing.join(',')}`;
+  const resolution = resolutionMs[worst.region];
+  return `${Math.round(worst.lagMs)} ms${resolution === undefined ? '' : ` ±${Math.ceil(resolution / 2)}`}`;
+}
+
+/** The slowest link of a region's last run, and the links whose heartbeat was not seen. */
+function worstLag(
+  status: ReconcilerStatus | null,
+): { readonly region: string; readonly lagMs: number; readonly missing: string[] } | undefined {
+  if (status === null) return undefined;
   const entries = Object.entries(status.lagMs);
-  if (entries.length === 0) return 'n/a';
+  if (entries.length === 0) return undefined;
   const missing = entries.filter(([, v]) => v === null).map(([k]) => k);
-  if (missing.length > 0) return `not seen: ${missing.join(',')}`;
-  const worst = Math.max(...entries.map(([, v]) => v as number));
-  return `${Math.round(worst)} ms`;
+  let region = '';
+  let lagMs = Number.NEGATIVE_INFINITY;
+  for (const [r, v] of entries) {
+    if (v !== null && v > lagMs) {
+      region = r;
+      lagMs = v;
+    }
+  }
+  return { region, lagMs, missing };
+}
+
+/**
+ * A measured lag counts as changed for the plain output when it moves by
+ * more than this much (ms) or by more than half: jitter, poll windows and a
+ * busy machine move it by tens of ms between runs, which is not news.
+ */
+export const LAG_CHANGE_MS = 100;
+
+/**
+ * Whether anything a reader of the plain output cares about changed between
+ * two snapshots: counters, store and link states, reconciler failures,
+ * heartbeats seen or not, watched levels, the configured lag, or a measured
+ * lag beyond {@link LAG_CHANGE_MS} or half of it. The time does not count.
+ */
+export function plainChanged(before: StatusSnapshot, after: StatusSnapshot): boolean {
+  if (before.lagMs !== after.lagMs || before.jitterMs !== after.jitterMs) return true;
+  const essential = (s: StatusSnapshot) =>
+    JSON.stringify({
+      regions: s.regions.map((r) => ({
+        region: r.region,
+        edge: r.edge,
+        storeDown: r.storeDown,
+        failed: r.reconcilerError !== null,
+        measured: r.reconciler !== null,
+        missing: worstLag(r.reconciler)?.missing ?? [],
+      })),
+      cut: cutPairs(s.links),
+      watched: s.watched.map((w) => w.levelTokens),
+    });
+  if (essential(before) !== essential(after)) return true;
+  return after.regions.some((r, i) => {
+    const was = worstLag(before.regions[i]?.reconciler ?? null)?.lagMs;
+    const is = worstLag(r.reconciler)?.lagMs;
+    if (was === undefined || is === undefined || !Number.isFinite(was) || !Number.isFinite(is)) {
+      return was !== is;
+    }
+    return Math.abs(is - was) > Math.max(LAG_CHANGE_MS, was / 2);
+  });
 }
 
 /** The status table as lines (no trailing newline, no colour). */
@@ -114,7 +186,7 @@ export function renderTable(s: StatusSnapshot): string[] {
     'fallbacks',
     'errors',
     'store',
-    'sync lag',
+    'sync lag (worst link)',
   ];
   const rows = s.regions.map((r) => [
     r.region,
@@ -124,7 +196,7 @@ export function renderTable(s: StatusSnapshot): string[] {
     String(r.edge.fallbacks),
     String(r.edge.errors),
     r.storeDown === null ? 'up' : `down (${r.storeDown})`,
-    r.reconcilerError === null ? syncLagText(r.reconciler) : 'reconciler failed',
+    r.reconcilerError === null ? syncLagText(r.reconciler, r.lagResolutionMs) : 'reconciler failed',
   ]);
   const lines = [
     `status at ${new Date(s.atMs).toISOString().slice(11, 19)} UTC · lag ${s.lagMs} ms + jitter < ${
@@ -134,10 +206,17 @@ export function renderTable(s: StatusSnapshot): string[] {
   ];
   const cut = cutPairs(s.links);
   const pending = s.links.reduce((sum, l) => sum + l.pending, 0);
+  // What the emulator itself took to apply the last delivery of each link: the
+  // replication the probes measure, without the probes' own error.
+  const applied = s.links.flatMap((l) => (l.lastLagMs === undefined || l.cut ? [] : [l.lastLagMs]));
+  const deliveries =
+    applied.length === 0
+      ? ''
+      : ` · last delivery per link took ${Math.min(...applied)}-${Math.max(...applied)} ms`;
   lines.push(
     cut.length === 0
-      ? `links: all up · ${pending} deliveries in flight`
-      : `links cut: ${cut.join(', ')} · ${pending} deliveries queued or in flight`,
+      ? `links: all up · ${pending} deliveries in flight${deliveries}`
+      : `links cut: ${cut.join(', ')} · ${pending} deliveries queued or in flight${deliveries}`,
   );
   if (s.watched.length > 0) {
     const wHead = ['watched bucket', ...s.regions.map((r) => r.region)];
@@ -155,7 +234,7 @@ export function renderTable(s: StatusSnapshot): string[] {
 
 /**
  * One plain line per region for a log or a pipe: stable wording, no ANSI.
- * Compare two calls' output (without the time) to print only on change.
+ * {@link plainChanged} says when it is worth printing again.
  */
 export function renderPlain(s: StatusSnapshot): string[] {
   const lines = s.regions.map(
@@ -164,7 +243,11 @@ export function renderPlain(s: StatusSnapshot): string[] {
         r.edge.generated
       } fallbacks=${r.edge.fallbacks} errors=${r.edge.errors} store=${
         r.storeDown === null ? 'up' : `down(${r.storeDown})`
-      } syncLag="${r.reconcilerError === null ? syncLagText(r.reconciler) : 'reconciler failed'}"`,
+      } syncLag="${
+        r.reconcilerError === null
+          ? syncLagText(r.reconciler, r.lagResolutionMs)
+          : 'reconciler failed'
+      }"`,
   );
   const cut = cutPairs(s.links);
   if (cut.length > 0) lines.push(`[status] links cut: ${cut.join(', ')}`);

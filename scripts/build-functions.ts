@@ -22,10 +22,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { deflateRawSync } from 'node:zlib';
 import { type BuildOptions, type BuildResult, build, buildSync } from 'esbuild';
 import { assertConfig, type LimiterConfig } from '../functions/config/schema';
+import { checkConfig, configErrorText, loadConfigFile } from '../local/config-file';
 
 /** Root of the repository (this file lives in `scripts/`). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -278,13 +279,8 @@ async function main(argv: readonly string[]): Promise<void> {
     const i = argv.indexOf(name);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const configFile = resolve(flag('--config') ?? join(REPO_ROOT, 'limiter.config.ts'));
-  const loaded = (await import(pathToFileURL(configFile).href)) as {
-    default?: LimiterConfig;
-    config?: LimiterConfig;
-  };
-  const config = loaded.default ?? loaded.config;
-  if (config === undefined) throw new Error(`${configFile} exports no config`);
+  const configFile = flag('--config') ?? join(REPO_ROOT, 'limiter.config.ts');
+  const config = checkConfig(await loadConfigFile(configFile), configFile);
   const outDir = flag('--out');
   const built = await buildFunctions(config, outDir ? { outRoot: resolve(outDir) } : {});
   for (const b of Object.values(built)) {
@@ -296,7 +292,7 @@ async function main(argv: readonly string[]): Promise<void> {
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   main(process.argv.slice(2)).catch((error: unknown) => {
-    console.error(error instanceof Error ? error.message : error);
+    process.stderr.write(configErrorText(error));
     process.exit(1);
   });
 }

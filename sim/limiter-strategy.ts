@@ -14,10 +14,17 @@
 
 import { DEFAULT_RUNTIME } from '../functions/config/resolve';
 import type { LimiterConfig, PolicyConfig } from '../functions/config/schema';
-import { applySlotWrite, compareItems, type SlotItem, type SlotWrite } from '../functions/core';
+import {
+  applySlotWrite,
+  applyTakeWrite,
+  compareItems,
+  type SlotItem,
+  type SlotWrite,
+  type TakeWrite,
+} from '../functions/core';
 import { Limiter } from '../functions/limiter/limiter';
 import type { Time } from '../functions/limiter/timers';
-import { type BucketStore, StoreConflictError } from '../functions/store/types';
+import { type BucketStore, StoreConflictError, type TakeResult } from '../functions/store/types';
 import { ReplicatedStore } from './network';
 import type { ScenarioSpec, SimRequest } from './types';
 import { VirtualTime } from './virtual-time';
@@ -34,7 +41,7 @@ export interface LimiterStrategyOptions {
 export interface LimiterOutcome {
   readonly allowed: boolean;
   readonly retryAfterMs: number;
-  /** Tokens other regions had admitted that the deciding limiter's view did not hold. */
+  /** Tokens other regions had admitted that the deciding view did not hold, plus every lease's unserved tokens. */
   readonly unseenTokens: number;
 }
 
@@ -71,6 +78,15 @@ class ReplicaStore implements BucketStore {
     if (next === undefined) throw new StoreConflictError(current);
     this.table.write(this.region, write.slot, next);
     return next;
+  }
+
+  async applyTake(_bucketId: string, take: TakeWrite): Promise<TakeResult> {
+    this.table.advanceTo(this.time.now());
+    const before = this.table.replica(this.region).get(take.slot);
+    const after = applyTakeWrite(before, take);
+    if (after === undefined) throw new StoreConflictError(before);
+    this.table.write(this.region, take.slot, after);
+    return { before, after };
   }
 }
 
@@ -125,7 +141,11 @@ export class LimiterStrategy {
     if (request.atMs > this.#time.now()) await this.#time.advance(request.atMs - this.#time.now());
     this.#table.advanceTo(request.atMs);
     const limiter = this.#limiters.get(request.region)!;
-    const unseenTokens = this.#unseen(request.region);
+    // What the deciding view lacks, and what every container holds in leases (taken, not
+    // yet served): the documented bound is their sum (docs/design.md, "Bounds").
+    let held = 0;
+    for (const l of this.#limiters.values()) held += l.leasedTokens();
+    const unseenTokens = this.#unseen(request.region) + held;
     const result = await this.#time.run(
       limiter.limit({ policyId: POLICY_ID, key: 'k', costTokens: request.costTokens }),
     );

@@ -41,7 +41,12 @@ export async function simulate(options: CliOptions): Promise<SimulationOutput> {
     if (options.charts) {
       const path = join(options.outDir, `${spec.name}.svg`);
       const subtitle = `${spec.description}; seed ${options.seed}`;
-      writeFileSync(path, renderChart(spec.name, subtitle, run.series, run.results));
+      const windows = (spec.partitions ?? []).map((p) => ({
+        fromMs: p.startMs,
+        toMs: p.endMs,
+        label: `partition: ${p.isolated.join(', ')} cut off`,
+      }));
+      writeFileSync(path, renderChart(spec.name, subtitle, run.series, run.results, { windows }));
       charts.push(path);
     }
   }

@@ -78,7 +78,15 @@ export interface ResolvedPolicy {
   readonly localShare: number;
   /** The `local` failure mode's per-container bucket. */
   readonly local: BucketPolicy;
+  /** How the policy leases (undefined: exact accounting, one write per admission). */
   readonly lease: LeasePolicy | undefined;
+  /**
+   * The least tokens one write takes (a hot bucket's batch): one item takes
+   * about 1,000 writes per second, so a bucket refilling faster than
+   * {@link MAX_WRITES_PER_BUCKET_PER_SECOND} tokens per second takes at least
+   * that rate's share per write. 1 for any other bucket, and without leases.
+   */
+  readonly minTakeTokens: number;
   readonly shadow: boolean;
   /** Normalised (trimmed, NFC) allow-listed keys. */
   readonly allowKeys: ReadonlySet<string>;
@@ -115,20 +123,59 @@ export function normaliseListedKey(key: string): string {
   return key.trim().normalize('NFC');
 }
 
+/** Lifetime of a default lease (ms). */
+export const DEFAULT_LEASE_TTL_MS = 2000;
+/** The least capacity for which leases are on by default (tokens): a tenth of it is 10 tokens, a batch worth holding. */
+export const MIN_DEFAULT_LEASE_CAPACITY = 100;
+
+/**
+ * Writes per second one bucket is kept under, summed over every region:
+ * replicated writes land on every replica, and one partition key takes about
+ * 1,000 write units per second, so a quarter of that leaves room for bursts,
+ * other buckets on the partition and retries.
+ */
+export const MAX_WRITES_PER_BUCKET_PER_SECOND = 250;
+
+/** The lease a policy gets when it configures none (undefined: off). */
+export function defaultLeaseFor(
+  bucket: BucketPolicy,
+  consistency: ConsistencyMode,
+): LeasePolicy | undefined {
+  if (consistency === 'strong' || bucket.capacityTokens < MIN_DEFAULT_LEASE_CAPACITY) {
+    return undefined;
+  }
+  return {
+    maxTokens: Math.floor(bucket.capacityTokens / 10),
+    ttlMs: DEFAULT_LEASE_TTL_MS,
+    maxShareOfLevel: 0.1,
+  };
+}
+
+/** The least tokens one write of a leasing policy takes (see {@link ResolvedPolicy.minTakeTokens}). */
+export function minTakeTokensOf(bucket: BucketPolicy, lease: LeasePolicy | undefined): number {
+  if (lease === undefined) return 1;
+  const tokensPerSecond = (bucket.refillTokens * 1000) / bucket.refillIntervalMs;
+  const floor = Math.ceil(tokensPerSecond / MAX_WRITES_PER_BUCKET_PER_SECOND);
+  return Math.max(1, Math.min(floor, lease.maxTokens));
+}
+
 /** One policy with its defaults applied. */
 export function resolvePolicy(p: PolicyConfig): ResolvedPolicy {
   const bucket = bucketPolicyOf(p);
   const localShare = p.localShare ?? DEFAULT_LOCAL_SHARE;
+  const consistency = p.consistency ?? 'eventual';
+  const lease = p.lease === false ? undefined : (p.lease ?? defaultLeaseFor(bucket, consistency));
   return {
     id: p.id,
     version: p.version ?? 1,
     generation: bucketGeneration(p.version, p.refillIntervalMs),
     bucket,
-    consistency: p.consistency ?? 'eventual',
+    consistency,
     onStoreError: p.onStoreError ?? DEFAULT_STORE_ERROR_MODE,
     localShare,
     local: localPolicyOf(bucket, localShare),
-    lease: p.lease,
+    lease,
+    minTakeTokens: minTakeTokensOf(bucket, lease),
     shadow: p.shadow ?? false,
     allowKeys: new Set((p.allowKeys ?? []).map(normaliseListedKey)),
     denyKeys: new Set((p.denyKeys ?? []).map(normaliseListedKey)),

@@ -35,8 +35,15 @@ export interface PolicyConfig {
   readonly onStoreError?: StoreErrorMode;
   /** With `local`: the share of capacity and refill a container may use on its own. @default 0.1 */
   readonly localShare?: number;
-  /** Batch admissions per container (off by default: exact accounting). */
-  readonly lease?: LeasePolicy;
+  /**
+   * Batch admissions per container: a write takes the tokens the container's
+   * demand calls for and serves the next requests from memory. `false` turns
+   * it off (exact accounting, one write per admission).
+   * @default on for `eventual` policies with at least 100 tokens of capacity:
+   * sized to demand, at most a tenth of the capacity and of the current level,
+   * two-second lifetime; off for `strong` ones and smaller buckets
+   */
+  readonly lease?: LeasePolicy | false;
   /** Decide and count, never block: how a new limit is rolled out safely. @default false */
   readonly shadow?: boolean;
   /** Keys that are never limited (exact match after normalisation). */
@@ -399,7 +406,13 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
     if (p.localShare !== undefined && !(p.localShare > 0 && p.localShare <= 1)) {
       add(`${at}.localShare`, `must be in (0, 1] (got ${p.localShare})`);
     }
-    if (p.lease !== undefined) for (const m of validateLeasePolicy(p.lease)) add(`${at}.lease`, m);
+    if (p.lease !== undefined && p.lease !== false) {
+      if (typeof p.lease !== 'object' || p.lease === null) {
+        add(`${at}.lease`, 'must be an object { maxTokens, ttlMs, maxShareOfLevel? } or false');
+      } else {
+        for (const m of validateLeasePolicy(p.lease)) add(`${at}.lease`, m);
+      }
+    }
     const allow = new Set(p.allowKeys ?? []);
     for (const k of p.denyKeys ?? []) {
       if (allow.has(k)) add(`${at}.denyKeys`, `key "${k}" is in both allowKeys and denyKeys`);

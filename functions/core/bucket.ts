@@ -241,7 +241,8 @@ function evaluate(
   const checkpoints: { readonly cp: Checkpoint; readonly slot: string; readonly n: number }[] = [];
   for (const item of view.values()) {
     if (item.checkpoint !== undefined) {
-      checkpoints.push({ cp: item.checkpoint, slot: item.slot, n: item.n });
+      // What the slot had taken when its checkpoint was written: takes since add `tk`.
+      checkpoints.push({ cp: item.checkpoint, slot: item.slot, n: item.n - (item.tk ?? 0) });
     }
   }
   if (checkpoints.length === 0) return { levelScaled: capacity, counts };
@@ -274,9 +275,27 @@ function evaluate(
   for (const b of bounds) if (b < classic) classic = b;
 
   // (2) how far u could have risen after each checkpoint with only the tokens known taken by then.
+  // Takes (tokens added after an item's checkpoint, `tk`) are known taken by the item's `at`:
+  // they add a point that teaches counts but claims no level.
+  const points: { readonly atMs: number; readonly checkpoint: number; readonly slot: string }[] =
+    checkpoints.map((c, i) => ({ atMs: c.cp.ct, checkpoint: i, slot: c.slot }));
+  let newestCheckpointMs = Number.NEGATIVE_INFINITY;
+  for (const c of checkpoints) if (c.cp.ct > newestCheckpointMs) newestCheckpointMs = c.cp.ct;
+  let takenAfterNewest = false;
+  for (const item of view.values()) {
+    if ((item.tk ?? 0) <= 0) continue;
+    points.push({ atMs: item.at, checkpoint: -1, slot: item.slot });
+    if (item.at > newestCheckpointMs) takenAfterNewest = true;
+  }
+  points.sort(
+    (a, b) =>
+      a.atMs - b.atMs ||
+      b.checkpoint - a.checkpoint ||
+      (a.slot < b.slot ? -1 : a.slot > b.slot ? 1 : 0),
+  );
   const known = new Map<string, number>();
   let knownTaken = 0;
-  const rises: number[] = new Array(checkpoints.length);
+  const rises: number[] = new Array(points.length);
   const learn = (slot: string, n: number) => {
     const before = known.get(slot) ?? 0;
     if (n > before) {
@@ -284,22 +303,35 @@ function evaluate(
       knownTaken += n - before;
     }
   };
-  for (let j = 0; j < checkpoints.length; j++) {
-    const { cp, slot: writer, n: writerN } = checkpoints[j]!;
-    for (const [slot, c] of counts) learn(slot, seenBy(cp, slot, c));
-    // The item carrying the checkpoint was written at ct (`at = ct`): its own count was taken by then.
-    learn(writer, Math.min(correctedSeen(correction, writer, writerN), taken.get(writer)!));
-    const nextMs = j + 1 < checkpoints.length ? checkpoints[j + 1]!.cp.ct : nowMs;
+  for (let j = 0; j < points.length; j++) {
+    const point = points[j]!;
+    if (point.checkpoint >= 0) {
+      const { cp, slot: writer, n: writerN } = checkpoints[point.checkpoint]!;
+      for (const [slot, c] of counts) learn(slot, seenBy(cp, slot, c));
+      // The item carrying the checkpoint was written at ct: its count then (`n − tk`) was taken by then.
+      learn(writer, Math.min(correctedSeen(correction, writer, writerN), taken.get(writer)!));
+    } else {
+      const item = view.get(point.slot)!;
+      learn(
+        point.slot,
+        Math.min(correctedSeen(correction, point.slot, item.n), taken.get(point.slot)!),
+      );
+    }
+    const nextMs = j + 1 < points.length ? points[j + 1]!.atMs : nowMs;
     rises[j] = refilled(capacity - (totalTaken - knownTaken) * s, policy, nowMs - nextMs, capacity);
   }
   let best = Number.NEGATIVE_INFINITY;
   let suffix = capacity;
-  for (let i = checkpoints.length - 1; i >= 0; i--) {
-    if (rises[i]! < suffix) suffix = rises[i]!;
+  for (let j = points.length - 1; j >= 0; j--) {
+    if (rises[j]! < suffix) suffix = rises[j]!;
+    const i = points[j]!.checkpoint;
+    if (i < 0) continue;
     const candidate = Math.min(bounds[i]!, suffix);
     if (candidate > best) best = candidate;
   }
-  return { levelScaled: Math.min(capacity, Math.max(classic, best)), counts };
+  // The classic minimum is a bound only while nothing was taken after the newest checkpoint.
+  const level = takenAfterNewest ? best : Math.max(classic, best);
+  return { levelScaled: Math.min(capacity, level), counts };
 }
 
 function checked(policy: BucketPolicy, nowMs: number): void {
@@ -311,6 +343,23 @@ function checked(policy: BucketPolicy, nowMs: number): void {
 export function levelAt(policy: BucketPolicy, view: View, nowMs: number): number {
   checked(policy, nowMs);
   return evaluate(policy, view, nowMs).levelScaled;
+}
+
+/**
+ * The level (scaled units) the decider's own next write would see: the view
+ * with `handBack` credited to its own slot, as {@link decide} credits them.
+ *
+ * @throws RangeError for a malformed hand-back.
+ */
+export function levelWithHandBack(
+  policy: BucketPolicy,
+  view: View,
+  slot: string,
+  handBack: readonly HandBack[],
+  nowMs: number,
+): number {
+  checked(policy, nowMs);
+  return evaluate(policy, view, nowMs, ownCorrection(view, slot, handBack)).levelScaled;
 }
 
 /** The level in (possibly fractional) tokens. */

@@ -6,3 +6,4 @@ export * from './bucket';
 export * from './lease';
 export * from './policy';
 export * from './slot';
+export * from './take';

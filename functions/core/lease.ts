@@ -48,19 +48,21 @@ export function validateLeasePolicy(lease: LeasePolicy): string[] {
 
 /**
  * How many tokens to take for a request of `costTokens` at `levelScaled`: a
- * whole number of requests, at least one, at most `maxTokens` and at most the
- * allowed share of the level. Returns `costTokens` (no batching) when the
- * bucket is too low for more.
+ * whole number of requests, at least one, at most `maxTokens`, at most the
+ * allowed share of the level, and at most `wantedTokens` (what the
+ * container's demand calls for; unlimited when not given). Returns
+ * `costTokens` (no batching) when the bucket is too low for more.
  */
 export function leaseSize(
   policy: BucketPolicy,
   lease: LeasePolicy,
   levelScaled: number,
   costTokens: number,
+  wantedTokens = Number.POSITIVE_INFINITY,
 ): number {
   const share = lease.maxShareOfLevel ?? DEFAULT_LEASE_SHARE;
   const byLevel = Math.floor((share * Math.max(0, levelScaled)) / scale(policy));
-  const tokens = Math.min(lease.maxTokens, byLevel);
+  const tokens = Math.min(lease.maxTokens, byLevel, Math.floor(wantedTokens));
   const requests = Math.floor(tokens / costTokens);
   return Math.max(1, requests) * costTokens;
 }

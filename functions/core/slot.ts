@@ -52,6 +52,15 @@ export interface SlotItem {
   readonly at: number;
   /** The checkpoint of the last write, absent only on foreign or legacy items. */
   readonly checkpoint?: Checkpoint;
+  /**
+   * Tokens taken after the checkpoint by takes that kept it (the one-round-trip
+   * path, see {@link applyTakeWrite}); absent means 0. The slot's count at the
+   * checkpoint's time is `n − tk`: a conditional write, which writes a new
+   * checkpoint, clears it.
+   */
+  readonly tk?: number;
+  /** Expiry (epoch seconds) as stored, when the store reports it. */
+  readonly ttl?: number;
 }
 
 /** Newest known item per slot. */
@@ -69,6 +78,7 @@ export function compareItems(a: SlotItem, b: SlotItem): number {
   if (a.v !== b.v) return a.v - b.v;
   if (a.n !== b.n) return a.n - b.n;
   if (a.at !== b.at) return a.at - b.at;
+  if ((a.tk ?? 0) !== (b.tk ?? 0)) return (a.tk ?? 0) - (b.tk ?? 0);
   const ja = JSON.stringify(a.checkpoint ?? null);
   const jb = JSON.stringify(b.checkpoint ?? null);
   return ja < jb ? -1 : ja > jb ? 1 : 0;
@@ -112,7 +122,7 @@ export function seenCount(checkpoint: Checkpoint, slot: string, inc: number | un
 /**
  * Applies a slot write the way the store applies it (one conditional
  * UpdateItem, see functions/store/dynamodb-store.ts): `ADD n k, v 1`,
- * `SET ct, cl, cv, at`, `inc = if_not_exists(inc, at)`, accepted only when
+ * `SET ct, cl, cv, at`, `inc = if_not_exists(inc, at)`, `REMOVE tk`, accepted only when
  * the slot does not exist yet or its stored `n` is at most `maxCurrentN`.
  * Returns the item as stored afterwards, or `undefined` when the condition
  * fails (nothing is written then). Every in-memory store (tests, the
@@ -126,15 +136,75 @@ export function applySlotWrite(
     readonly maxCurrentN: number;
     readonly checkpoint: Checkpoint;
     readonly atMs: number;
+    readonly ttlEpochSeconds?: number;
   },
 ): SlotItem | undefined {
   if (stored !== undefined && stored.n > write.maxCurrentN) return undefined;
-  return {
+  const next: SlotItem = {
     slot: write.slot,
     n: (stored?.n ?? 0) + write.addTokens,
     v: (stored?.v ?? 0) + 1,
     inc: stored?.inc ?? write.atMs,
     at: write.atMs,
     checkpoint: write.checkpoint,
+  };
+  return write.ttlEpochSeconds === undefined ? next : { ...next, ttl: write.ttlEpochSeconds };
+}
+
+/**
+ * A take: tokens added to the own slot before the decision is known, sent
+ * in parallel with the read of the view so that a bucket the container has
+ * no fresh view of costs one round trip (docs/design.md, "Takes"). It keeps
+ * the slot's checkpoint (`tk` records what it added after it) and gives a
+ * new slot the trivial checkpoint {@link initialCheckpoint}.
+ */
+export interface TakeWrite {
+  /** The slot written (always the taker's own slot). */
+  readonly slot: string;
+  /** `ADD n :addTokens, tk :addTokens` (≥ 1). */
+  readonly addTokens: number;
+  /** `at` (ms), and `ct`/`inc` of a new slot. */
+  readonly atMs: number;
+  /** `ttl` (epoch seconds); the take is refused when the stored one is later. */
+  readonly ttlEpochSeconds: number;
+  /** The checkpoint of a slot the take creates. */
+  readonly initialCheckpoint: Checkpoint;
+}
+
+/**
+ * The checkpoint a take gives a slot it creates: at `atMs`, the level is at
+ * most full and nothing of any slot is known taken. Every reader therefore
+ * subtracts every slot's whole count from it, which makes it a valid lower
+ * bound whatever the bucket's history (a level is never below capacity minus
+ * everything ever taken), and it never raises anyone's level.
+ */
+export function initialCheckpoint(slot: string, capacityScaled: number, atMs: number): Checkpoint {
+  return { ct: atMs, cl: capacityScaled, cv: { [slot]: { n: 0, inc: atMs } } };
+}
+
+/**
+ * Applies a take the way the store applies it (functions/store/dynamodb-store.ts):
+ * `ADD n k, v 1, tk k`, `SET at, ttl`, and `inc`, `ct`, `cl`, `cv` only when
+ * absent; accepted unless the stored `ttl` is later than the take's (a slot
+ * carrying a long debt keeps its expiry: the caller decides it the
+ * two-round-trip way). Returns the stored item afterwards, or `undefined`
+ * when refused (nothing is written then).
+ */
+export function applyTakeWrite(
+  stored: SlotItem | undefined,
+  write: TakeWrite,
+): SlotItem | undefined {
+  if (stored !== undefined && stored.ttl !== undefined && stored.ttl > write.ttlEpochSeconds) {
+    return undefined;
+  }
+  return {
+    slot: write.slot,
+    n: (stored?.n ?? 0) + write.addTokens,
+    v: (stored?.v ?? 0) + 1,
+    inc: stored?.inc ?? write.atMs,
+    at: write.atMs,
+    checkpoint: stored?.checkpoint ?? write.initialCheckpoint,
+    tk: (stored?.tk ?? 0) + write.addTokens,
+    ttl: write.ttlEpochSeconds,
   };
 }

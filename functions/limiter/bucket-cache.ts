@@ -1,7 +1,7 @@
 /**
  * What one container knows about the buckets it has decided for: a bounded,
  * least-recently-used map of per-bucket state (the cached view, the
- * blocked-until bound, a lease, the `local` failure mode's bucket).
+ * blocked-until bound, leases and demand, the `local` failure mode's bucket).
  *
  * Why eviction is always safe: nothing in here is owed to the store. Tokens
  * a bucket still holds for the store (a live lease's unused tokens, tokens
@@ -25,7 +25,17 @@ export interface BucketState {
   viewInFlight: Promise<View> | undefined;
   /** The level seen by the last refusal and when: the blocked-until bound. */
   blocked: { readonly levelScaled: number; readonly atMs: number } | undefined;
-  lease: Lease | undefined;
+  /** Live leases, oldest first (leases.ts). */
+  leases: Lease[];
+  /** The container's recent demand (tokens per ms, decayed; leases.ts) and when it was last updated. */
+  demandPerMs: number;
+  demandAtMs: number;
+  /** A lease is being taken in the background. */
+  refreshing: boolean;
+  /** A store decision of this bucket (or a background lease) under way: later requests wait for it. */
+  deciding: Promise<void> | undefined;
+  /** No background lease before this time (ms): after a refresh that could not take one. */
+  refreshAfterMs: number;
   /** Tokens to hand back with this container's next write of the bucket. */
   handBack: HandBack[];
   /** The `local` failure mode's per-container bucket. */
@@ -60,6 +70,11 @@ export class BucketCache {
     return this.#states.size;
   }
 
+  /** Every kept state, least recently used first (reporting; never mutate the cache while iterating). */
+  states(): IterableIterator<BucketState> {
+    return this.#states.values();
+  }
+
   /** The state of a bucket without touching its recency (undefined when not kept). */
   peek(bucketId: string): BucketState | undefined {
     return this.#states.get(bucketId);
@@ -81,7 +96,12 @@ export class BucketCache {
       viewReadAtMs: undefined,
       viewInFlight: undefined,
       blocked: undefined,
-      lease: undefined,
+      leases: [],
+      demandPerMs: 0,
+      demandAtMs: 0,
+      refreshing: false,
+      deciding: undefined,
+      refreshAfterMs: 0,
       handBack: [],
       localView: EMPTY_VIEW,
       throttledUntilMs: 0,

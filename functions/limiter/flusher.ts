@@ -14,11 +14,11 @@
  */
 
 import type { ResolvedPolicy } from '../config/resolve';
-import { recordingWrite, type SlotItem, type View, viewOf, withItem } from '../core';
+import { type HandBack, recordingWrite, type SlotItem, type View, viewOf, withItem } from '../core';
 import type { BucketCache } from './bucket-cache';
 import type { PendingEntry, PendingWrites } from './pending-writes';
 import type { PolicyStore } from './pipeline';
-import { StoreWaitError } from './store-guard';
+import { StoreWaitError, writeMayHaveLanded } from './store-guard';
 import type { LimiterMetrics } from './types';
 
 /** What the flusher works with. */
@@ -36,6 +36,8 @@ export interface FlusherParts {
   readonly log: (entry: Readonly<Record<string, unknown>>) => void;
   /** Told after every pending write settles (counters). */
   readonly onSettle?: () => void;
+  /** Told about hand-backs dropped because their write may have landed (counters). */
+  readonly onDroppedHandBack?: (handBack: readonly HandBack[]) => void;
 }
 
 /** Flushes pending writes. */
@@ -119,9 +121,15 @@ export class Flusher {
       const current = cache.peek(entry.bucketId);
       if (current !== undefined) current.view = withItem(current.view, stored);
       pending.settle(entry, written);
-    } catch {
-      // Still owed: a later pass tries again (the guard has counted the failure).
-      pending.settle(entry, undefined);
+    } catch (error) {
+      // Still owed: a later pass tries again (the guard has counted the failure). A write that
+      // may have landed has credited its hand-backs already: they are not written again.
+      if (writeMayHaveLanded(error)) {
+        this.parts.onDroppedHandBack?.(written.handBack);
+        pending.settle(entry, { debtTokens: 0, handBack: written.handBack });
+      } else {
+        pending.settle(entry, undefined);
+      }
     }
   }
 }

@@ -30,6 +30,7 @@ import { bucketIdOf, normaliseKey } from './bucket-id';
 import { LimitRequestError } from './errors';
 import { FailureModes } from './failure-modes';
 import { Flusher } from './flusher';
+import { leasedTokensValidAt, releaseLeases } from './leases';
 import { PendingWrites } from './pending-writes';
 import { type Outcome, Pipeline, type PolicyStore } from './pipeline';
 import { shapeResult } from './result';
@@ -107,6 +108,7 @@ export class Limiter {
     lateWrites: 0,
     handedBackTokens: 0,
     storeDownEvents: 0,
+    droppedHandBackTokens: 0,
   };
   readonly #config: ResolvedConfig;
   readonly #runtime: ResolvedRuntime;
@@ -116,6 +118,7 @@ export class Limiter {
   readonly #pending: PendingWrites;
   readonly #failureModes: FailureModes;
   readonly #pipeline: Pipeline;
+  readonly #cache: BucketCache;
   readonly #flusher: Flusher;
   readonly #eventual: PolicyStore;
   readonly #strong: PolicyStore | undefined;
@@ -151,6 +154,7 @@ export class Limiter {
       maxBuckets: this.#runtime.maxBuckets,
       onEvict: (state) => this.#evicted(state),
     });
+    this.#cache = cache;
     this.#eventual = this.#policyStore(options.store, options.region, false, options);
     this.#strong =
       options.strongStore === undefined
@@ -182,6 +186,9 @@ export class Limiter {
       log: this.#log,
       onSettle: () => {
         this.counters.pendingLocalTokens = this.#pending.debtTokens;
+      },
+      onDroppedHandBack: (handBack) => {
+        for (const h of handBack) this.counters.droppedHandBackTokens += h.tokens;
       },
     });
   }
@@ -231,8 +238,21 @@ export class Limiter {
     return result;
   }
 
-  /** Resolves once background work (pending writes, late writes) has settled. */
+  /**
+   * Tokens this container holds in live leases, over every bucket it keeps:
+   * taken from the store and not served yet (the simulator's bound counts
+   * them; reporting).
+   */
+  leasedTokens(): number {
+    const nowMs = this.#time.now();
+    let tokens = 0;
+    for (const state of this.#cache.states()) tokens += leasedTokensValidAt(state, nowMs);
+    return tokens;
+  }
+
+  /** Resolves once background work (pending writes, late writes, background leases) has settled. */
   async settled(): Promise<void> {
+    await this.#pipeline.settled();
     await this.#flusher.settled();
   }
 
@@ -283,14 +303,7 @@ export class Limiter {
   /** A bucket's state leaves the cache: what it still holds for the store moves to the pending writes. */
   #evicted(state: BucketState): void {
     const nowMs = this.#time.now();
-    const lease = state.lease;
-    if (lease !== undefined && lease.tokensLeft > 0) {
-      state.handBack.push({
-        tokens: lease.tokensLeft,
-        takenUpToN: lease.takenUpToN,
-        inc: lease.inc,
-      });
-    }
+    state.handBack.push(...releaseLeases(state));
     for (const h of state.handBack)
       this.#pending.addHandBack(state.bucketId, state.policyId, h, nowMs);
   }

@@ -96,6 +96,13 @@ export class PendingWrites {
     return true;
   }
 
+  /** The hand-backs {@link takeHandBack} would give now, left in place. */
+  peekHandBack(bucketId: string): readonly HandBack[] {
+    const entry = this.#entries.get(bucketId);
+    if (entry === undefined || entry.inFlight) return [];
+    return entry.handBack;
+  }
+
   /**
    * Takes the hand-backs of a bucket for a write about to be made by the
    * hot path (which folds them in); they come back with {@link restoreHandBack}

@@ -2,13 +2,17 @@
  * One request through the limiter, shared by `limit` (consume) and `peek`:
  *
  * 1. the allow and deny lists answer without the store;
- * 2. (consume) a lease held by this container serves the request from memory;
+ * 2. (consume) a lease held by this container serves the request from memory,
+ *    and when the leases will not last one store round trip more at the
+ *    current demand, the next one is taken in the background (leases.ts);
  * 3. the blocked-until bound refuses without the store while the level seen
  *    by the last refusal, refilled since, is still below the cost;
- * 4. the store decides: the view (other slots cached for `viewCacheMs`, the
- *    own slot refreshed by every write's `ALL_NEW`), the core's decision,
- *    one conditional write carrying any tokens to hand back; on a rejected
- *    condition the own slot is refreshed and the request decided once more;
+ * 4. the store decides in one round trip: with a fresh view (other slots
+ *    cached for `viewCacheMs`, the own slot refreshed by every write), one
+ *    conditional write carrying any tokens to hand back (on a rejected
+ *    condition the own slot is refreshed and the request decided once
+ *    more); without one, a take beside the read of the view (core take.ts),
+ *    decided when both have answered;
  * 5. when the store cannot decide (its guard is open, the call failed, the
  *    wait ran out, the bucket is throttled), the failure modes do.
  *
@@ -17,7 +21,8 @@
  * request was admitted, handed back if it was refused), and when it fails,
  * what the `local` mode admitted becomes debt. Nothing is taken twice and
  * nothing admitted goes uncounted, except by `open`, which counts nothing
- * by definition.
+ * by definition. A write whose outcome is unknown never hands back again
+ * what it carried (it may have landed): those tokens are dropped.
  */
 
 import type { ResolvedPolicy } from '../config/resolve';
@@ -26,23 +31,37 @@ import {
   type Decision,
   decide,
   type HandBack,
-  leaseSize,
   levelAt,
+  levelBeforeTake,
+  levelWithHandBack,
   openLease,
   type Refusal,
+  recordingWrite,
   type SlotItem,
   scale,
-  serveFromLease,
+  scaledCapacity,
+  takeHandBack,
+  takeWrite,
   type View,
   viewOf,
   withItem,
 } from '../core';
-import { type BucketStore, StoreConflictError, StoreError } from '../store/types';
+import { type BucketStore, StoreConflictError, StoreError, type TakeResult } from '../store/types';
 import type { BucketCache, BucketState } from './bucket-cache';
 import type { FailureModes, FallbackOutcome } from './failure-modes';
+import {
+  addLease,
+  batchOf,
+  heldTokens,
+  observeDemand,
+  refreshDue,
+  refreshLeadMs,
+  serveFromLeases,
+  wantedTokens,
+} from './leases';
 import { decisionAtLevel, levelUpperBound } from './levels';
 import type { PendingWrites } from './pending-writes';
-import { StoreDownError, type StoreGuard, StoreWaitError } from './store-guard';
+import { StoreDownError, type StoreGuard, StoreWaitError, writeMayHaveLanded } from './store-guard';
 import type { DecisionSource, FallbackCause, LimiterCounters, LimiterMetrics } from './types';
 
 /** How a decision was reached, before it is shaped into a LimitResult. */
@@ -75,14 +94,27 @@ export interface PipelineParts {
   readonly storeOf: (policy: ResolvedPolicy) => PolicyStore;
 }
 
+/** Share of the capacity a bucket's last known level must exceed the request by for a take. */
+const TAKE_MARGIN = 0.25;
 /** Most conditional writes per decision (the first and one retry). */
 const MAX_WRITE_ATTEMPTS = 2;
 /** First backoff of a bucket after a throttled call (ms), doubling to {@link MAX_THROTTLE_BACKOFF_MS}. */
 const THROTTLE_BACKOFF_MS = 50;
 const MAX_THROTTLE_BACKOFF_MS = 1000;
 
+/** What a store decision took: tokens kept (the request's and a lease's) or none. */
+interface Taken {
+  readonly levelScaled: number;
+  /** Tokens kept: 0 for a refusal, else the cost plus what the lease holds. */
+  readonly kept: number;
+  /** The own slot after the write. */
+  readonly stored?: SlotItem;
+}
+
 /** Runs one request. */
 export class Pipeline {
+  readonly #refreshes = new Set<Promise<void>>();
+
   constructor(private readonly parts: PipelineParts) {}
 
   /** Decides (`consume`) or peeks one request of a resolved policy and key. */
@@ -103,47 +135,49 @@ export class Pipeline {
     const { cache, now } = this.parts;
     const state = cache.get(bucketId, policy.id);
     const nowMs = now();
-    if (consume) {
-      const fromLease = this.#serveFromLease(policy, state, costTokens, nowMs);
-      if (fromLease !== undefined) return fromLease;
+    if (!consume) {
+      const blocked = this.#blocked(policy, state, costTokens, nowMs);
+      if (blocked !== undefined) return { decision: blocked, source: 'blocked' };
+      return this.#fromStore(policy, state, costTokens, false, nowMs);
     }
-    const blocked = this.#blocked(policy, state, costTokens, nowMs);
+    observeDemand(state, costTokens, nowMs);
+    // Concurrent requests of one bucket (a local runtime; a Lambda container decides one
+    // request at a time, but a background lease may be on its way) wait for the store
+    // decision under way and try its lease before deciding themselves: a burst takes
+    // leases one after the other instead of racing for the same tokens.
+    for (;;) {
+      const at = now();
+      const fromLease = serveFromLeases(policy, state, costTokens, at);
+      if (fromLease !== undefined) {
+        this.#maybeRefresh(policy, state, costTokens, at);
+        return { decision: fromLease, source: 'lease' };
+      }
+      if (state.deciding === undefined) break;
+      await state.deciding;
+    }
+    const at = now();
+    const blocked = this.#blocked(policy, state, costTokens, at);
     if (blocked !== undefined) return { decision: blocked, source: 'blocked' };
-    return this.#fromStore(policy, state, costTokens, consume, nowMs);
+    const deciding = this.#fromStore(policy, state, costTokens, true, at);
+    this.#markDeciding(state, deciding);
+    return deciding;
   }
 
-  #serveFromLease(
-    policy: ResolvedPolicy,
-    state: BucketState,
-    costTokens: number,
-    nowMs: number,
-  ): Outcome | undefined {
-    const lease = state.lease;
-    if (lease === undefined) return undefined;
-    const served = serveFromLease(policy.bucket, lease, costTokens, nowMs);
-    if (served !== undefined) {
-      state.lease = served.lease;
-      return { decision: served.decision, source: 'lease' };
-    }
-    // Expired or too small: its unused tokens go back with the next write.
-    if (lease.tokensLeft > 0) {
-      state.handBack.push({
-        tokens: lease.tokensLeft,
-        takenUpToN: lease.takenUpToN,
-        inc: lease.inc,
-      });
-    }
-    state.lease = undefined;
-    return undefined;
+  /** Marks a store decision (or background lease) of the bucket as under way until it settles. */
+  #markDeciding(state: BucketState, work: Promise<unknown>): void {
+    const done = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    state.deciding = done;
+    done.then(() => {
+      if (state.deciding === done) state.deciding = undefined;
+    });
   }
 
-  /** Tokens this container holds for the bucket: a live lease and tokens it will hand back. */
-  #heldTokens(state: BucketState, nowMs: number): number {
-    let held = 0;
-    if (state.lease !== undefined && nowMs < state.lease.expiresAtMs)
-      held += state.lease.tokensLeft;
-    for (const h of state.handBack) held += h.tokens;
-    return held;
+  /** Resolves once every background lease started so far has settled (tests, benchmarks). */
+  async settled(): Promise<void> {
+    while (this.#refreshes.size > 0) await Promise.allSettled([...this.#refreshes]);
   }
 
   #blocked(
@@ -156,7 +190,7 @@ export class Pipeline {
     const s = scale(policy.bucket);
     const bound =
       levelUpperBound(policy.bucket, state.blocked.levelScaled, state.blocked.atMs, nowMs) +
-      this.#heldTokens(state, nowMs) * s;
+      heldTokens(state, nowMs) * s;
     if (bound >= costTokens * s) return undefined;
     return decisionAtLevel(policy.bucket, bound, costTokens, false);
   }
@@ -176,6 +210,9 @@ export class Pipeline {
       return this.#fallback(policy, state, costTokens, nowMs, 'throttled', consume);
     }
     try {
+      if (consume && this.#takeLikelyKept(policy, target, state, costTokens, nowMs)) {
+        return await this.#takeAndRead(policy, target, state, costTokens, nowMs);
+      }
       const view = await this.#view(target, state, nowMs);
       if (!consume) return this.#peek(policy, state, view, costTokens, nowMs);
       return await this.#consume(policy, target, state, view, costTokens, nowMs);
@@ -193,7 +230,7 @@ export class Pipeline {
     nowMs: number,
   ): Outcome {
     const s = scale(policy.bucket);
-    const level = levelAt(policy.bucket, view, nowMs) + this.#heldTokens(state, nowMs) * s;
+    const level = levelAt(policy.bucket, view, nowMs) + heldTokens(state, nowMs) * s;
     return {
       decision: {
         ...decisionAtLevel(policy.bucket, level, costTokens, false),
@@ -201,6 +238,79 @@ export class Pipeline {
       },
       source: 'store',
     };
+  }
+
+  /** Whether buckets of this policy may be decided by a take (eventual mode, a store that offers it). */
+  #takes(policy: ResolvedPolicy, target: PolicyStore): boolean {
+    return policy.consistency === 'eventual' && target.store.applyTake !== undefined;
+  }
+
+  /**
+   * Whether to decide by a take: the view is not fresh, and what the
+   * container last knew of the bucket says a take would very likely be kept
+   * (a bucket it has never seen, or one well above the request). A take the
+   * level then refuses holds its tokens until a later write hands them back,
+   * which lowers the level everyone sees meanwhile; near empty, the two round
+   * trips of read-then-write cost less than that.
+   */
+  #takeLikelyKept(
+    policy: ResolvedPolicy,
+    target: PolicyStore,
+    state: BucketState,
+    costTokens: number,
+    nowMs: number,
+  ): boolean {
+    if (!this.#takes(policy, target) || this.#viewFresh(state, nowMs)) return false;
+    if (state.view.size === 0) return true;
+    // After a take, a conditional write first: it checkpoints what takes added (`tk`), whose
+    // timing the level otherwise only bounds by the latest take.
+    if ((state.view.get(target.slot)?.tk ?? 0) > 0) return false;
+    const s = scale(policy.bucket);
+    const margin = Math.max(costTokens, Math.ceil(policy.bucket.capacityTokens * TAKE_MARGIN));
+    return levelAt(policy.bucket, state.view, nowMs) >= (costTokens + margin) * s;
+  }
+
+  #viewFresh(state: BucketState, nowMs: number): boolean {
+    const readAt = state.viewReadAtMs;
+    return readAt !== undefined && nowMs >= readAt && nowMs - readAt < this.parts.viewCacheMs;
+  }
+
+  #leadMs(target: PolicyStore, state: BucketState, costTokens: number, nowMs: number): number {
+    return refreshLeadMs(state, costTokens, target.guard.waitMs(), nowMs);
+  }
+
+  /** The tokens to ask for at `levelScaled`: the request, a lease, at least the policy's batch. */
+  #want(
+    policy: ResolvedPolicy,
+    target: PolicyStore,
+    state: BucketState,
+    costTokens: number,
+    levelScaled: number,
+    nowMs: number,
+  ): number {
+    return wantedTokens(policy, state, costTokens, levelScaled, target.guard.waitMs(), nowMs);
+  }
+
+  /**
+   * The tokens a decision keeps at `levelScaled` when it took (or may take)
+   * up to `asked`: none below the policy's batch, else what the level allows
+   * of what was asked, in whole requests.
+   */
+  #keep(
+    policy: ResolvedPolicy,
+    target: PolicyStore,
+    state: BucketState,
+    costTokens: number,
+    asked: number,
+    levelScaled: number,
+    nowMs: number,
+  ): number {
+    const s = scale(policy.bucket);
+    const floor = batchOf(policy, costTokens);
+    if (levelScaled < Math.max(costTokens, floor) * s) return 0;
+    const wanted = this.#want(policy, target, state, costTokens, levelScaled, nowMs);
+    const affordable = Math.floor(levelScaled / s / costTokens) * costTokens;
+    return Math.max(Math.min(costTokens, asked), Math.min(asked, wanted, affordable));
   }
 
   async #consume(
@@ -211,110 +321,323 @@ export class Pipeline {
     costTokens: number,
     nowMs: number,
   ): Promise<Outcome> {
-    const { pending, counters, metrics } = this.parts;
+    const { counters, metrics } = this.parts;
     let view = initialView;
-    // Tokens to hand back ride on this write: the state's, and any the pending writes hold for it.
-    let handBack: HandBack[] = [...state.handBack, ...pending.takeHandBack(state.bucketId)];
-    state.handBack = [];
-    const restore = () => {
-      state.handBack.push(...handBack);
-      handBack = [];
-    };
     for (let attempt = 0; ; attempt += 1) {
-      const { decision, takenTokens } = this.#decide(
-        policy,
-        target,
-        view,
-        costTokens,
-        handBack,
-        nowMs,
-      );
-      if (!decision.allowed) {
-        restore();
-        state.blocked = { levelScaled: decision.levelScaled, atMs: nowMs };
-        return { decision, source: 'store' };
-      }
-      let stored: SlotItem;
+      // The level the write will see: the hand-backs it carries are credited.
+      const handBack = [...state.handBack, ...this.parts.pending.peekHandBack(state.bucketId)];
+      const level = levelWithHandBack(policy.bucket, view, target.slot, handBack, nowMs);
+      const asked = this.#want(policy, target, state, costTokens, level, nowMs);
+      const kept = this.#keep(policy, target, state, costTokens, asked, level, nowMs);
+      if (kept === 0) return this.#refused(policy, state, level, costTokens, nowMs);
+      let written: Written;
       try {
-        stored = await target.guard.call('write', (signal) =>
-          target.store.applyWrite(state.bucketId, decision.write, { abortSignal: signal }),
-        );
+        written = await this.#conditionalWrite(policy, target, state, view, kept, nowMs, false);
       } catch (error) {
-        if (error instanceof StoreWaitError) {
-          return this.#lateWrite(policy, state, decision, takenTokens, handBack, nowMs, error);
+        if (error instanceof OutlivedWait) {
+          return this.#lateWrite(policy, state, costTokens, nowMs, error.write);
         }
-        restore();
         if (!(error instanceof StoreConflictError)) throw error;
-        const current = await this.#refreshOwnSlot(target, state, error);
-        view = current === undefined ? state.view : withItem(state.view, current);
-        state.view = view;
+        view = state.view;
         if (attempt + 1 >= MAX_WRITE_ATTEMPTS) {
           // The slot is contended right now: refusing can never over-admit. The
           // refusal is shaped from the newest level known, not the attempted one.
-          const level = levelAt(policy.bucket, view, nowMs);
           return {
-            decision: decisionAtLevel(policy.bucket, level, costTokens, false),
+            decision: decisionAtLevel(
+              policy.bucket,
+              levelAt(policy.bucket, view, nowMs),
+              costTokens,
+              false,
+            ),
             source: 'store',
           };
         }
         counters.conditionalRetries += 1;
         metrics.conditionalRetry({ policy: policy.id });
-        handBack = [...state.handBack];
-        state.handBack = [];
         continue;
       }
-      state.view = withItem(state.view, stored);
-      state.blocked = undefined;
-      state.throttles = 0;
-      this.#countHandBack(handBack);
-      if (takenTokens > costTokens && policy.lease !== undefined) {
-        if (state.lease !== undefined && state.lease.tokensLeft > 0) {
-          state.handBack.push({
-            tokens: state.lease.tokensLeft,
-            takenUpToN: state.lease.takenUpToN,
-            inc: state.lease.inc,
-          });
-        }
-        state.lease = openLease(
-          policy.lease,
-          decision,
-          policy.bucket,
-          takenTokens,
-          costTokens,
-          nowMs,
-          stored,
-        );
+      if (!written.decision.allowed) {
+        return this.#refused(policy, state, written.decision.levelScaled, costTokens, nowMs);
       }
-      return {
-        decision: decisionAtLevel(policy.bucket, decision.levelScaled, costTokens, true),
-        source: 'store',
-      };
+      return this.#admitted(policy, state, costTokens, nowMs, {
+        levelScaled: written.decision.levelScaled,
+        kept,
+        stored: written.stored,
+      });
     }
   }
 
-  /** Decides `k`, taking a lease of more when the policy leases and the level allows. */
-  #decide(
+  /**
+   * One conditional write of `tokens`, carrying the state's hand-backs (and
+   * those the pending writes hold for the bucket). Resolves to the decision
+   * and the stored item; a refusal by the core writes nothing. The
+   * hand-backs are restored when the write surely did not land, dropped
+   * when it may have.
+   *
+   * @throws {@link OutlivedWait} when the wait ran out (the write goes on: `write.late`)
+   */
+  async #conditionalWrite(
     policy: ResolvedPolicy,
     target: PolicyStore,
+    state: BucketState,
     view: View,
-    costTokens: number,
-    handBack: readonly HandBack[],
+    tokens: number,
     nowMs: number,
-  ): { decision: Admission | Refusal; takenTokens: number } {
-    const base = { policy: policy.bucket, view, slot: target.slot, nowMs, handBack };
-    if (policy.lease !== undefined) {
-      const m = leaseSize(
-        policy.bucket,
-        policy.lease,
-        levelAt(policy.bucket, view, nowMs),
-        costTokens,
-      );
-      if (m > costTokens) {
-        const batched = decide({ ...base, costTokens: m });
-        if (batched.allowed) return { decision: batched, takenTokens: m };
-      }
+    background: boolean,
+  ): Promise<Written> {
+    const handBack: HandBack[] = [
+      ...state.handBack,
+      ...this.parts.pending.takeHandBack(state.bucketId),
+    ];
+    state.handBack = [];
+    const decision = decide({
+      policy: policy.bucket,
+      view,
+      slot: target.slot,
+      costTokens: tokens,
+      nowMs,
+      handBack,
+    });
+    if (!decision.allowed) {
+      state.handBack.push(...handBack);
+      return { decision };
     }
-    return { decision: decide({ ...base, costTokens }), takenTokens: costTokens };
+    const call = target.guard.call(
+      'write',
+      (signal) => target.store.applyWrite(state.bucketId, decision.write, { abortSignal: signal }),
+      { background },
+    );
+    try {
+      const stored = await call;
+      this.#wrote(state, stored, handBack);
+      return { decision, stored };
+    } catch (error) {
+      if (error instanceof StoreWaitError) {
+        const late = (error.late as Promise<SlotItem>).then(
+          (stored) => {
+            this.#wrote(state, stored, handBack);
+            return stored;
+          },
+          (failure: unknown) => {
+            this.#unwritten(state, handBack, failure);
+            throw failure;
+          },
+        );
+        late.catch(() => undefined);
+        throw new OutlivedWait({ decision, late, tokens }, error);
+      }
+      this.#unwritten(state, handBack, error);
+      if (error instanceof StoreConflictError) {
+        const current = await this.#refreshOwnSlot(target, state, error, background);
+        if (current !== undefined) state.view = withItem(state.view, current);
+      }
+      throw error;
+    }
+  }
+
+  /** A write landed: the own slot is known, its hand-backs were credited. */
+  #wrote(state: BucketState, stored: SlotItem, handBack: readonly HandBack[]): void {
+    state.view = withItem(state.view, stored);
+    state.throttles = 0;
+    for (const h of handBack) this.parts.counters.handedBackTokens += h.tokens;
+  }
+
+  /** A write did not land, or may not have: its hand-backs are owed again, or dropped. */
+  #unwritten(state: BucketState, handBack: readonly HandBack[], error: unknown): void {
+    if (writeMayHaveLanded(error)) {
+      for (const h of handBack) this.parts.counters.droppedHandBackTokens += h.tokens;
+    } else {
+      state.handBack.push(...handBack);
+    }
+  }
+
+  #refused(
+    policy: ResolvedPolicy,
+    state: BucketState,
+    levelScaled: number,
+    costTokens: number,
+    nowMs: number,
+  ): Outcome {
+    state.blocked = { levelScaled, atMs: nowMs };
+    return {
+      decision: decisionAtLevel(policy.bucket, levelScaled, costTokens, false),
+      source: 'store',
+    };
+  }
+
+  /** The request is admitted with `taken.kept` tokens: what exceeds its cost becomes a lease. */
+  #admitted(
+    policy: ResolvedPolicy,
+    state: BucketState,
+    costTokens: number,
+    nowMs: number,
+    taken: Taken,
+  ): Outcome {
+    state.blocked = undefined;
+    if (taken.kept > costTokens && policy.lease !== undefined && taken.stored !== undefined) {
+      addLease(
+        state,
+        openLease(
+          policy.lease,
+          { levelScaled: taken.levelScaled },
+          policy.bucket,
+          taken.kept,
+          costTokens,
+          nowMs,
+          taken.stored,
+        ),
+      );
+    } else if (taken.kept > costTokens && taken.stored !== undefined) {
+      const back = takeHandBack(taken.stored, taken.kept - costTokens);
+      if (back !== undefined) state.handBack.push(back);
+    }
+    return {
+      decision: decisionAtLevel(policy.bucket, taken.levelScaled, costTokens, true),
+      source: 'store',
+    };
+  }
+
+  /**
+   * A bucket without a fresh view: a take of the request (or the hot-bucket batch), sent
+   * beside the read of the view, decided when both have answered (core
+   * take.ts). One round trip. A slot whose stored expiry is later than the
+   * take's refuses it: the read then feeds a conditional decision.
+   */
+  async #takeAndRead(
+    policy: ResolvedPolicy,
+    target: PolicyStore,
+    state: BucketState,
+    costTokens: number,
+    nowMs: number,
+  ): Promise<Outcome> {
+    // The request (or the hot-bucket batch) only: a lease is taken by a conditional write,
+    // whose checkpoint lets its unused tokens be credited back; a take's tokens would sit
+    // behind the checkpoint of the write that hands back what the take did not keep.
+    const asked = batchOf(policy, costTokens);
+    const write = takeWrite(policy.bucket, target.slot, asked, nowMs);
+    const take = target.guard.call('write', (signal) =>
+      target.store.applyTake!(state.bucketId, write, { abortSignal: signal }),
+    );
+    const read = this.#view(target, state, nowMs);
+    const [took, viewed] = await Promise.allSettled([take, read]);
+    if (took.status === 'rejected') {
+      const error = took.reason as unknown;
+      if (error instanceof StoreConflictError && viewed.status === 'fulfilled') {
+        // Nothing was taken: decide the conditional way on the view just read.
+        if (error.current !== undefined) state.view = withItem(state.view, error.current);
+        return this.#consume(policy, target, state, state.view, costTokens, nowMs);
+      }
+      if (error instanceof StoreWaitError) {
+        return this.#lateTake(policy, state, costTokens, asked, nowMs, error);
+      }
+      throw error;
+    }
+    const { before, after } = took.value;
+    state.view = withItem(state.view, after);
+    if (viewed.status === 'rejected') {
+      // Tokens were taken without a view to judge them: the failure mode answers, and
+      // what it does not admit goes back.
+      const outcome = this.#storeFailedAfterTake(policy, state, costTokens, nowMs, viewed.reason);
+      const kept = outcome.decision.allowed ? costTokens : 0;
+      this.#handBackTaken(state, after, asked - kept);
+      return outcome;
+    }
+    const level = levelBeforeTake(policy.bucket, viewed.value, target.slot, before, nowMs);
+    const kept = this.#keep(policy, target, state, costTokens, asked, level, nowMs);
+    this.#handBackTaken(state, after, asked - kept);
+    // Tokens taken and not kept lower the level every other container sees until handed
+    // back: hand them back at once, in the background, with the view just read.
+    if (kept < asked) this.#handBackNow(policy, target, state, nowMs);
+    if (kept === 0) return this.#refused(policy, state, level, costTokens, nowMs);
+    return this.#admitted(policy, state, costTokens, nowMs, {
+      levelScaled: level,
+      kept,
+      stored: after,
+    });
+  }
+
+  /** One background write that hands back what the state holds for the bucket (no tokens taken). */
+  #handBackNow(
+    policy: ResolvedPolicy,
+    target: PolicyStore,
+    state: BucketState,
+    nowMs: number,
+  ): void {
+    const handBack = state.handBack;
+    if (handBack.length === 0) return;
+    state.handBack = [];
+    const write = recordingWrite({
+      policy: policy.bucket,
+      view: state.view,
+      slot: target.slot,
+      tokens: 0,
+      handBack,
+      nowMs,
+    });
+    const work = target.guard
+      .call(
+        'write',
+        (signal) => target.store.applyWrite(state.bucketId, write, { abortSignal: signal }),
+        { background: true },
+      )
+      .then(
+        (stored) => this.#wrote(state, stored, handBack),
+        (error: unknown) => this.#unwritten(state, handBack, error),
+      )
+      .finally(() => this.#refreshes.delete(work));
+    this.#refreshes.add(work);
+  }
+
+  #handBackTaken(state: BucketState, after: SlotItem, tokens: number): void {
+    const back = takeHandBack(after, tokens);
+    if (back !== undefined) state.handBack.push(back);
+  }
+
+  #storeFailedAfterTake(
+    policy: ResolvedPolicy,
+    state: BucketState,
+    costTokens: number,
+    nowMs: number,
+    reason: unknown,
+  ): Outcome {
+    const cause: FallbackCause = reason instanceof StoreWaitError ? 'store-slow' : 'store-error';
+    // The take carries the request's tokens: no debt to record.
+    return this.#fallback(policy, state, costTokens, nowMs, cause, true, false);
+  }
+
+  /** A take that outlived its wait: the failure mode answers; the take is reconciled when it lands. */
+  #lateTake(
+    policy: ResolvedPolicy,
+    state: BucketState,
+    costTokens: number,
+    asked: number,
+    nowMs: number,
+    wait: StoreWaitError,
+  ): Outcome {
+    const { pending, now } = this.parts;
+    const outcome = this.#fallback(policy, state, costTokens, nowMs, 'store-slow', true, false);
+    const admitted = outcome.decision.allowed;
+    (wait.late as Promise<TakeResult>).then(
+      ({ after }) => {
+        this.parts.counters.lateWrites += 1;
+        state.view = withItem(state.view, after);
+        const unused = admitted ? asked - costTokens : asked;
+        if (unused > 0) {
+          pending.addHandBack(
+            state.bucketId,
+            policy.id,
+            { tokens: unused, takenUpToN: after.n, inc: after.inc },
+            now(),
+          );
+        }
+      },
+      () => {
+        if (outcome.fallback?.mode === 'local' && admitted) {
+          pending.addDebt(state.bucketId, policy.id, costTokens, now());
+        }
+      },
+    );
+    return outcome;
   }
 
   /**
@@ -325,30 +648,18 @@ export class Pipeline {
   #lateWrite(
     policy: ResolvedPolicy,
     state: BucketState,
-    decision: Admission,
-    takenTokens: number,
-    handBack: readonly HandBack[],
+    costTokens: number,
     nowMs: number,
-    wait: StoreWaitError,
+    write: LateWrite,
   ): Outcome {
     const { pending, counters, now } = this.parts;
-    const outcome = this.#fallback(
-      policy,
-      state,
-      decision.costTokens,
-      nowMs,
-      'store-slow',
-      true,
-      false,
-    );
+    const outcome = this.#fallback(policy, state, costTokens, nowMs, 'store-slow', true, false);
     const admitted = outcome.decision.allowed;
-    (wait.late as Promise<SlotItem>).then(
+    write.late.then(
       (stored) => {
         counters.lateWrites += 1;
-        this.#countHandBack(handBack);
-        state.view = withItem(state.view, stored);
         // Tokens the write took beyond what the answer used are not owed: hand them back.
-        const unused = admitted ? takenTokens - decision.costTokens : takenTokens;
+        const unused = admitted ? write.tokens - costTokens : write.tokens;
         if (unused > 0) {
           pending.addHandBack(
             state.bucketId,
@@ -359,44 +670,120 @@ export class Pipeline {
         }
       },
       () => {
-        // Nothing landed: the hand-backs are still owed, and what `local` admitted is now debt.
-        pending.restoreHandBack(state.bucketId, policy.id, handBack, now());
+        // Not landed (or not known to have): what `local` admitted is now debt (counted twice at
+        // worst); the write's hand-backs were restored or dropped by the write itself.
         if (outcome.fallback?.mode === 'local' && admitted) {
-          pending.addDebt(state.bucketId, policy.id, decision.costTokens, now());
+          pending.addDebt(state.bucketId, policy.id, costTokens, now());
         }
       },
     );
     return outcome;
   }
 
-  #countHandBack(handBack: readonly HandBack[]): void {
-    for (const h of handBack) this.parts.counters.handedBackTokens += h.tokens;
+  /** Starts the bucket's next lease in the background when its leases will not last. */
+  #maybeRefresh(
+    policy: ResolvedPolicy,
+    state: BucketState,
+    costTokens: number,
+    nowMs: number,
+  ): void {
+    const target = this.parts.storeOf(policy);
+    if (!target.guard.available() || nowMs < state.throttledUntilMs) return;
+    const leadMs = this.#leadMs(target, state, costTokens, nowMs);
+    if (!refreshDue(policy, state, costTokens, leadMs, nowMs)) return;
+    state.refreshing = true;
+    const lease = this.#refresh(policy, target, state, costTokens, nowMs);
+    if (state.deciding === undefined) this.#markDeciding(state, lease);
+    const work = lease
+      .then((leased) => {
+        if (!leased) state.refreshAfterMs = this.parts.now() + leadMs;
+      })
+      .catch((error: unknown) => {
+        state.refreshAfterMs = this.parts.now() + leadMs;
+        if (error instanceof StoreError && error.kind === 'throttled') this.#throttled(state);
+      })
+      .finally(() => {
+        state.refreshing = false;
+        this.#refreshes.delete(work);
+      });
+    this.#refreshes.add(work);
+  }
+
+  /**
+   * Takes a lease in the background (no request waits for it; Lambda may
+   * freeze the container before it is answered, and then the next request
+   * sees it). Resolves whether a lease was taken.
+   */
+  async #refresh(
+    policy: ResolvedPolicy,
+    target: PolicyStore,
+    state: BucketState,
+    costTokens: number,
+    nowMs: number,
+  ): Promise<boolean> {
+    const lease = policy.lease!;
+    // No request waits for it: read (when the view is stale) and a conditional write, which
+    // checkpoints; a take would save a round trip nobody waits for.
+    const view = this.#viewFresh(state, nowMs)
+      ? state.view
+      : await this.#view(target, state, nowMs, true);
+    const level = levelAt(policy.bucket, view, nowMs);
+    const tokens = this.#keep(
+      policy,
+      target,
+      state,
+      costTokens,
+      this.#want(policy, target, state, costTokens, level, nowMs),
+      level,
+      nowMs,
+    );
+    // Nothing to batch (a contended bucket): the next request decides for itself.
+    if (tokens <= costTokens) return false;
+    const written = await this.#conditionalWrite(policy, target, state, view, tokens, nowMs, true);
+    if (written.stored === undefined || !written.decision.allowed) return false;
+    addLease(
+      state,
+      openLease(lease, written.decision, policy.bucket, tokens, 0, nowMs, written.stored),
+    );
+    return true;
   }
 
   async #refreshOwnSlot(
     target: PolicyStore,
     state: BucketState,
     conflict: StoreConflictError,
+    background: boolean,
   ): Promise<SlotItem | undefined> {
     if (conflict.current !== undefined) return conflict.current;
-    return target.guard.call('readSlot', (signal) =>
-      target.store.readSlot(state.bucketId, target.slot, { consistent: true, abortSignal: signal }),
+    return target.guard.call(
+      'readSlot',
+      (signal) =>
+        target.store.readSlot(state.bucketId, target.slot, {
+          consistent: true,
+          abortSignal: signal,
+        }),
+      { background },
     );
   }
 
   /** The view for a decision: cached other slots while fresh, else one read shared by concurrent callers. */
-  async #view(target: PolicyStore, state: BucketState, nowMs: number): Promise<View> {
-    const readAt = state.viewReadAtMs;
-    if (readAt !== undefined && nowMs >= readAt && nowMs - readAt < this.parts.viewCacheMs) {
-      return state.view;
-    }
+  async #view(
+    target: PolicyStore,
+    state: BucketState,
+    nowMs: number,
+    background = false,
+  ): Promise<View> {
+    if (this.#viewFresh(state, nowMs)) return state.view;
     if (state.viewInFlight === undefined) {
       const read = target.guard
-        .call('readView', (signal) =>
-          target.store.readView(state.bucketId, {
-            consistent: target.consistent,
-            abortSignal: signal,
-          }),
+        .call(
+          'readView',
+          (signal) =>
+            target.store.readView(state.bucketId, {
+              consistent: target.consistent,
+              abortSignal: signal,
+            }),
+          { background },
         )
         .then((items) => {
           state.view = viewOf([...state.view.values(), ...items]);
@@ -424,6 +811,15 @@ export class Pipeline {
     return state.viewInFlight;
   }
 
+  #throttled(state: BucketState): void {
+    state.throttles += 1;
+    const backoffMs = Math.min(
+      MAX_THROTTLE_BACKOFF_MS,
+      THROTTLE_BACKOFF_MS * 2 ** (state.throttles - 1),
+    );
+    state.throttledUntilMs = this.parts.now() + backoffMs;
+  }
+
   #storeFailed(
     policy: ResolvedPolicy,
     state: BucketState,
@@ -437,12 +833,7 @@ export class Pipeline {
     else if (error instanceof StoreWaitError) cause = 'store-slow';
     else if (error.kind === 'throttled') {
       cause = 'throttled';
-      state.throttles += 1;
-      const backoffMs = Math.min(
-        MAX_THROTTLE_BACKOFF_MS,
-        THROTTLE_BACKOFF_MS * 2 ** (state.throttles - 1),
-      );
-      state.throttledUntilMs = this.parts.now() + backoffMs;
+      this.#throttled(state);
     }
     return this.#fallback(policy, state, costTokens, nowMs, cause, consume);
   }
@@ -471,5 +862,31 @@ export class Pipeline {
       this.parts.metrics.fallback({ policy: policy.id, mode: fallback.mode });
     }
     return { decision: fallback.decision, source: 'fallback', fallback };
+  }
+}
+
+/** A conditional write's result: the core's decision and, when it was written, the stored slot. */
+interface Written {
+  readonly decision: Admission | Refusal;
+  readonly stored?: SlotItem;
+}
+
+/** A conditional write that outlived its decision's wait. */
+interface LateWrite {
+  readonly decision: Admission;
+  /** Settles with the write (its hand-backs already credited, or restored/dropped). */
+  readonly late: Promise<SlotItem>;
+  /** Tokens the write takes. */
+  readonly tokens: number;
+}
+
+/** A decision's conditional write outlived its wait (internal: the pipeline answers by the failure mode). */
+class OutlivedWait extends StoreError {
+  override readonly name = 'OutlivedWait';
+  constructor(
+    readonly write: LateWrite,
+    wait: StoreWaitError,
+  ) {
+    super(wait.message, 'timeout', { cause: wait });
   }
 }

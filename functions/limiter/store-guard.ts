@@ -23,6 +23,16 @@
  *   (DynamoDB throttles one hot item, not the whole table), and the caller
  *   may back off that bucket.
  *
+ * - Lambda freezes a container when its handler returns, and its clock
+ *   keeps running meanwhile. A call that outlives its invocation is
+ *   answered while the container is frozen and seen only at the next
+ *   invocation, so: only a call a decision was still waiting for teaches
+ *   the guard its latency; background calls ({@link CallOptions.background})
+ *   never time a decision and their timeouts never count as failures; and
+ *   the guard's own timers (the ceiling, the down watch) act one timer turn
+ *   after they fire, so that an answer already received when the container
+ *   thaws is seen first.
+ *
  * The guard never reads a clock or a timer of its own: both come from
  * {@link Time}, so tests drive it on virtual time.
  */
@@ -84,6 +94,31 @@ export class StoreDownError extends StoreError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, 'unavailable', options);
   }
+}
+
+/** How one call is made. */
+export interface CallOptions {
+  /**
+   * No decision waits for this call (a lease refresh, a pending write): it
+   * gets no wait of its own (only the ceiling), teaches no latency, and a
+   * timeout of it does not count as a failure. @default false
+   */
+  readonly background?: boolean;
+}
+
+/**
+ * Whether a failed write may still have been applied by the store. A
+ * rejected condition, throttling, an invalid request and a call the guard
+ * never sent were not applied; a timeout or a lost connection may have been
+ * (the request may have reached the store). Tokens a write hands back are
+ * credited when it is applied, so a write that may have landed must not hand
+ * them back again: they are dropped instead (under-admission by at most
+ * those tokens), never credited twice.
+ */
+export function writeMayHaveLanded(error: unknown): boolean {
+  if (error instanceof StoreDownError) return false;
+  if (!(error instanceof StoreError)) return true;
+  return error.kind === 'timeout' || error.kind === 'unavailable';
 }
 
 interface Outstanding {
@@ -157,7 +192,12 @@ export class StoreGuard {
    * @throws {@link StoreWaitError} when the wait ran out (the call goes on).
    * @throws StoreError (any kind) when the call itself failed.
    */
-  call<T>(operation: StoreOperation, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  call<T>(
+    operation: StoreOperation,
+    run: (signal: AbortSignal) => Promise<T>,
+    options: CallOptions = {},
+  ): Promise<T> {
+    const background = options.background === true;
     const startedAt = this.#time.monotonicMs();
     let probe = false;
     if (this.#openUntilMs !== undefined) {
@@ -170,38 +210,47 @@ export class StoreGuard {
     const entry: Outstanding = { answeredBefore: this.#answeredCalls };
     this.#outstanding.add(entry);
     const controller = new AbortController();
-    const ceiling = this.#time.setTimer(
+    const ceiling = this.#afterTurn(
       () =>
         controller.abort(
           new StoreError(`${operation}: no answer within ${this.#maxWaitMs} ms`, 'timeout'),
         ),
       this.#maxWaitMs,
     );
-    let gaveUp = false;
+    // An answer a decision was waiting for measures the store. One that came after its
+    // decision gave up may have waited through a freeze: it says only that the round trip
+    // is longer than the wait, and teaches at most twice that (enough to raise the wait
+    // above a slower round trip within a few calls, never a freeze's length).
+    let waiting = !background;
+    let lateCapMs = Number.POSITIVE_INFINITY;
+    const sample = (latencyMs: number): number | undefined =>
+      background ? undefined : Math.min(latencyMs, lateCapMs);
     const settled = invoke(() => run(controller.signal), controller.signal).then(
       (value) => {
         this.#finish(entry, ceiling, probe);
         const latencyMs = this.#time.monotonicMs() - startedAt;
-        this.#succeeded(latencyMs);
-        this.#onCall({ operation, latencyMs, late: gaveUp });
+        this.#succeeded(sample(latencyMs));
+        this.#onCall({ operation, latencyMs, late: !waiting });
         return value;
       },
       (error: unknown) => {
         this.#finish(entry, ceiling, probe);
         const latencyMs = this.#time.monotonicMs() - startedAt;
         const failure = asStoreError(error, operation);
-        if (failure.kind !== 'conflict') this.#failed(failure, probe);
-        else this.#succeeded(latencyMs);
-        this.#onCall({ operation, latencyMs, errorKind: failure.kind, late: gaveUp });
+        if (failure.kind === 'conflict') this.#succeeded(sample(latencyMs));
+        else if (!(background && failure.kind === 'timeout')) this.#failed(failure, probe);
+        this.#onCall({ operation, latencyMs, errorKind: failure.kind, late: !waiting });
         throw failure;
       },
     );
     // The late outcome is for whoever wants it; an unobserved rejection is not an error.
     settled.catch(() => undefined);
+    if (background) return settled;
     const waitMs = this.waitMs();
     return new Promise<T>((resolve, reject) => {
       const giveUp = () => {
-        gaveUp = true;
+        waiting = false;
+        lateCapMs = 2 * waitMs;
         reject(
           new StoreWaitError(
             `${operation}: no answer within ${waitMs} ms`,
@@ -215,34 +264,57 @@ export class StoreGuard {
       settled.then(
         (value) => {
           this.#time.clearTimer(waiter);
-          if (!gaveUp) resolve(value);
+          if (waiting) resolve(value);
         },
         (error: unknown) => {
           this.#time.clearTimer(waiter);
-          if (!gaveUp) reject(error);
+          if (waiting) reject(error);
         },
       );
     });
   }
 
+  /**
+   * A timer whose action runs one timer turn after it fires: on a real event
+   * loop, I/O already received (an answer that arrived while the container
+   * was frozen) is processed before it.
+   */
+  #afterTurn(fn: () => void, ms: number): { handle: TimerHandle | undefined } {
+    const ref: { handle: TimerHandle | undefined } = { handle: undefined };
+    ref.handle = this.#time.setTimer(() => {
+      ref.handle = this.#time.setTimer(fn, 0);
+    }, ms);
+    return ref;
+  }
+
   #watchForDown(entry: Outstanding, waitMs: number): void {
-    this.#time.setTimer(() => {
+    this.#afterTurn(() => {
       if (this.#outstanding.has(entry) && this.#answeredCalls === entry.answeredBefore) {
         this.#open(`no answer for ${2 * waitMs} ms`);
       }
     }, waitMs);
   }
 
-  #finish(entry: Outstanding, ceiling: TimerHandle, probe: boolean): void {
+  #finish(entry: Outstanding, ceiling: { handle: TimerHandle | undefined }, probe: boolean): void {
     this.#outstanding.delete(entry);
-    this.#time.clearTimer(ceiling);
+    if (ceiling.handle !== undefined) this.#time.clearTimer(ceiling.handle);
     if (probe) this.#probeInFlight = false;
   }
 
-  #succeeded(latencyMs: number): void {
+  /** An answer; `latencyMs` when it measures the store (undefined for background calls). */
+  #succeeded(latencyMs: number | undefined): void {
     this.#answered = true;
     this.#answeredCalls += 1;
     this.#consecutiveFailures = 0;
+    if (latencyMs !== undefined) this.#learn(latencyMs);
+    if (this.#openUntilMs !== undefined) {
+      this.#openUntilMs = undefined;
+      this.#currentOpenMs = this.#openMs;
+      this.#onStateChange(false, 'the store answered');
+    }
+  }
+
+  #learn(latencyMs: number): void {
     // RFC 6298's smoothing: α = 1/8 for the mean, β = 1/4 for the deviation.
     if (this.#smoothedMs === undefined) {
       this.#smoothedMs = latencyMs;
@@ -250,11 +322,6 @@ export class StoreGuard {
     } else {
       this.#deviationMs = 0.75 * this.#deviationMs + 0.25 * Math.abs(this.#smoothedMs - latencyMs);
       this.#smoothedMs = 0.875 * this.#smoothedMs + 0.125 * latencyMs;
-    }
-    if (this.#openUntilMs !== undefined) {
-      this.#openUntilMs = undefined;
-      this.#currentOpenMs = this.#openMs;
-      this.#onStateChange(false, 'the store answered');
     }
   }
 

@@ -134,4 +134,10 @@ export interface LimiterCounters {
   handedBackTokens: number;
   /** Times a store guard opened (the store was considered down). */
   storeDownEvents: number;
+  /**
+   * Tokens that would have been handed back by a write whose outcome is
+   * unknown (a timeout, a lost connection): dropped rather than risk
+   * crediting them twice (under-admission, never over-admission).
+   */
+  droppedHandBackTokens: number;
 }

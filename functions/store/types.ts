@@ -3,7 +3,7 @@
  * The DynamoDB adapter (dynamodb-store.ts) is the only code that speaks the
  * SDK; tests and the simulator may provide other implementations.
  */
-import type { SlotItem, SlotWrite } from '../core';
+import type { SlotItem, SlotWrite, TakeWrite } from '../core';
 
 /** Options of a read. */
 export interface ReadOptions {
@@ -33,6 +33,27 @@ export interface BucketStore {
     write: SlotWrite,
     options?: { readonly abortSignal?: AbortSignal },
   ): Promise<SlotItem>;
+  /**
+   * Applies a take (docs/design.md, "Takes": `ADD n k, v 1, tk k`, the
+   * checkpoint kept) and resolves to the own slot just before it (`ALL_OLD`,
+   * undefined when the take created it) and after it. Rejects with
+   * {@link StoreConflictError} (carrying the stored item) when the stored
+   * expiry is later than the take's; nothing is written then. A store
+   * without it makes the limiter decide such buckets in two round trips.
+   */
+  applyTake?(
+    bucketId: string,
+    take: TakeWrite,
+    options?: { readonly abortSignal?: AbortSignal },
+  ): Promise<TakeResult>;
+}
+
+/** What a take found and left. */
+export interface TakeResult {
+  /** The own slot just before the take; undefined when the take created it. */
+  readonly before: SlotItem | undefined;
+  /** The own slot after it. */
+  readonly after: SlotItem;
 }
 
 /** Base of the store's domain errors; `cause` carries the SDK error. */

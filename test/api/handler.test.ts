@@ -117,7 +117,8 @@ describe('GET /v1/limit (peek)', () => {
       functionUrlEvent({ path: ROUTES.limit, query: { policy: 'api', key: 'bob', cost: '2' } }),
     );
     expect(body(later)).toMatchObject({ allowed: true, remaining: 2 });
-    expect(store.calls.applyWrite).toBe(1);
+    // One write for the POST (a cold bucket's take), none for the peeks.
+    expect(store.calls.applyWrite + store.calls.applyTake).toBe(1);
   });
 });
 
@@ -194,7 +195,7 @@ describe('bad input: 400 naming the problem, and no store call', () => {
       expect(result.statusCode).toBe(400);
       expect(body(result).error).toBe('bad_request');
       expect(body(result).message).toMatch(message);
-      expect(store.calls).toEqual({ readView: 0, readSlot: 0, applyWrite: 0 });
+      expect(store.calls).toEqual({ readView: 0, readSlot: 0, applyWrite: 0, applyTake: 0 });
     });
   }
 });

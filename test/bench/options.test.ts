@@ -1,13 +1,29 @@
 import { describe, expect, it } from 'vitest';
-import { BenchUsageError, FULL_SIZES, PARTS, parseArgs, QUICK_SIZES } from '../../bench/options';
+import {
+  BenchUsageError,
+  FULL_SIZES,
+  PARTS,
+  parseArgs,
+  QUICK_SIZES,
+  REPORT_DIR,
+  SCRATCH_DIR,
+} from '../../bench/options';
 
 describe('parseArgs', () => {
   it('runs every part at full size into bench/results by default', () => {
     expect(parseArgs([])).toEqual({
       sizes: FULL_SIZES,
       parts: [...PARTS],
-      outDir: 'bench/results',
+      outDir: REPORT_DIR,
     });
+  });
+
+  it('writes quick and partial runs to the scratch directory, never over the tracked report', () => {
+    expect(parseArgs(['--quick']).outDir).toBe(SCRATCH_DIR);
+    expect(parseArgs(['--only', 'decision']).outDir).toBe(SCRATCH_DIR);
+    expect(parseArgs(['--only', PARTS.join(',')]).outDir).toBe(REPORT_DIR);
+    expect(parseArgs(['--quick', '--out', REPORT_DIR]).outDir).toBe(REPORT_DIR);
+    expect(SCRATCH_DIR).not.toBe(REPORT_DIR);
   });
 
   it('takes --quick, --only and --out', () => {

@@ -83,6 +83,8 @@ export interface LaggedArbOptions {
   readonly reservations?: boolean;
   /** Whether containers sometimes record local-mode debt (admitted without the store). @default false */
   readonly debts?: boolean;
+  /** Whether containers sometimes decide by a take (one round trip). @default true */
+  readonly takes?: boolean;
 }
 
 /** Lagged histories: 1..6 slots, 1..4 containers per slot, lag 0 to 10 s. */
@@ -95,6 +97,7 @@ export function laggedHistoryArb(options: LaggedArbOptions = {}): fc.Arbitrary<L
     maxSteps = 60,
     reservations = true,
     debts = false,
+    takes = true,
   } = options;
   return policyArb.chain((policy) =>
     fc.record({
@@ -126,6 +129,12 @@ export function laggedHistoryArb(options: LaggedArbOptions = {}): fc.Arbitrary<L
                   { weight: 1, arbitrary: fc.integer({ min: 1, max: 60 }) },
                 )
               : fc.constant(0),
+            take: takes
+              ? fc.oneof(
+                  { weight: 2, arbitrary: fc.constant(false) },
+                  { weight: 1, arbitrary: fc.constant(true) },
+                )
+              : fc.constant(false),
           })
           .map(({ base, ...rest }): LaggedStep => ({ ...base, ...rest })),
         { minLength: 1, maxLength: maxSteps },

@@ -13,12 +13,17 @@
 
 import {
   applySlotWrite,
+  applyTakeWrite,
   type BucketPolicy,
   decide,
   type HandBack,
   levelAt,
+  levelBeforeTake,
   recordingWrite,
   type SlotItem,
+  scale,
+  takeHandBack,
+  takeWrite,
   type View,
   viewOf,
   withItem,
@@ -50,6 +55,12 @@ export interface LaggedStep {
    * negative.
    */
   readonly recordTokens?: number;
+  /**
+   * Decide the one-round-trip way: take the tokens (cost and reservation)
+   * unconditionally while reading the region's replica, then keep what the
+   * level before the take allows and hand the rest back later.
+   */
+  readonly take?: boolean;
 }
 
 /** Settings of a lagged history. */
@@ -94,6 +105,12 @@ export interface LaggedHistory {
   /** Every version ever written, per slot, oldest first. */
   readonly versions: ReadonlyMap<string, readonly SlotItem[]>;
   readonly admissions: readonly AdmissionRecord[];
+  /** Every write that took tokens: admissions, and takes refused after all (handed back later). */
+  readonly takings: readonly {
+    readonly nowMs: number;
+    readonly slot: string;
+    readonly tokens: number;
+  }[];
   readonly decisions: readonly DecisionRecord[];
   /** Worst over-admission in any window, scaled units. */
   readonly worstExcessScaled: number;
@@ -103,6 +120,8 @@ export interface LaggedHistory {
   readonly endMs: number;
   /** Writes rejected by the condition (each retried once after re-reading the own slot). */
   readonly conditionFailures: number;
+  /** Takes applied (decided the one-round-trip way). */
+  readonly takes: number;
 }
 
 function nOf(view: View, item: SlotItem): number {
@@ -126,8 +145,10 @@ export function runLaggedHistory(input: LaggedHistoryInput): LaggedHistory {
     Array.from({ length: containersPerSlot }, () => []),
   );
   const admissions: AdmissionRecord[] = [];
+  const takings: { nowMs: number; slot: string; tokens: number }[] = [];
   const decisions: DecisionRecord[] = [];
   let conditionFailures = 0;
+  let takes = 0;
   let nowMs = input.startMs;
 
   const truth = (slot: string): SlotItem | undefined => {
@@ -197,7 +218,50 @@ export function runLaggedHistory(input: LaggedHistoryInput): LaggedHistory {
       versions.get(slot)!.push(next);
       caches[o]![c] = withItem(view, next);
       replay.admit(nowMs, step.recordTokens!);
+      takings.push({ nowMs, slot, tokens: step.recordTokens! });
       continue;
+    }
+
+    if (step.take === true) {
+      const reserve = Math.min(step.reserveTokens ?? 0, policy.capacityTokens - step.costTokens);
+      const tokens = step.costTokens + reserve;
+      const stored = truth(slot);
+      const write = takeWrite(policy, slot, tokens, nowMs);
+      const next = applyTakeWrite(stored, write);
+      if (next !== undefined) {
+        takes++;
+        // The read runs beside the take: the replica's items, the own slot replaced by its state
+        // just before the take (what the take's ALL_NEW tells exactly).
+        const read = replicaView(o);
+        const missing = record(read);
+        versions.get(slot)!.push(next);
+        takings.push({ nowMs, slot, tokens });
+        const level = levelBeforeTake(policy, read, slot, stored, nowMs);
+        const s = scale(policy);
+        const kept =
+          level >= tokens * s ? tokens : level >= step.costTokens * s ? step.costTokens : 0;
+        const back = takeHandBack(next, tokens - kept);
+        caches[o]![c] = withItem(read, next);
+        if (back !== undefined) pending[o]![c] = [...pending[o]![c]!, back];
+        if (kept > 0) {
+          replay.admit(nowMs, step.costTokens);
+          if (kept > step.costTokens) {
+            pending[o]![c] = [
+              ...pending[o]![c]!,
+              { tokens: kept - step.costTokens, takenUpToN: next.n, inc: next.inc },
+            ];
+          }
+          admissions.push({
+            nowMs,
+            slot,
+            tokens: kept,
+            unseenOthersTokens: missing.others,
+            replayLevelAfterScaled: replay.levelAt(nowMs),
+          });
+        }
+        continue;
+      }
+      // A slot with a longer expiry (a debt) refuses takes: decide it the conditional way.
     }
 
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -227,6 +291,7 @@ export function runLaggedHistory(input: LaggedHistoryInput): LaggedHistory {
       // Reserved tokens are never served: the exact bucket never sees them.
       replay.admit(nowMs, step.costTokens);
       pending[o]![c] = reserve > 0 ? [{ tokens: reserve, takenUpToN: next.n, inc: next.inc }] : [];
+      takings.push({ nowMs, slot, tokens: write.addTokens });
       admissions.push({
         nowMs,
         slot,
@@ -240,10 +305,12 @@ export function runLaggedHistory(input: LaggedHistoryInput): LaggedHistory {
   return {
     versions,
     admissions,
+    takings,
     decisions,
     worstExcessScaled: replay.worstExcessScaled(),
     replayLevelAtEnd: replay.levelAt(nowMs),
     endMs: nowMs,
     conditionFailures,
+    takes,
   };
 }

@@ -1,79 +1,51 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { config as projectConfig } from '../../limiter.config';
+import {
+  type Launcher,
+  linesOf,
+  portsIn,
+  portsInUse,
+  runProcess,
+  signalGroup,
+  startProcess,
+  waitFor,
+} from './processes';
 
-/** The CLI as `npm start` runs it (tsx directly, so npm's own notices stay out of stderr). */
-const TSX = path.join('node_modules', '.bin', 'tsx');
-const MAIN = path.join('local', 'main.ts');
-
-interface Run {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function start(args: readonly string[]): {
-  child: ChildProcess;
-  done: Promise<Run>;
-  out: () => string;
-} {
-  const child = spawn(TSX, [MAIN, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FORCE_COLOR: '0' },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr?.on('data', (c: Buffer) => {
-    stderr += c.toString();
-  });
-  const done = new Promise<Run>((resolve) => {
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-  return { child, done, out: () => stdout };
-}
-
-async function run(args: readonly string[], timeoutMs = 30_000): Promise<Run> {
-  const { child, done } = start(args);
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const result = await done;
-  clearTimeout(timer);
-  return result;
-}
-
-const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.trim() !== '');
+const MAIN = 'local/main.ts';
+const BANNER_END = 'Ctrl-C stops everything.';
+/** Longest wait for a start (bundles, nine regions) on a busy machine. */
+const STARTUP_MS = 90_000;
+const NINE_REGIONS = [
+  'us-east-1',
+  'us-east-2',
+  'us-west-2',
+  'eu-west-1',
+  'eu-central-1',
+  'ap-southeast-1',
+  'ap-northeast-1',
+  'sa-east-1',
+  'ca-central-1',
+];
 
 describe('npm start (the CLI)', () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'limiter-cli-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-  it('refuses a bad flag with one line and exit code 2', async () => {
-    const result = await run(['--lag', 'fast']);
-    expect(result.code).toBe(2);
-    expect(errorLines(result.stderr)).toEqual([
+  it.each([
+    [
+      ['--lag', 'fast'],
       'error: --lag must be an integer from 0 to 600000 (got "fast") (see --help)',
-    ]);
-  });
-
-  it('refuses an invalid config file with one line listing every problem, exit code 1', async () => {
-    const file = path.join(dir, 'bad.json');
-    writeFileSync(
-      file,
-      JSON.stringify({ ...projectConfig, regions: ['moon-1'], tableName: 'x', policies: [] }),
-    );
-    const result = await run(['--config', file]);
-    expect(result.code).toBe(1);
-    const lines = errorLines(result.stderr);
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^error: config file .*bad\.json: is invalid \(\d+ problems\): /);
-    for (const field of ['regions[0]', 'tableName', 'policies']) expect(lines[0]).toContain(field);
+    ],
+    [
+      ['--regions', 'us-east-1,xx-fake-1'],
+      'error: --regions: "xx-fake-1" is not an AWS region (closest: ap-east-1, sa-east-1, us-east-1) (see --help)',
+    ],
+    [
+      ['--watch', 'nope:alice'],
+      'error: --watch names no policy of local/demo.config.ts: nope (policies: demo, api, global-cap) (see --help)',
+    ],
+  ])('refuses %j with one line and exit code 2', async (args, line) => {
+    const result = await runProcess('node', MAIN, args);
+    expect(result.code).toBe(2);
+    expect(linesOf(result.stderr)).toEqual([line]);
   });
 
   it('refuses a port in use with one line and exit code 1', async () => {
@@ -82,9 +54,9 @@ describe('npm start (the CLI)', () => {
       blocker.listen(0, '127.0.0.1', () => resolve((blocker.address() as net.AddressInfo).port)),
     );
     try {
-      const result = await run(['--port', String(port)]);
+      const result = await runProcess('node', MAIN, ['--port', String(port)]);
       expect(result.code).toBe(1);
-      expect(errorLines(result.stderr)).toEqual([
+      expect(linesOf(result.stderr)).toEqual([
         `error: port ${port} (admin) is already in use on 127.0.0.1`,
       ]);
     } finally {
@@ -93,35 +65,43 @@ describe('npm start (the CLI)', () => {
   });
 
   it('starts, serves, prints status lines when piped, and stops cleanly on Ctrl-C', async () => {
-    const { child, done, out } = start([
-      '--port',
-      '0',
-      '--regions',
-      'us-east-1,eu-west-1',
-      '--status-ms',
-      '300',
-      '--reconcile-ms',
-      '500',
-    ]);
-    const deadline = Date.now() + 60_000;
-    while (!out().includes('Ctrl-C stops everything.') && Date.now() < deadline) {
-      if (child.exitCode !== null) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const edge = /us-east-1\s+edge (http:\/\/127\.0\.0\.1:\d+)/.exec(out())?.[1];
-    expect(edge, out()).toBeDefined();
+    const { child, done, stdout } = startProcess(
+      'node',
+      MAIN,
+      [
+        '--port',
+        '0',
+        '--regions',
+        'us-east-1,eu-west-1',
+        '--status-ms',
+        '300',
+        '--reconcile-ms',
+        '500',
+      ],
+      { group: true },
+    );
+    await waitFor(
+      () => stdout().includes(BANNER_END) || child.exitCode !== null,
+      () => stdout(),
+      STARTUP_MS,
+    );
+    const edge = /us-east-1\s+edge (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout())?.[1];
+    expect(edge, stdout()).toBeDefined();
     const res = await fetch(`${edge}/demo/cli`, { headers: { 'x-api-key': 'cli' } });
     expect(res.status).toBe(200);
     const demo = projectConfig.policies.find((p) => p.id === 'demo');
     expect(res.headers.get('ratelimit')).toMatch(
       new RegExp(`^"demo";r=${(demo?.capacityTokens ?? 0) - 1};`),
     );
+    // The regions' reconcilers run in turn: wait until both have reported alice's level.
     const reported =
-      /\[status\] us-east-1: allowed=1 [^\n]*\n[\s\S]*watched demo:alice: us-east-1=\d/;
-    while (!reported.test(out()) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    child.kill('SIGINT');
+      /\[status\] us-east-1: allowed=1 [^\n]*syncLag="\d+ ms[^"]*"[^\n]*\n[\s\S]*watched demo:alice: us-east-1=\d+ eu-west-1=\d/;
+    await waitFor(
+      () => reported.test(stdout()),
+      () => stdout(),
+      STARTUP_MS,
+    );
+    signalGroup(child, 'SIGINT');
     const result = await done;
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/\[status\] us-east-1: allowed=1 refused=0/);
@@ -130,9 +110,63 @@ describe('npm start (the CLI)', () => {
     expect(result.stdout).toContain(
       `[status] watched demo:alice: us-east-1=${full} eu-west-1=${full}\n`,
     );
-    expect(result.stdout).toMatch(/\[status\] us-east-1: [^\n]* syncLag="\d+ ms"/);
     expect(result.stdout.trimEnd().endsWith('stopped')).toBe(true);
     expect(result.stdout).not.toContain('\x1b[');
     expect(result.stderr).toBe('');
+  });
+
+  it('suggests no cut with one region: the admin endpoint needs two', async () => {
+    const { child, done, stdout } = startProcess('node', MAIN, [
+      '--port',
+      '0',
+      '--regions',
+      'eu-west-1',
+    ]);
+    await waitFor(
+      () => stdout().includes(BANNER_END) || child.exitCode !== null,
+      () => stdout(),
+      STARTUP_MS,
+    );
+    child.kill('SIGTERM');
+    const result = await done;
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('1 region,');
+    expect(result.stdout).not.toContain('/admin/cut');
+    expect(result.stdout).toMatch(
+      /curl -s -X POST '[^']+\/admin\/down\?region=eu-west-1&down=true'/,
+    );
+  });
+
+  // However it is started and stopped, the runtime stops cleanly: exit code
+  // 0, and every port it printed is free as soon as the process is gone.
+  it.each<[string, Launcher, NodeJS.Signals, 'group' | 'process', readonly string[]]>([
+    ['npm start, SIGTERM to npm', 'npm', 'SIGTERM', 'process', ['us-east-1', 'eu-west-1']],
+    ['npm start, Ctrl-C with 9 regions', 'npm', 'SIGINT', 'group', NINE_REGIONS],
+    ['tsx, Ctrl-C', 'tsx', 'SIGINT', 'group', ['us-east-1', 'eu-west-1']],
+    ['tsx, SIGTERM to tsx', 'tsx', 'SIGTERM', 'process', ['us-east-1', 'eu-west-1']],
+  ])('%s: exits 0 with every port free', async (_name, launcher, signal, target, regions) => {
+    const args = ['--port', '0', '--regions', regions.join(','), '--reconcile-ms', '1000'];
+    const { child, done, stdout } = startProcess(launcher, MAIN, args, {
+      group: target === 'group',
+    });
+    await waitFor(
+      () => stdout().includes(BANNER_END) || child.exitCode !== null,
+      () => stdout(),
+      STARTUP_MS,
+    );
+    const ports = portsIn(stdout());
+    // admin, origin, and edge, API and DynamoDB per region
+    expect(ports, stdout()).toHaveLength(2 + 3 * regions.length);
+    if (target === 'group') signalGroup(child, signal);
+    else child.kill(signal);
+    const result = await done;
+    expect({ code: result.code, signal: result.signal }, result.stdout + result.stderr).toEqual({
+      code: 0,
+      signal: null,
+    });
+    expect(await portsInUse(ports)).toEqual([]);
+    expect(result.stdout).toContain(`${signal}: stopping...`);
+    expect(result.stdout.trimEnd().endsWith('stopped')).toBe(true);
+    expect(result.stderr).not.toMatch(/again|error/i);
   });
 });

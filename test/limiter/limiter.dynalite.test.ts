@@ -87,8 +87,11 @@ describe('one region, many containers, one embedded DynamoDB', () => {
       { consistent: true },
     );
     expect(stored?.n).toBe(100);
+    // The default lease (a tenth of the capacity at most) batches the first half of the burst,
+    // each container's requests waiting for its decision under way instead of racing for the
+    // same tokens; below half full every admission writes.
     const writes = containers.reduce((sum, c) => sum + c.counters.writes, 0);
-    expect(writes).toBeGreaterThanOrEqual(100);
+    expect(writes).toBeGreaterThanOrEqual(50 + 50 / 10);
   });
 });
 
@@ -105,6 +108,7 @@ describe('failure modes against a failing store', () => {
     refillIntervalMs: 1000,
     onStoreError: mode,
     localShare: 0.05,
+    lease: false,
   }));
   let store: DynamoDbStore;
   let limiter: Limiter;

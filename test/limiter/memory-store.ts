@@ -4,13 +4,20 @@
  * for limiter unit tests that need a frozen clock and exact call counts.
  * Real DynamoDB semantics are covered by the dynalite tests.
  */
-import { applySlotWrite, type SlotItem, type SlotWrite } from '../../functions/core';
+import {
+  applySlotWrite,
+  applyTakeWrite,
+  type SlotItem,
+  type SlotWrite,
+  type TakeWrite,
+} from '../../functions/core';
 import {
   type BucketStore,
   type ReadOptions,
   StoreConflictError,
   StoreError,
   type StoreErrorKind,
+  type TakeResult,
 } from '../../functions/store/types';
 
 /** How the store misbehaves: fail with a kind, or never answer. */
@@ -18,7 +25,11 @@ export type Fault = Exclude<StoreErrorKind, 'conflict'> | 'hang';
 
 export class MemoryStore implements BucketStore {
   readonly items = new Map<string, SlotItem>();
-  readonly calls = { readView: 0, readSlot: 0, applyWrite: 0 };
+  readonly calls = { readView: 0, readSlot: 0, applyWrite: 0, applyTake: 0 };
+  /** Tokens added by every applied write and take, in order. */
+  readonly taken: number[] = [];
+  /** Apply the write or take, then fail this way (an answer lost after the store applied it). */
+  failAfterApplying: Exclude<StoreErrorKind, 'conflict'> | undefined;
   /** Every call fails this way while set. */
   fault: Fault | undefined;
   /** Return the stored item with a conflict, as DynamoDB's ALL_OLD does. */
@@ -59,7 +70,48 @@ export class MemoryStore implements BucketStore {
       throw new StoreConflictError(this.returnOldOnConflict ? current : undefined);
     }
     this.items.set(key, next);
+    this.taken.push(write.addTokens);
+    this.#failAfter();
     return next;
+  }
+
+  /**
+   * The one-round-trip take; undefined on a store built with `takes: false`
+   * (the limiter then decides every bucket the two-round-trip way).
+   */
+  readonly applyTake?: (
+    bucketId: string,
+    take: TakeWrite,
+    options?: { abortSignal?: AbortSignal },
+  ) => Promise<TakeResult>;
+
+  constructor(options: { readonly takes?: boolean } = {}) {
+    if (options.takes !== false) this.applyTake = (b, t, o) => this.#applyTake(b, t, o);
+  }
+
+  async #applyTake(
+    bucketId: string,
+    take: TakeWrite,
+    options?: { abortSignal?: AbortSignal },
+  ): Promise<TakeResult> {
+    await this.#enter('applyTake', options?.abortSignal);
+    const key = `${bucketId}|${take.slot}`;
+    const before = this.items.get(key);
+    const after = applyTakeWrite(before, take);
+    if (after === undefined) throw new StoreConflictError(before);
+    this.items.set(key, after);
+    this.taken.push(take.addTokens);
+    this.#failAfter();
+    return { before, after };
+  }
+
+  #failAfter(): void {
+    if (this.failAfterApplying !== undefined) {
+      throw new StoreError(
+        `injected ${this.failAfterApplying} after applying`,
+        this.failAfterApplying,
+      );
+    }
   }
 
   /** The own-slot `n` summed over every slot of a bucket. */

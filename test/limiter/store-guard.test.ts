@@ -143,4 +143,73 @@ describe('store guard', () => {
     await time.advance(1000);
     expect(guard.open).toBe(false);
   });
+
+  describe('a container that freezes between invocations', () => {
+    it('a late answer seen after a long freeze teaches at most twice the wait, not the freeze', async () => {
+      const time = new VirtualTime(0);
+      const { guard } = guardOn(time);
+      for (let i = 0; i < 20; i++)
+        await time.run(guard.call('readView', answering(time, 20, 'ok')));
+      const before = guard.waitMs();
+      // The decision gives up at its wait; the answer is processed almost 3 s later (the
+      // container was frozen meanwhile). Taken as a latency it would push the wait to the ceiling.
+      const gaveUp = await time.run(
+        guard.call('write', answering(time, 2_900, 'ok')).catch((e: unknown) => e),
+      );
+      expect(gaveUp).toBeInstanceOf(StoreWaitError);
+      expect(await time.run((gaveUp as StoreWaitError).late)).toBe('ok');
+      expect(guard.waitMs()).toBeGreaterThan(before);
+      expect(guard.waitMs()).toBeLessThan(1000);
+    });
+
+    it('a background call has no wait, teaches no latency, and its timeouts do not open the guard', async () => {
+      const time = new VirtualTime(0);
+      const { guard, calls } = guardOn(time, { errorsToOpen: 2 });
+      await time.run(guard.call('readView', answering(time, 20, 'warm')));
+      const waitBefore = guard.waitMs();
+      // Slower than any wait, still answered: nothing gives up on it.
+      expect(
+        await time.run(guard.call('write', answering(time, 2_500, 'landed'), { background: true })),
+      ).toBe('landed');
+      expect(guard.waitMs()).toBe(waitBefore);
+      for (let i = 0; i < 3; i++) {
+        const e = await time.run(
+          guard
+            .call('write', () => new Promise<never>(() => undefined), { background: true })
+            .catch((x: unknown) => x),
+        );
+        expect((e as StoreError).kind).toBe('timeout');
+      }
+      expect(guard.open).toBe(false);
+      // Other failures of background calls are evidence like any other.
+      for (let i = 0; i < 2; i++) {
+        await time.run(
+          guard.call('write', failing('unavailable'), { background: true }).catch(() => undefined),
+        );
+      }
+      expect(guard.open).toBe(true);
+      expect(calls.filter((c) => c.late).length).toBeGreaterThanOrEqual(6);
+    });
+
+    it('an answer due when the ceiling fires wins over the abort (it was received before the timer ran)', async () => {
+      const time = new VirtualTime(0);
+      const { guard } = guardOn(time);
+      await time.run(guard.call('readView', answering(time, 20, 'warm')));
+      // The ceiling's timer and the answer are due at the same moment, the ceiling first.
+      const call = guard.call('write', answering(time, 3000, 'landed'), { background: true });
+      expect(await time.run(call)).toBe('landed');
+    });
+
+    it('an answer due when the down watch fires keeps the guard closed', async () => {
+      const time = new VirtualTime(0);
+      const { guard } = guardOn(time);
+      await time.run(guard.call('readView', answering(time, 20, 'warm')));
+      const wait = guard.waitMs();
+      const call = guard.call('write', answering(time, 2 * wait, 'landed'));
+      const gaveUp = await time.run(call.catch((e: unknown) => e));
+      expect(gaveUp).toBeInstanceOf(StoreWaitError);
+      expect(await time.run((gaveUp as StoreWaitError).late)).toBe('landed');
+      expect(guard.open).toBe(false);
+    });
+  });
 });

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { CLI_DEFAULTS, CliUsageError, parseCli } from '../../local/cli';
 import { planPorts } from '../../local/ports';
+import {
+  AWS_COMMERCIAL_REGIONS,
+  closestRegions,
+  editDistance,
+  isKnownRegion,
+} from '../../local/regions';
 
 describe('parseCli', () => {
   it('applies the defaults when no flag is given', () => {
@@ -61,6 +67,11 @@ describe('parseCli', () => {
     [['--origin', 'not a url'], /--origin must be an http:\/\/ URL/],
     [['--regions', 'a,,b'], /comma-separated/],
     [['--regions', 'a,a'], /twice/],
+    [
+      ['--regions', 'us-east-1,xx-fake-1'],
+      /^--regions: "xx-fake-1" is not an AWS region \(closest: /,
+    ],
+    [['--regions', 'us-gov-west-1'], /"us-gov-west-1" is not an AWS region/],
     [['--watch', 'demo'], /POLICY:KEY/],
     [['--reconcile-ms', '10'], /at least 100/],
     [['--lag', '1', '--lag', '2'], /given twice/],
@@ -95,5 +106,35 @@ describe('planPorts', () => {
 
   it('refuses a base that would run past port 65535', () => {
     expect(() => planPorts(65_500, 4)).toThrow(RangeError);
+  });
+});
+
+describe('known regions', () => {
+  it('knows the commercial regions, not the look-alikes, GovCloud or China', () => {
+    for (const r of ['us-east-1', 'eu-west-1', 'ap-southeast-1', 'sa-east-1']) {
+      expect(isKnownRegion(r)).toBe(true);
+    }
+    for (const r of ['xx-fake-1', 'us-east-9', 'us-gov-west-1', 'cn-north-1', 'US-EAST-1', '']) {
+      expect(isKnownRegion(r)).toBe(false);
+    }
+    expect(AWS_COMMERCIAL_REGIONS.length).toBeGreaterThanOrEqual(30);
+    expect([...AWS_COMMERCIAL_REGIONS].sort()).toEqual(AWS_COMMERCIAL_REGIONS);
+  });
+
+  it('suggests the closest names for a typo', () => {
+    expect(closestRegions('eu-wst-1')[0]).toBe('eu-west-1');
+    expect(closestRegions('us-east-3', 2)).toEqual(['us-east-1', 'us-east-2']);
+    expect(closestRegions('ap-southeast-8', 1)).toEqual(['ap-southeast-1']);
+  });
+
+  it.each([
+    ['', '', 0],
+    ['abc', '', 3],
+    ['kitten', 'sitting', 3],
+    ['eu-west-1', 'eu-west-1', 0],
+    ['eu-west-1', 'eu-west-2', 1],
+  ])('editDistance(%j, %j) = %d', (a, b, d) => {
+    expect(editDistance(a, b)).toBe(d);
+    expect(editDistance(b, a)).toBe(d);
   });
 });

@@ -2,8 +2,10 @@ import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bucketTableDefinition } from '../../functions/store/table';
 import { localClient, RegionEmulator } from '../../local/emulator';
+import { waitFor } from '../helpers/wait-for';
 
 const TABLE = 'buckets';
+
 const key = (pk: string) => ({ pk: { S: pk }, sk: { S: 'r' } });
 
 describe('RegionEmulator.setDown', () => {
@@ -38,9 +40,10 @@ describe('RegionEmulator.setDown', () => {
     emu.setDown('r1', true, 'hang');
     const timedOut = await get('r1', 'b', AbortSignal.timeout(200)).catch((e: unknown) => e);
     expect((timedOut as Error).name).toMatch(/Abort|Timeout/);
+    await waitFor(() => emu.heldCalls('r1') === 0);
     const client = localClient(emu.endpoint('r1'), 'r1');
     const held = client.send(new GetItemCommand({ TableName: TABLE, Key: key('b') }));
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => emu.heldCalls('r1') === 1);
     emu.setDown('r1', false);
     const error = await held.catch((e: unknown) => e);
     expect((error as Error).name).toBe('InternalServerError');

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { ReconcilerStatus } from '../../functions/shared/replication-status';
+import { Display } from '../../local/display';
 import {
   emptyCounters,
+  plainChanged,
+  type RegionSnapshot,
   renderPlain,
   renderTable,
   type StatusSnapshot,
@@ -41,6 +44,7 @@ function snapshot(): StatusSnapshot {
       edge: { ...emptyCounters(), allowed: 10 + i, refused: 5, fallbacks: i },
       reconcilerError: null,
       reconcilerRuns: 1,
+      lagResolutionMs: (i === 0 ? { 'eu-west-1': 11 } : {}) as Record<string, number>,
     })),
     links: [
       {
@@ -73,6 +77,11 @@ describe('status rendering', () => {
     expect(syncLagText(null)).toBe('-');
     expect(syncLagText(reconciler('a', { b: 120, c: 340.6 }, null))).toBe('341 ms');
     expect(syncLagText(reconciler('a', { b: 120, c: null }, null))).toBe('not seen: c');
+    // ± half the window the probe narrowed the worst link's arrival to.
+    expect(syncLagText(reconciler('a', { b: 120, c: 340.6 }, null), { b: 90, c: 21 })).toBe(
+      '341 ms ±11',
+    );
+    expect(syncLagText(reconciler('a', {}, null))).toBe('n/a');
   });
 
   it('turns watched level ratios into tokens per region', () => {
@@ -84,7 +93,18 @@ describe('status rendering', () => {
     expect(lines[0]).toContain('12:00:05 UTC');
     const us = lines.find((l) => l.startsWith('us-east-1'));
     const eu = lines.find((l) => l.startsWith('eu-west-1'));
-    expect(us?.split(/\s+/)).toEqual(['us-east-1', '10', '5', '0', '0', '0', 'up', '212', 'ms']);
+    expect(us?.split(/\s+/)).toEqual([
+      'us-east-1',
+      '10',
+      '5',
+      '0',
+      '0',
+      '0',
+      'up',
+      '212',
+      'ms',
+      '±6',
+    ]);
     expect(eu).toContain('down (error)');
     expect(eu).toContain('not seen: us-east-1');
     expect(lines).toContain(
@@ -101,13 +121,83 @@ describe('status rendering', () => {
     expect(us?.indexOf('up')).toBe(header.indexOf('store'));
   });
 
-  it('prints plain lines that change only when the state does', () => {
+  it("states how long the emulator took for each link's last delivery", () => {
+    const s = snapshot();
+    const healed = {
+      ...s,
+      links: s.links.map((l, i) => ({ ...l, cut: false, lastLagMs: 231 + i * 17 })),
+    };
+    expect(renderTable(healed)).toContain(
+      'links: all up · 3 deliveries in flight · last delivery per link took 231-248 ms',
+    );
+  });
+
+  it('prints plain lines without colour, stable for the same state', () => {
     const a = renderPlain(snapshot());
-    const later = { ...snapshot(), atMs: snapshot().atMs + 60_000 };
-    expect(renderPlain(later)).toEqual(a);
-    const changed = snapshot();
-    (changed.regions[0]!.edge as { allowed: number }).allowed++;
-    expect(renderPlain(changed)).not.toEqual(a);
+    expect(renderPlain({ ...snapshot(), atMs: snapshot().atMs + 60_000 })).toEqual(a);
     expect(a.some((l) => l.includes('\x1b'))).toBe(false);
+    expect(a[0]).toContain('syncLag="212 ms ±6"');
+  });
+});
+
+/** A snapshot whose first region measured `lagMs` to the second. */
+function withLag(lagMs: number | null): StatusSnapshot {
+  const s = snapshot();
+  const first = s.regions[0] as RegionSnapshot;
+  return {
+    ...s,
+    regions: [
+      { ...first, reconciler: reconciler('us-east-1', { 'eu-west-1': lagMs }, 0.5) },
+      ...s.regions.slice(1),
+    ],
+  };
+}
+
+describe('plainChanged', () => {
+  it('ignores the time and the run-to-run noise of measured lags', () => {
+    expect(plainChanged(snapshot(), { ...snapshot(), atMs: snapshot().atMs + 60_000 })).toBe(false);
+    expect(plainChanged(withLag(250), withLag(330))).toBe(false);
+    expect(plainChanged(withLag(250), withLag(180))).toBe(false);
+  });
+
+  it('sees counters, stores, links, heartbeats, watched levels and real lag changes', () => {
+    const base = snapshot();
+    const counted = snapshot();
+    (counted.regions[0]?.edge as { allowed: number }).allowed++;
+    expect(plainChanged(base, counted)).toBe(true);
+    const healed = { ...snapshot(), links: base.links.map((l) => ({ ...l, cut: false })) };
+    expect(plainChanged(base, healed)).toBe(true);
+    const up = snapshot();
+    (up.regions[1] as { storeDown: unknown }).storeDown = null;
+    expect(plainChanged(base, up)).toBe(true);
+    expect(plainChanged(withLag(250), withLag(null))).toBe(true);
+    expect(plainChanged(withLag(250), withLag(2250))).toBe(true);
+    const refilled = {
+      ...snapshot(),
+      watched: [{ ...base.watched[0], levelTokens: { 'us-east-1': 2600, 'eu-west-1': 1250 } }],
+    };
+    expect(plainChanged(base, refilled as StatusSnapshot)).toBe(true);
+    expect(plainChanged(base, { ...snapshot(), lagMs: 1000 })).toBe(true);
+  });
+});
+
+describe('Display, piped', () => {
+  it('prints the status once, then only when something changed', async () => {
+    const written: string[] = [];
+    let current = withLag(250);
+    const display = new Display({
+      out: { write: (t: string) => written.push(t), isTTY: false },
+      snapshot: async () => current,
+    });
+    await display.refresh();
+    current = { ...withLag(262), atMs: current.atMs + 10_000 };
+    await display.refresh();
+    await display.refresh();
+    expect(written).toHaveLength(1);
+    expect(written[0]).toContain('syncLag="250 ms ±6"');
+    current = withLag(null);
+    await display.refresh();
+    expect(written).toHaveLength(2);
+    expect(written[1]).toContain('syncLag="not seen: eu-west-1"');
   });
 });

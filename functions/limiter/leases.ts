@@ -1,0 +1,210 @@
+/**
+ * A container's leases of one bucket, sized to its demand (docs/design.md,
+ * "Leases").
+ *
+ * - **Demand**: a decayed count of the tokens the container was asked for
+ *   (time constant {@link DEMAND_TIME_CONSTANT_MS}), i.e. its recent rate.
+ * - **Size**: a write that leases takes what that rate asks for over the
+ *   lease's horizon (half its lifetime, and at least twice the refresh
+ *   lead), never more than the policy's lease rules allow (its `maxTokens`,
+ *   its share of the level: core `leaseSize`), never less than the policy's
+ *   hot-bucket batch (`minTakeTokens`).
+ * - **Refresh ahead**: when the tokens that will still be valid one lead
+ *   time from now fall below what the demand will ask for meanwhile, a new
+ *   lease is taken in the background, while the old one keeps serving. The
+ *   lead covers the store's round trip (the guard's wait) and two requests:
+ *   the container is frozen between invocations, so an answer is only seen
+ *   by the next request.
+ * - **Queue**: a bucket holds at most a couple of leases; the oldest serves
+ *   first; an expired one's unused tokens are handed back.
+ *
+ * Pure functions of the bucket's state and the time: no store, no timers.
+ */
+
+import type { ResolvedPolicy } from '../config/resolve';
+import type { Decision } from '../core';
+import { type HandBack, type Lease, leaseSize, scaledCapacity, serveFromLease } from '../core';
+import type { BucketState } from './bucket-cache';
+
+/** Time constant of the demand estimate (ms): about the last second counts. */
+export const DEMAND_TIME_CONSTANT_MS = 1000;
+
+/** Share of the capacity below which a bucket takes no lease (only the hot-bucket batch). */
+export const LEASE_MIN_LEVEL = 0.5;
+
+/** Longest gap between two requests the refresh lead allows for (ms). */
+const MAX_GAP_LEAD_MS = 1000;
+
+/** Records that the container was asked for `tokens` of the bucket at `nowMs`. */
+export function observeDemand(state: BucketState, tokens: number, nowMs: number): void {
+  state.demandPerMs = demandPerMs(state, nowMs) + tokens / DEMAND_TIME_CONSTANT_MS;
+  state.demandAtMs = Math.max(state.demandAtMs, nowMs);
+}
+
+/** The container's recent demand for the bucket (tokens per ms). */
+export function demandPerMs(state: BucketState, nowMs: number): number {
+  const elapsed = Math.max(0, nowMs - state.demandAtMs);
+  return state.demandPerMs * Math.exp(-elapsed / DEMAND_TIME_CONSTANT_MS);
+}
+
+/**
+ * How long before its leases run out a container starts the next one (ms):
+ * one wait of the store (`waitMs`, which covers its round trip) and two
+ * requests at the current demand (the answer is seen by a later request).
+ */
+export function refreshLeadMs(
+  state: BucketState,
+  costTokens: number,
+  waitMs: number,
+  nowMs: number,
+): number {
+  return leadAtRate(demandPerMs(state, nowMs), costTokens, waitMs);
+}
+
+/**
+ * The demand a lease taken now is for: the recent demand without the
+ * request being decided (which the write itself serves). A key asked for
+ * once in a while has none, and takes one request at a time.
+ */
+export function demandBesidesPerMs(state: BucketState, costTokens: number, nowMs: number): number {
+  return Math.max(0, demandPerMs(state, nowMs) - costTokens / DEMAND_TIME_CONSTANT_MS);
+}
+
+function leadAtRate(rate: number, costTokens: number, waitMs: number): number {
+  const gap = rate > 0 ? Math.min(MAX_GAP_LEAD_MS, costTokens / rate) : MAX_GAP_LEAD_MS;
+  return waitMs + 2 * gap;
+}
+
+/**
+ * Tokens to take for a request of `costTokens` at `levelScaled`, for a
+ * leasing policy: the request and the other demand over the horizon (half
+ * the lease's lifetime, at least two refresh leads at that demand, at most
+ * its lifetime less one lead; `waitMs` is the store guard's wait), within
+ * the lease rules and at least the policy's batch. `costTokens` without a
+ * lease.
+ */
+export function wantedTokens(
+  policy: ResolvedPolicy,
+  state: BucketState,
+  costTokens: number,
+  levelScaled: number,
+  waitMs: number,
+  nowMs: number,
+): number {
+  const lease = policy.lease;
+  if (lease === undefined) return costTokens;
+  // Below half full the bucket is contended: tokens held in one container's lease are
+  // refused to every other, so batching stops (the hot-bucket batch still applies).
+  if (levelScaled < scaledCapacity(policy.bucket) * LEASE_MIN_LEVEL) {
+    return Math.max(costTokens, batchOf(policy, costTokens));
+  }
+  const rate = demandBesidesPerMs(state, costTokens, nowMs);
+  // Long enough to cover two refresh leads, short enough to be served within the lease's
+  // lifetime after the lease before it (an unserved lease that expires behind a newer one's
+  // checkpoint cannot be credited back: docs/design.md, "Leases").
+  const leadMs = leadAtRate(rate, costTokens, waitMs);
+  const horizonMs = Math.min(lease.ttlMs - leadMs, Math.max(lease.ttlMs / 2, 2 * leadMs));
+  if (horizonMs <= 0) return Math.max(costTokens, batchOf(policy, costTokens));
+  const byDemand = costTokens + Math.floor(rate * horizonMs);
+  const sized = leaseSize(
+    policy.bucket,
+    lease,
+    levelScaled,
+    costTokens,
+    Math.max(costTokens, byDemand),
+  );
+  return Math.max(sized, batchOf(policy, costTokens));
+}
+
+/** The least a write of this policy takes for a request of `costTokens` (whole requests). */
+export function batchOf(policy: ResolvedPolicy, costTokens: number): number {
+  return Math.ceil(policy.minTakeTokens / costTokens) * costTokens;
+}
+
+/** Moves the unused tokens of expired leases to the hand-backs. */
+export function expireLeases(state: BucketState, nowMs: number): void {
+  if (state.leases.length === 0) return;
+  const live: Lease[] = [];
+  for (const lease of state.leases) {
+    if (nowMs >= lease.expiresAtMs || nowMs < lease.takenAtMs) {
+      const back = handBackOf(lease);
+      if (back !== undefined) state.handBack.push(back);
+    } else if (lease.tokensLeft > 0) {
+      live.push(lease);
+    }
+  }
+  state.leases = live;
+}
+
+/** Serves a request from the oldest lease that can, or returns undefined. */
+export function serveFromLeases(
+  policy: ResolvedPolicy,
+  state: BucketState,
+  costTokens: number,
+  nowMs: number,
+): Decision | undefined {
+  expireLeases(state, nowMs);
+  for (let i = 0; i < state.leases.length; i++) {
+    const served = serveFromLease(policy.bucket, state.leases[i]!, costTokens, nowMs);
+    if (served === undefined) continue;
+    if (served.lease.tokensLeft > 0) state.leases[i] = served.lease;
+    else state.leases.splice(i, 1);
+    return served.decision;
+  }
+  return undefined;
+}
+
+/** Tokens of live leases that will still be valid at `atMs`. */
+export function leasedTokensValidAt(state: BucketState, atMs: number): number {
+  let tokens = 0;
+  for (const lease of state.leases) if (atMs < lease.expiresAtMs) tokens += lease.tokensLeft;
+  return tokens;
+}
+
+/**
+ * Whether the container should take its next lease now: it leases, it has
+ * been asked for the bucket, no refresh is under way, and what its leases
+ * will still hold one lead from now is less than the demand meanwhile.
+ */
+export function refreshDue(
+  policy: ResolvedPolicy,
+  state: BucketState,
+  costTokens: number,
+  leadMs: number,
+  nowMs: number,
+): boolean {
+  if (policy.lease === undefined || state.refreshing || nowMs < state.refreshAfterMs) return false;
+  const rate = demandPerMs(state, nowMs);
+  if (rate <= 0 || state.leases.length === 0) return false;
+  const needed = Math.max(costTokens, rate * leadMs);
+  return leasedTokensValidAt(state, nowMs + leadMs) < needed;
+}
+
+/** Adds a lease (its first request, if any, already served). */
+export function addLease(state: BucketState, lease: Lease): void {
+  if (lease.tokensLeft > 0) state.leases.push(lease);
+}
+
+/** Every live lease's unused tokens as hand-backs, emptying the queue (eviction). */
+export function releaseLeases(state: BucketState): HandBack[] {
+  const out: HandBack[] = [];
+  for (const lease of state.leases) {
+    const back = handBackOf(lease);
+    if (back !== undefined) out.push(back);
+  }
+  state.leases = [];
+  return out;
+}
+
+/** Tokens held for the bucket: live leases and tokens to hand back. */
+export function heldTokens(state: BucketState, nowMs: number): number {
+  let held = leasedTokensValidAt(state, nowMs);
+  for (const h of state.handBack) held += h.tokens;
+  return held;
+}
+
+function handBackOf(lease: Lease): HandBack | undefined {
+  return lease.tokensLeft > 0
+    ? { tokens: lease.tokensLeft, takenUpToN: lease.takenUpToN, inc: lease.inc }
+    : undefined;
+}
