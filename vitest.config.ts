@@ -15,6 +15,7 @@ export const INTEGRATION_FILES = [
   'test/local/edge-server.test.ts',
   'test/local/emulator-down.test.ts',
   'test/local/emulator-replication.test.ts',
+  'test/local/emulator-throughput.test.ts',
   'test/local/emulator.test.ts',
   'test/origin-guard/middleware.test.ts',
   'test/reconciler/reconcile-emulator.test.ts',
