@@ -17,6 +17,7 @@ export const INTEGRATION_FILES = [
   'test/local/emulator-replication.test.ts',
   'test/local/emulator-throughput.test.ts',
   'test/local/emulator.test.ts',
+  'test/local/latency-proxy.test.ts',
   'test/origin-guard/middleware.test.ts',
   'test/reconciler/reconcile-emulator.test.ts',
   'test/store/dynamodb-replication-store.dynalite.test.ts',
