@@ -21,6 +21,13 @@
  * replication between the stores behind the proxies goes on, as when clients
  * lose their regional endpoint but the replica itself is intact.
  *
+ * A region can also enforce DynamoDB's per-partition throughput
+ * ({@link RegionEmulatorOptions.partitionLimits}, local/partition-throughput.ts):
+ * a request to a partition that has spent its second of throughput is
+ * answered as DynamoDB answers an on-demand table's hot key (HTTP 400,
+ * `ThrottlingException`) and never reaches the store; replicated writes
+ * arriving from other regions are charged to the receiving partition too.
+ *
  * Loopback only. Not a faithful DynamoDB: dynalite lacks TTL, transactions and
  * ReturnValuesOnConditionCheckFailure (docs/design.md, The local runtime).
  */
@@ -39,6 +46,12 @@ import {
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { mulberry32 } from '../sim/prng';
+import {
+  type PartitionLimits,
+  type PartitionStats,
+  PartitionThroughput,
+  throttlingAnswer,
+} from './partition-throughput';
 
 const require = createRequire(import.meta.url);
 const dynalite = require('dynalite') as (options: Record<string, unknown>) => http.Server;
@@ -87,6 +100,11 @@ export interface RegionEmulatorOptions {
   readonly ports?: readonly number[];
   /** Time of stamps and deliveries. @default {@link REAL_CLOCK} */
   readonly clock?: EmulatorClock;
+  /**
+   * Per-partition throughput every region enforces (DYNAMODB_PARTITION_LIMITS
+   * for DynamoDB's own). Absent: unlimited, as dynalite is.
+   */
+  readonly partitionLimits?: PartitionLimits;
 }
 
 /**
@@ -170,9 +188,24 @@ interface Region {
   down: DownMode | undefined;
   /** Calls held open by a `hang` outage, answered with a 500 when it ends. */
   readonly hanging: Set<http.ServerResponse>;
+  /** The partitions' throughput, when the emulator enforces it. */
+  readonly throughput: PartitionThroughput | undefined;
+}
+
+/** What a metered request touches and how its consumption is read back. */
+interface Metering {
+  readonly kind: 'read' | 'write';
+  readonly table: string;
+  /** Partition of every item the request names (a batch may repeat one). */
+  readonly partitions: readonly string[];
+  /** The request to forward (with consumed capacity asked for). */
+  readonly body: Buffer;
+  /** The least a successful request costs (a read of nothing still costs a read). */
+  readonly minimumUnits: number;
 }
 
 const WRITE_OPS = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem']);
+const METERED_READ_OPS = new Set(['GetItem', 'Query', 'BatchGetItem']);
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 /** Creates a DynamoDB client for an emulated endpoint. */
@@ -185,6 +218,8 @@ export class RegionEmulator {
   private readonly regions = new Map<string, Region>();
   private readonly links = new Map<string, Link>();
   private readonly keySchemas = new Map<string, string[]>();
+  /** Partition key attribute per table. */
+  private readonly hashKeys = new Map<string, string>();
   private lag: LagSpec;
   private readonly jitterMs: number;
   private readonly clock: EmulatorClock;
@@ -267,6 +302,8 @@ export class RegionEmulator {
     }
     const keys = (input.KeySchema ?? []).map((k) => k.AttributeName as string);
     this.keySchemas.set(input.TableName as string, keys);
+    const hash = input.KeySchema?.find((k) => k.KeyType === 'HASH')?.AttributeName;
+    if (hash !== undefined) this.hashKeys.set(input.TableName as string, hash);
   }
 
   /** Changes the base lag of every link (ms) for deliveries scheduled from now on. */
@@ -310,6 +347,14 @@ export class RegionEmulator {
   /** Whether `region`'s endpoint is down, and how. */
   downMode(region: string): DownMode | undefined {
     return this.region(region).down;
+  }
+
+  /**
+   * Throughput counters of `region`'s partitions, busiest first (empty when
+   * the emulator enforces no partition limits).
+   */
+  partitionStats(region: string): PartitionStats[] {
+    return this.region(region).throughput?.stats() ?? [];
   }
 
   /** Counters of every directed link. */
@@ -408,6 +453,10 @@ export class RegionEmulator {
       keyChains: new Map(),
       down: undefined,
       hanging: new Set(),
+      throughput:
+        this.options.partitionLimits === undefined
+          ? undefined
+          : new PartitionThroughput(this.options.partitionLimits, () => this.clock.now()),
     });
   }
 
@@ -422,8 +471,17 @@ export class RegionEmulator {
     }
     const target = String(req.headers['x-amz-target'] ?? '');
     const op = target.split('.')[1] ?? '';
+    const metering = await this.meteringOf(region, op, body);
+    if (metering !== undefined) {
+      const throughput = region.throughput as PartitionThroughput;
+      if (!throughput.admit(metering.partitions)) {
+        return reply(res, throttlingAnswer(region.name, metering.table, metering.kind));
+      }
+    }
+    const sent = metering?.body ?? body;
     if (!WRITE_OPS.has(op)) {
-      const answer = await forward(this.host, region.storePort, req, body);
+      const answer = await forward(this.host, region.storePort, req, sent);
+      if (metering !== undefined) this.charge(region, metering, answer);
       return reply(res, answer);
     }
     let writes: ItemWrite[];
@@ -431,18 +489,133 @@ export class RegionEmulator {
       writes = await this.writesOf(region, op, JSON.parse(body.toString('utf8')));
     } catch {
       // Not a request DynamoDB would accept: let the store answer it, nothing to replicate.
-      return reply(res, await forward(this.host, region.storePort, req, body));
+      return reply(res, await forward(this.host, region.storePort, req, sent));
     }
     const answer = await this.serialize(
       region,
       writes.map((w) => w.keyId),
       async () => {
-        const out = await forward(this.host, region.storePort, req, body);
+        const out = await forward(this.host, region.storePort, req, sent);
+        if (metering !== undefined) this.charge(region, metering, out);
         if (out.status === 200) await this.captureWrites(region, writes);
         return out;
       },
     );
     reply(res, answer);
+  }
+
+  /**
+   * The partitions a read or write names and the request that asks the store
+   * for its consumed capacity; undefined when the region enforces no limits
+   * or the request is not one that is metered (or not valid JSON: the store
+   * answers it as it is).
+   */
+  private async meteringOf(
+    region: Region,
+    op: string,
+    body: Buffer,
+  ): Promise<Metering | undefined> {
+    if (region.throughput === undefined) return undefined;
+    const kind = WRITE_OPS.has(op) ? 'write' : METERED_READ_OPS.has(op) ? 'read' : undefined;
+    if (kind === undefined) return undefined;
+    let request: Record<string, unknown>;
+    try {
+      request = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+    } catch {
+      return undefined;
+    }
+    const named: { table: string; item: Record<string, AttributeValue> | undefined }[] = [];
+    if (op === 'BatchWriteItem' || op === 'BatchGetItem') {
+      const byTable = (request.RequestItems ?? {}) as Record<string, unknown>;
+      for (const [table, entry] of Object.entries(byTable)) {
+        if (op === 'BatchGetItem') {
+          const keys = ((entry as { Keys?: unknown[] }).Keys ?? []) as Record<
+            string,
+            AttributeValue
+          >[];
+          for (const k of keys) named.push({ table, item: k });
+        } else {
+          for (const r of (entry ?? []) as Record<string, unknown>[]) {
+            const put = r.PutRequest as { Item?: Record<string, AttributeValue> } | undefined;
+            const del = r.DeleteRequest as { Key?: Record<string, AttributeValue> } | undefined;
+            named.push({ table, item: put?.Item ?? del?.Key });
+          }
+        }
+      }
+    } else {
+      const table = String(request.TableName ?? '');
+      const hash = await this.hashKeyOf(region, table);
+      const item =
+        op === 'Query'
+          ? queriedPartition(request, hash)
+          : ((op === 'PutItem' ? request.Item : request.Key) as
+              | Record<string, AttributeValue>
+              | undefined);
+      named.push({ table, item });
+    }
+    const partitions: string[] = [];
+    for (const { table, item } of named) {
+      const hash = await this.hashKeyOf(region, table);
+      const value = hash === undefined ? undefined : item?.[hash];
+      if (value !== undefined) partitions.push(partitionId(table, value));
+    }
+    if (partitions.length === 0) return undefined;
+    const wanted = request.ReturnConsumedCapacity;
+    const asked =
+      wanted === undefined || wanted === 'NONE' ? { ReturnConsumedCapacity: 'TOTAL' } : {};
+    const perItem = kind === 'write' || request.ConsistentRead === true ? 1 : 0.5;
+    return {
+      kind,
+      table: named[0]?.table ?? '',
+      partitions,
+      body: Buffer.from(JSON.stringify({ ...request, ...asked }), 'utf8'),
+      minimumUnits: op === 'Query' ? perItem : 0,
+    };
+  }
+
+  /**
+   * Charges what a metered request consumed, as the store reported it. A
+   * batch's total is shared out over the partitions it named. A conditional
+   * write that failed its condition still costs DynamoDB a write unit (at
+   * least), and a Query that finds nothing still costs one read; other
+   * failures cost nothing here.
+   */
+  private charge(region: Region, metering: Metering, answer: Answer): void {
+    const throughput = region.throughput as PartitionThroughput;
+    let units = 0;
+    if (answer.status === 200) {
+      try {
+        const parsed = JSON.parse(answer.body.toString('utf8')) as { ConsumedCapacity?: unknown };
+        const consumed = parsed.ConsumedCapacity;
+        const list = (Array.isArray(consumed) ? consumed : [consumed]) as (
+          | { CapacityUnits?: number }
+          | undefined
+        )[];
+        units = Math.max(
+          metering.minimumUnits,
+          list.reduce((sum, c) => sum + (c?.CapacityUnits ?? 0), 0),
+        );
+      } catch {
+        units = 0;
+      }
+    } else if (metering.kind === 'write' && answer.body.includes('ConditionalCheckFailed')) {
+      units = metering.partitions.length;
+    }
+    const share = units / metering.partitions.length;
+    for (const p of metering.partitions) throughput.charge(p, metering.kind, share);
+  }
+
+  private async hashKeyOf(region: Region, table: string): Promise<string | undefined> {
+    if (!this.hashKeys.has(table)) {
+      try {
+        const described = await region.direct.send(new DescribeTableCommand({ TableName: table }));
+        const hash = described.Table?.KeySchema?.find((k) => k.KeyType === 'HASH')?.AttributeName;
+        if (hash !== undefined) this.hashKeys.set(table, hash);
+      } catch {
+        // No such table: the store will say so.
+      }
+    }
+    return this.hashKeys.get(table);
   }
 
   /** Runs `run` after every write in flight on the same items of `region`. */
@@ -568,12 +741,27 @@ export class RegionEmulator {
         link.superseded++;
       } else {
         const apply = async () => {
-          if (next.item === undefined) {
-            await to.direct.send(new DeleteItemCommand({ TableName: next.table, Key: next.key }));
-          } else {
-            await to.direct.send(new PutItemCommand({ TableName: next.table, Item: next.item }));
-          }
+          const metered =
+            to.throughput === undefined ? {} : { ReturnConsumedCapacity: 'TOTAL' as const };
+          const out =
+            next.item === undefined
+              ? await to.direct.send(
+                  new DeleteItemCommand({ TableName: next.table, Key: next.key, ...metered }),
+                )
+              : await to.direct.send(
+                  new PutItemCommand({ TableName: next.table, Item: next.item, ...metered }),
+                );
           to.stamps.set(next.keyId, next.stamp);
+          // A replicated write costs the receiving partition too, and is never refused.
+          const hash = await this.hashKeyOf(to, next.table);
+          const value = hash === undefined ? undefined : next.key[hash];
+          if (to.throughput !== undefined && value !== undefined) {
+            to.throughput.charge(
+              partitionId(next.table, value),
+              'replicated-write',
+              out.ConsumedCapacity?.CapacityUnits ?? 1,
+            );
+          }
         };
         await this.serialize(to, [next.keyId], apply);
         link.delivered++;
@@ -596,6 +784,39 @@ function replyUnavailable(res: http.ServerResponse): void {
     'content-length': String(Buffer.byteLength(body)),
   });
   res.end(body);
+}
+
+/** The id of a partition: its table and partition key value. */
+function partitionId(table: string, value: AttributeValue): string {
+  return `${table}|${JSON.stringify(value)}`;
+}
+
+/**
+ * The partition key value a Query names, as `{ [hash]: value }`: from
+ * `KeyConditionExpression` (`#pk = :pk`, names and values resolved) or the
+ * legacy `KeyConditions`; undefined when neither names one.
+ */
+function queriedPartition(
+  request: Record<string, unknown>,
+  hash: string | undefined,
+): Record<string, AttributeValue> | undefined {
+  if (hash === undefined) return undefined;
+  const legacy = (
+    request.KeyConditions as Record<string, { AttributeValueList?: AttributeValue[] }>
+  )?.[hash]?.AttributeValueList?.[0];
+  if (legacy !== undefined) return { [hash]: legacy };
+  const expression = request.KeyConditionExpression;
+  if (typeof expression !== 'string') return undefined;
+  const names = (request.ExpressionAttributeNames ?? {}) as Record<string, string>;
+  const values = (request.ExpressionAttributeValues ?? {}) as Record<string, AttributeValue>;
+  for (const clause of expression.split(/\band\b/i)) {
+    const m = /^\s*\(?\s*([#\w.]+)\s*=\s*(:\w+)\s*\)?\s*$/.exec(clause);
+    if (m === null) continue;
+    const name = m[1]!.startsWith('#') ? names[m[1]!] : m[1];
+    const value = values[m[2]!];
+    if (name === hash && value !== undefined) return { [hash]: value };
+  }
+  return undefined;
 }
 
 function compareStamps(a: Stamp, b: Stamp): number {
@@ -655,7 +876,15 @@ function forward(
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const upstream = http.request(
-      { host, port, method: req.method, path: req.url, headers: req.headers, agent: forwardAgent },
+      {
+        host,
+        port,
+        method: req.method,
+        path: req.url,
+        // The body may have been rewritten (consumed capacity asked for).
+        headers: { ...req.headers, 'content-length': String(body.length) },
+        agent: forwardAgent,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -25,6 +25,7 @@ import { type EdgeServer, startEdgeServer } from './edge-server';
 import { type DownMode, RegionEmulator } from './emulator';
 import { buildBundles, type LoadedRegion, loadRegionFunctions, type Reconciler } from './functions';
 import { assertPortsFree } from './http-util';
+import { DYNAMODB_PARTITION_LIMITS, type PartitionLimits } from './partition-throughput';
 import { planPorts } from './ports';
 import {
   type EdgeCounters,
@@ -46,6 +47,11 @@ export interface LocalOptions {
   readonly jitterMs?: number;
   /** Seed of the replication jitter. @default 1 */
   readonly seed?: number;
+  /**
+   * Per-partition throughput every emulated replica enforces, or `false` for
+   * none (dynalite's own behaviour). @default DYNAMODB_PARTITION_LIMITS
+   */
+  readonly partitionLimits?: PartitionLimits | false;
   /** Base port ({@link planPorts}); 0 picks free ports. @default 0 */
   readonly basePort?: number;
   /** Proxy allowed requests here instead of starting the echo origin. */
@@ -144,6 +150,9 @@ export async function startLocal(options: LocalOptions): Promise<LocalHandle> {
       jitterMs,
       seed: options.seed ?? 1,
       ports: ports.regions.map((p) => p.store),
+      ...(options.partitionLimits === false
+        ? {}
+        : { partitionLimits: options.partitionLimits ?? DYNAMODB_PARTITION_LIMITS }),
     });
     stops.push(() => emulator.stop());
     await emulator.createTable(bucketTableDefinition(config.tableName));
