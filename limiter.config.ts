@@ -28,7 +28,8 @@ export const config: LimiterConfig = {
       refillIntervalMs: 1000,
       onStoreError: 'local',
       localShare: 0.1,
-      lease: { maxTokens: 10, ttlMs: 1000, maxShareOfLevel: 0.1 },
+      // Leases are on by default for a bucket this size (sized to each container's demand,
+      // at most a tenth of it): `lease: false` would turn them off.
     },
     {
       id: 'global-cap',

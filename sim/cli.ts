@@ -4,6 +4,8 @@
  * results without running anything or touching the file system.
  */
 
+import { EDGE_WORKLOADS, type EdgeRow, type EdgeWorkload } from './edge/run';
+import { REGIONAL_EDGE_CACHE_REGIONS } from './network/model';
 import { MAX_REGIONS, SCENARIO_NAMES } from './scenarios';
 import type { StrategyResult } from './types';
 
@@ -23,7 +25,24 @@ export interface CliOptions {
   /** Rewrite the generated part of docs/accuracy.md instead of printing. */
   readonly doc: boolean;
   readonly help: boolean;
+  /** The edge simulator instead (`--edge`): what a viewer gets per edge region. */
+  readonly edge?: EdgeCliOptions;
 }
+
+/** What `--edge` asked for. */
+export interface EdgeCliOptions {
+  /** The config file. @default limiter.config.ts */
+  readonly configFile: string;
+  /** The per-client policy (default: chosen from the config). */
+  readonly policy?: string;
+  readonly workloads: readonly EdgeWorkload[];
+  readonly edgeRegions: readonly string[];
+  /** Virtual seconds measured per workload. */
+  readonly durationS: number;
+}
+
+/** The config `--edge` runs by default. */
+export const DEFAULT_EDGE_CONFIG = 'limiter.config.ts';
 
 /** Default seed: runs are reproducible without any flag. */
 export const DEFAULT_SEED = 1;
@@ -50,7 +69,16 @@ Flags:
   --out DIR         where to write one SVG chart per scenario (default sim/out)
   --no-charts       do not write charts
   --doc             rewrite the generated tables of docs/accuracy.md (ignores the other flags)
-  --help            this text`;
+  --help            this text
+
+  --edge            instead: what a viewer gets from the real limiter in each edge region, at the
+                    network model's distances (docs/edge-latency.md); with --json, one object per
+                    workload and edge region. Takes --seed, --json and:
+  --config FILE     the config to run (default ${DEFAULT_EDGE_CONFIG})
+  --policy ID       the per-client policy of busy-key, cold-keys and overload (default: chosen)
+  --workload LIST   comma-separated workloads (${EDGE_WORKLOADS.join(', ')}; default all)
+  --edge-regions L  comma-separated edge regions (default every regional edge cache region)
+  --duration S      virtual seconds measured per workload, 1..3600 (default 60; hot-bucket a fifth)`;
 
 function integerFlag(flag: string, raw: string | undefined, min: number, max: number): number {
   if (raw === undefined || raw.startsWith('--')) {
@@ -66,6 +94,21 @@ function integerFlag(flag: string, raw: string | undefined, min: number, max: nu
   return value;
 }
 
+/** A comma-separated list of known names, each once. */
+function listFlag(flag: string, raw: string | undefined, known: readonly string[]): string[] {
+  if (raw === undefined || raw === '' || raw.startsWith('--')) {
+    throw new CliUsageError(`${flag} needs a comma-separated list`);
+  }
+  const names = raw.split(',').map((n) => n.trim());
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length > 0) {
+    throw new CliUsageError(
+      `${flag}: unknown ${unknown.map((n) => `"${n}"`).join(', ')}; known: ${known.join(', ')}`,
+    );
+  }
+  return [...new Set(names)];
+}
+
 /** Parses the flags after `tsx sim/main.ts`; throws {@link CliUsageError} on any problem. */
 export function parseArgs(argv: readonly string[]): CliOptions {
   let scenario: string | undefined;
@@ -78,6 +121,14 @@ export function parseArgs(argv: readonly string[]): CliOptions {
   let charts = true;
   let doc = false;
   let help = false;
+  let edge = false;
+  let configFile: string | undefined;
+  let policy: string | undefined;
+  let workloads: EdgeWorkload[] | undefined;
+  let edgeRegions: string[] | undefined;
+  let durationS: number | undefined;
+  const edgeOnly: string[] = [];
+  const notEdge: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] =
@@ -90,7 +141,42 @@ export function parseArgs(argv: readonly string[]): CliOptions {
       i++;
       return argv[i];
     };
+    if (['--config', '--policy', '--workload', '--edge-regions', '--duration'].includes(flag!))
+      edgeOnly.push(flag!);
+    if (
+      ['--scenario', '--lag', '--regions', '--seeds', '--out', '--no-charts', '--doc'].includes(
+        flag!,
+      )
+    )
+      notEdge.push(flag!);
     switch (flag) {
+      case '--edge':
+        noValue();
+        edge = true;
+        break;
+      case '--config': {
+        const file = value();
+        if (file === undefined || file === '' || file.startsWith('--'))
+          throw new CliUsageError('--config needs a file');
+        configFile = file;
+        break;
+      }
+      case '--policy': {
+        const id = value();
+        if (id === undefined || id === '' || id.startsWith('--'))
+          throw new CliUsageError('--policy needs a policy id');
+        policy = id;
+        break;
+      }
+      case '--workload':
+        workloads = listFlag('--workload', value(), EDGE_WORKLOADS) as EdgeWorkload[];
+        break;
+      case '--edge-regions':
+        edgeRegions = listFlag('--edge-regions', value(), REGIONAL_EDGE_CACHE_REGIONS);
+        break;
+      case '--duration':
+        durationS = integerFlag('--duration', value(), 1, 3600);
+        break;
       case '--scenario': {
         const name = value();
         if (name === undefined || name.startsWith('--'))
@@ -143,7 +229,24 @@ export function parseArgs(argv: readonly string[]): CliOptions {
         throw new CliUsageError(`unknown flag "${arg}"; run with --help for the list`);
     }
   }
+  if (edge && notEdge.length > 0) {
+    throw new CliUsageError(`--edge does not take ${[...new Set(notEdge)].join(', ')}`);
+  }
+  if (!edge && edgeOnly.length > 0) {
+    throw new CliUsageError(`${[...new Set(edgeOnly)].join(', ')} only apply with --edge`);
+  }
   return {
+    ...(edge
+      ? {
+          edge: {
+            configFile: configFile ?? DEFAULT_EDGE_CONFIG,
+            ...(policy === undefined ? {} : { policy }),
+            workloads: workloads ?? [...EDGE_WORKLOADS],
+            edgeRegions: edgeRegions ?? [...REGIONAL_EDGE_CACHE_REGIONS],
+            durationS: durationS ?? 60,
+          },
+        }
+      : {}),
     ...(scenario === undefined ? {} : { scenario }),
     ...(lagMs === undefined ? {} : { lagMs }),
     ...(regions === undefined ? {} : { regions }),
@@ -201,4 +304,32 @@ export function formatTable(results: readonly StrategyResult[]): string {
     `| ${cells.map((cell, i) => (i < 5 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(' | ')} |`;
   const rule = `|${widths.map((w, i) => (i < 5 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
   return [line(COLUMNS.map((c) => c.header)), rule, ...rows.map(line)].join('\n');
+}
+
+const EDGE_COLUMNS: readonly { header: string; cell: (r: EdgeRow) => string }[] = [
+  { header: 'workload', cell: (r) => r.workload },
+  { header: 'edge region', cell: (r) => r.edgeRegion },
+  { header: 'replica', cell: (r) => r.replicaRegion },
+  { header: 'rtt ms', cell: (r) => r.rttMs.toFixed(1) },
+  { header: 'requests', cell: (r) => String(r.requests) },
+  { header: 'admitted', cell: (r) => String(r.admitted) },
+  { header: 'p50 ms', cell: (r) => r.addedLatencyP50Ms.toFixed(2) },
+  { header: 'p99 ms', cell: (r) => r.addedLatencyP99Ms.toFixed(2) },
+  { header: 'fallback', cell: (r) => `${(100 * r.fallbackRate).toFixed(2)} %` },
+  { header: 'store wait', cell: (r) => `${(100 * r.storeWaitShare).toFixed(1)} %` },
+  { header: 'over / bound', cell: (r) => `${r.overAdmissionTokens} / ${r.boundTokens}` },
+  { header: 'writes/admitted', cell: (r) => r.writesPerAdmitted.toFixed(3) },
+  { header: 'throttled', cell: (r) => String(r.throttledWrites) },
+];
+
+/** Formats edge rows as a Markdown table (first three columns left-aligned). */
+export function formatEdgeTable(rows: readonly EdgeRow[]): string {
+  const cells = rows.map((row) => EDGE_COLUMNS.map((c) => c.cell(row)));
+  const widths = EDGE_COLUMNS.map((c, i) =>
+    Math.max(c.header.length, ...cells.map((row) => row[i]!.length)),
+  );
+  const line = (values: readonly string[]) =>
+    `| ${values.map((v, i) => (i < 3 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (i < 3 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return [line(EDGE_COLUMNS.map((c) => c.header)), rule, ...cells.map(line)].join('\n');
 }

@@ -13,11 +13,13 @@ interface Timer {
   readonly fn: () => void;
 }
 
-/** Virtual clock and timers. */
+/** Virtual clock and timers (a binary heap by time, then creation order). */
 export class VirtualTime implements Time {
   #nowMs: number;
   #nextId = 1;
-  readonly #timers = new Map<number, Timer>();
+  readonly #heap: Timer[] = [];
+  /** Ids of timers set and neither fired nor cleared. */
+  readonly #live = new Set<number>();
 
   constructor(startMs = 1_700_000_000_000) {
     this.#nowMs = startMs;
@@ -28,17 +30,18 @@ export class VirtualTime implements Time {
 
   setTimer(fn: () => void, ms: number): TimerHandle {
     const id = this.#nextId++;
-    this.#timers.set(id, { id, atMs: this.#nowMs + Math.max(0, Math.ceil(ms)), fn });
+    this.#push({ id, atMs: this.#nowMs + Math.max(0, Math.ceil(ms)), fn });
+    this.#live.add(id);
     return id;
   }
 
   clearTimer(handle: TimerHandle): void {
-    this.#timers.delete(handle as number);
+    this.#live.delete(handle as number);
   }
 
   /** Timers not fired yet. */
   get pendingTimers(): number {
-    return this.#timers.size;
+    return this.#live.size;
   }
 
   /** A promise that resolves after `ms` of virtual time. */
@@ -56,7 +59,8 @@ export class VirtualTime implements Time {
     for (;;) {
       const next = this.#earliest();
       if (next === undefined || next.atMs > endMs) break;
-      this.#timers.delete(next.id);
+      this.#pop();
+      this.#live.delete(next.id);
       this.#nowMs = Math.max(this.#nowMs, next.atMs);
       next.fn();
       await flush();
@@ -87,14 +91,48 @@ export class VirtualTime implements Time {
     return settled;
   }
 
+  /** The earliest live timer, dropping cleared ones from the top of the heap. */
   #earliest(): Timer | undefined {
-    let best: Timer | undefined;
-    for (const t of this.#timers.values()) {
-      if (best === undefined || t.atMs < best.atMs || (t.atMs === best.atMs && t.id < best.id))
-        best = t;
+    for (;;) {
+      const top = this.#heap[0];
+      if (top === undefined || this.#live.has(top.id)) return top;
+      this.#pop();
     }
-    return best;
   }
+
+  #push(t: Timer): void {
+    const h = this.#heap;
+    h.push(t);
+    let i = h.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!earlier(h[i]!, h[parent]!)) break;
+      [h[i], h[parent]] = [h[parent]!, h[i]!];
+      i = parent;
+    }
+  }
+
+  #pop(): void {
+    const h = this.#heap;
+    const last = h.pop();
+    if (last === undefined || h.length === 0) return;
+    h[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < h.length && earlier(h[l]!, h[m]!)) m = l;
+      if (r < h.length && earlier(h[r]!, h[m]!)) m = r;
+      if (m === i) return;
+      [h[i], h[m]] = [h[m]!, h[i]!];
+      i = m;
+    }
+  }
+}
+
+function earlier(a: Timer, b: Timer): boolean {
+  return a.atMs < b.atMs || (a.atMs === b.atMs && a.id < b.id);
 }
 
 /** Lets every queued promise reaction run (a macrotask turn). */

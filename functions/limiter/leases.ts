@@ -26,8 +26,8 @@ import type { Decision } from '../core';
 import { type HandBack, type Lease, leaseSize, scaledCapacity, serveFromLease } from '../core';
 import type { BucketState } from './bucket-cache';
 
-/** Time constant of the demand estimate (ms): about the last second counts. */
-export const DEMAND_TIME_CONSTANT_MS = 1000;
+/** Time constant of the demand estimate (ms): about the last half second counts. */
+export const DEMAND_TIME_CONSTANT_MS = 500;
 
 /** Share of the capacity below which a bucket takes no lease (only the hot-bucket batch). */
 export const LEASE_MIN_LEVEL = 0.5;
@@ -49,7 +49,7 @@ export function demandPerMs(state: BucketState, nowMs: number): number {
 
 /**
  * How long before its leases run out a container starts the next one (ms):
- * one wait of the store (`waitMs`, which covers its round trip) and two
+ * one round trip of the store at worst without a lost packet (`waitMs`) and two
  * requests at the current demand (the answer is seen by a later request).
  */
 export function refreshLeadMs(
@@ -164,7 +164,8 @@ export function leasedTokensValidAt(state: BucketState, atMs: number): number {
 /**
  * Whether the container should take its next lease now: it leases, it has
  * been asked for the bucket, no refresh is under way, and what its leases
- * will still hold one lead from now is less than the demand meanwhile.
+ * will still hold one lead from now (nothing, without one) is less than the
+ * demand meanwhile. The caller also checks that the demand is worth a lease.
  */
 export function refreshDue(
   policy: ResolvedPolicy,

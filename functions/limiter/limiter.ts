@@ -238,13 +238,23 @@ export class Limiter {
     return result;
   }
 
+  /** The id of the bucket a policy's key is counted in (the key normalised; simulator, tests). */
+  bucketIdOf(policyId: string, key: string): string {
+    return this.#resolve({ policyId, key, costTokens: 1 }).bucketId;
+  }
+
   /**
-   * Tokens this container holds in live leases, over every bucket it keeps:
-   * taken from the store and not served yet (the simulator's bound counts
-   * them; reporting).
+   * Tokens this container holds in live leases: taken from the store and not
+   * served yet, over every bucket it keeps or for one policy's key (the
+   * simulator's bound counts them; reporting).
    */
-  leasedTokens(): number {
+  leasedTokens(bucket?: { readonly policyId: string; readonly key: string }): number {
     const nowMs = this.#time.now();
+    if (bucket !== undefined) {
+      const { bucketId } = this.#resolve({ ...bucket, costTokens: 1 });
+      const state = this.#cache.peek(bucketId);
+      return state === undefined ? 0 : leasedTokensValidAt(state, nowMs);
+    }
     let tokens = 0;
     for (const state of this.#cache.states()) tokens += leasedTokensValidAt(state, nowMs);
     return tokens;

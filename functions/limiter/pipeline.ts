@@ -39,7 +39,6 @@ import {
   recordingWrite,
   type SlotItem,
   scale,
-  scaledCapacity,
   takeHandBack,
   takeWrite,
   type View,
@@ -160,7 +159,10 @@ export class Pipeline {
     if (blocked !== undefined) return { decision: blocked, source: 'blocked' };
     const deciding = this.#fromStore(policy, state, costTokens, true, at);
     this.#markDeciding(state, deciding);
-    return deciding;
+    const outcome = await deciding;
+    // A busy bucket takes its next lease ahead, whatever decided this request.
+    if (outcome.decision.allowed) this.#maybeRefresh(policy, state, costTokens, now());
+    return outcome;
   }
 
   /** Marks a store decision (or background lease) of the bucket as under way until it settles. */
@@ -279,7 +281,7 @@ export class Pipeline {
   }
 
   #leadMs(target: PolicyStore, state: BucketState, costTokens: number, nowMs: number): number {
-    return refreshLeadMs(state, costTokens, target.guard.waitMs(), nowMs);
+    return refreshLeadMs(state, costTokens, target.guard.roundTripMs(), nowMs);
   }
 
   /** The tokens to ask for at `levelScaled`: the request, a lease, at least the policy's batch. */
@@ -291,7 +293,7 @@ export class Pipeline {
     levelScaled: number,
     nowMs: number,
   ): number {
-    return wantedTokens(policy, state, costTokens, levelScaled, target.guard.waitMs(), nowMs);
+    return wantedTokens(policy, state, costTokens, levelScaled, target.guard.roundTripMs(), nowMs);
   }
 
   /**
@@ -698,6 +700,9 @@ export class Pipeline {
     if (!target.guard.available() || nowMs < state.throttledUntilMs) return;
     const leadMs = this.#leadMs(target, state, costTokens, nowMs);
     if (!refreshDue(policy, state, costTokens, leadMs, nowMs)) return;
+    // Not worth a call when the demand asks for no more than one request (a rare key).
+    const guess = levelAt(policy.bucket, state.view, nowMs);
+    if (this.#want(policy, target, state, costTokens, guess, nowMs) <= costTokens) return;
     state.refreshing = true;
     const lease = this.#refresh(policy, target, state, costTokens, nowMs);
     if (state.deciding === undefined) this.#markDeciding(state, lease);

@@ -7,7 +7,8 @@
  * Why this shape (see docs/design.md, "Failure semantics"):
  * - a slow answer costs only its own decision. A decision waits for its call
  *   up to a wait that follows the measured round trip (twice the smoothed
- *   latency plus four deviations, never below `budgetMs`, never above
+ *   latency plus four deviations plus one TCP retransmission timeout, never
+ *   below `budgetMs`, never above
  *   `maxWaitMs`); past it, that decision alone goes to its failure mode and
  *   the call carries on in the background until the hard ceiling, where its
  *   result is still used (a late write is a write: see {@link StoreWaitError}).
@@ -121,6 +122,14 @@ export function writeMayHaveLanded(error: unknown): boolean {
   return error.kind === 'timeout' || error.kind === 'unavailable';
 }
 
+/**
+ * What one lost packet adds to a round trip (ms): TCP resends it after its
+ * retransmission timeout, never less than Linux's 200 ms minimum. The wait
+ * covers it, so that one lost packet on a healthy link costs its decision
+ * time, not a fallback.
+ */
+export const RETRANSMISSION_ALLOWANCE_MS = 200;
+
 interface Outstanding {
   /** Answered calls when this one started: none since means the store has stopped answering. */
   readonly answeredBefore: number;
@@ -175,8 +184,21 @@ export class StoreGuard {
 
   /** How long a decision waits for one call now (ms). */
   waitMs(): number {
+    return this.#waitMs(RETRANSMISSION_ALLOWANCE_MS);
+  }
+
+  /**
+   * How long a call takes at worst when no packet is lost (ms): the wait
+   * without its retransmission allowance. What the limiter plans ahead with
+   * (when to take the next lease), since a lost packet is rare.
+   */
+  roundTripMs(): number {
+    return this.#waitMs(0);
+  }
+
+  #waitMs(allowanceMs: number): number {
     if (!this.#answered || this.#smoothedMs === undefined) return this.#coldBudgetMs;
-    const adaptive = 2 * this.#smoothedMs + 4 * this.#deviationMs;
+    const adaptive = 2 * this.#smoothedMs + 4 * this.#deviationMs + allowanceMs;
     return Math.min(this.#maxWaitMs, Math.max(this.#budgetMs, Math.ceil(adaptive)));
   }
 

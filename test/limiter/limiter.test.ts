@@ -504,7 +504,7 @@ describe('failure modes', () => {
       fallbackCause: 'store-slow',
     });
     // The call is still outstanding; with nothing answering for twice the wait the guard opens.
-    await time.advance(160);
+    await time.advance(400);
     const startMs = time.now();
     const next = await ask(l, 'basic', 'third');
     expect(next).toMatchObject({ fallbackCause: 'store-down' });

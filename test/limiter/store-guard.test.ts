@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  RETRANSMISSION_ALLOWANCE_MS,
   type StoreCallEvent,
   StoreDownError,
   StoreGuard,
@@ -49,18 +50,22 @@ describe('store guard', () => {
     // 2 × 800 + 4 × 400, capped at the 3 s ceiling.
     expect(guard.waitMs()).toBe(3000);
     for (let i = 0; i < 40; i++) await time.run(guard.call('readView', answering(time, 20, 'ok')));
-    expect(guard.waitMs()).toBe(150);
-    // The store slows down to 180 ms: the first such call outlives its wait (150 ms), and its
-    // late answer teaches the guard; from then on the wait covers the new round trip.
+    // Twice the round trip plus its deviations, plus one retransmission timeout.
+    expect(guard.waitMs()).toBeGreaterThanOrEqual(2 * 20 + RETRANSMISSION_ALLOWANCE_MS);
+    expect(guard.waitMs()).toBeLessThan(2 * 20 + RETRANSMISSION_ALLOWANCE_MS + 40);
+    // One lost packet (the round trip plus Linux's 200 ms retransmission timeout) is waited for.
+    expect(await time.run(guard.call('write', answering(time, 20 + 200, 'ok')))).toBe('ok');
+    // The store slows down to 600 ms: the first such call outlives its wait, and its late
+    // answer teaches the guard; from then on the wait covers the new round trip.
     const first = await time.run(
-      guard.call('write', answering(time, 180, 'ok')).catch((e: unknown) => e),
+      guard.call('write', answering(time, 600, 'ok')).catch((e: unknown) => e),
     );
     expect(first).toBeInstanceOf(StoreWaitError);
     await time.advance(100);
     for (let i = 0; i < 40; i++) {
-      expect(await time.run(guard.call('write', answering(time, 180, 'ok')))).toBe('ok');
+      expect(await time.run(guard.call('write', answering(time, 600, 'ok')))).toBe('ok');
     }
-    expect(guard.waitMs()).toBeGreaterThanOrEqual(360);
+    expect(guard.waitMs()).toBeGreaterThanOrEqual(2 * 600);
     expect(guard.waitMs()).toBeLessThan(3000);
   });
 
@@ -68,10 +73,12 @@ describe('store guard', () => {
     const time = new VirtualTime(0);
     const { guard, calls } = guardOn(time);
     await time.run(guard.call('readView', answering(time, 10, 'warm')));
+    const waitMs = guard.waitMs();
+    expect(waitMs).toBeLessThan(400);
     const slow = guard.call('write', answering(time, 400, 'landed'));
     const error = await time.run(slow.catch((e: unknown) => e));
     expect(error).toBeInstanceOf(StoreWaitError);
-    expect(time.now()).toBe(10 + 150);
+    expect(time.now()).toBe(10 + waitMs);
     // The guard stays closed: one slow answer is not a store that is down.
     expect(guard.available()).toBe(true);
     expect(await time.run((error as StoreWaitError<string>).late)).toBe('landed');
@@ -122,10 +129,13 @@ describe('store guard', () => {
     const time = new VirtualTime(0);
     const { guard, calls } = guardOn(time);
     await time.run(guard.call('readView', answering(time, 10, 'warm')));
+    const waitMs = guard.waitMs();
     const hung = guard.call('readView', () => new Promise<never>(() => undefined));
     await time.run(hung.catch(() => undefined));
+    expect(time.now()).toBe(10 + waitMs);
+    await time.advance(waitMs - 10);
     expect(guard.open).toBe(false);
-    await time.advance(150);
+    await time.advance(20);
     expect(guard.open).toBe(true);
     // The ceiling ends the hung call as a timeout (it would never settle on its own).
     await time.advance(3000);

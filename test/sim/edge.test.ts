@@ -1,0 +1,282 @@
+/**
+ * The edge simulator (`npm run simulate -- --edge`): the world it builds
+ * around the real limiter (frozen containers, connection set-up, the
+ * per-partition write limit), the figures it reports, and its flags. Every
+ * run is in virtual time; figures are asserted as bounds and relations, not
+ * as exact values a change of the model would move.
+ */
+
+import { describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../functions/config/resolve';
+import type { LimiterConfig } from '../../functions/config/schema';
+import { StoreError } from '../../functions/store/types';
+import { config as shippedConfig } from '../../limiter.config';
+import { CliUsageError, DEFAULT_EDGE_CONFIG, formatEdgeTable, parseArgs } from '../../sim/cli';
+import {
+  EDGE_WORKLOADS,
+  runEdgeWorkload,
+  workloadPolicies,
+  worstOverAdmission,
+} from '../../sim/edge/run';
+import { EdgeWorld, PARTITION_WRITE_UNITS_PER_SECOND } from '../../sim/edge/world';
+import { linkBetween, REGIONAL_EDGE_CACHE_REGIONS } from '../../sim/network/model';
+
+const config: LimiterConfig = {
+  appName: 'EdgeSimTest',
+  account: '111111111111',
+  tableName: 'edge-sim-test',
+  origin: { domainName: 'api.example.com' },
+  regions: ['us-east-1', 'eu-west-1', 'ap-southeast-1'],
+  policies: [
+    { id: 'per-client', capacityTokens: 100, refillTokens: 50 },
+    { id: 'cap', capacityTokens: 2000, refillTokens: 1000 },
+  ],
+  rules: [
+    { id: 'clients', match: {}, policy: 'per-client', key: [{ header: 'x-api-key' }] },
+    { id: 'all', match: {}, policy: 'cap', key: [{ constant: 'all' }] },
+  ],
+};
+
+describe('edge simulator: the world', () => {
+  it("a new container's first store call also opens the connection; later calls do not", async () => {
+    const world = new EdgeWorld({
+      config: resolveConfig(config),
+      edgeRegions: ['sa-east-1'],
+      seed: 3,
+    });
+    const rtt = linkBetween('sa-east-1', world.replicaOf('sa-east-1')).floorMs;
+    const first = await world.time.run(world.request('sa-east-1', 'per-client', 'a', 1));
+    await world.time.advance(1000);
+    const second = await world.time.run(world.request('sa-east-1', 'per-client', 'b', 1));
+    expect(first).toMatchObject({ allowed: true, coldStart: true, waitedForStore: true });
+    expect(second).toMatchObject({ allowed: true, coldStart: false, waitedForStore: true });
+    // TCP and TLS handshakes, then the call: three round trips, never less than the link's floor.
+    expect(first.addedLatencyMs).toBeGreaterThanOrEqual(3 * rtt);
+    expect(second.addedLatencyMs).toBeGreaterThanOrEqual(rtt);
+    expect(second.addedLatencyMs).toBeLessThan(first.addedLatencyMs);
+    expect(world.containersOf('sa-east-1')).toBe(1);
+  });
+
+  it('requests that overlap go to separate containers; an idle one is reused', async () => {
+    const world = new EdgeWorld({
+      config: resolveConfig(config),
+      edgeRegions: ['us-east-1'],
+      seed: 1,
+    });
+    const a = world.request('us-east-1', 'per-client', 'x', 1);
+    const b = world.request('us-east-1', 'per-client', 'y', 1);
+    await world.time.run(Promise.all([a, b]));
+    expect(world.containersOf('us-east-1')).toBe(2);
+    await world.time.advance(1000);
+    await world.time.run(world.request('us-east-1', 'per-client', 'z', 1));
+    expect(world.containersOf('us-east-1')).toBe(2);
+  });
+
+  it('a partition takes its write units per second, then throttles until the next second', () => {
+    const world = new EdgeWorld({
+      config: resolveConfig(config),
+      edgeRegions: ['us-east-1'],
+      seed: 1,
+    });
+    for (let i = 0; i < PARTITION_WRITE_UNITS_PER_SECOND; i++) world.chargeWrite('us-east-1', 'b');
+    let thrown: unknown;
+    try {
+      world.chargeWrite('us-east-1', 'b');
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(StoreError);
+    expect((thrown as StoreError).kind).toBe('throttled');
+    // Replicated writes count on every replica: another region's writer is already full too.
+    expect(() => world.chargeWrite('eu-west-1', 'b')).toThrow(StoreError);
+    expect(world.throttledWrites).toBe(2);
+    // Another bucket is another partition.
+    expect(() => world.chargeWrite('us-east-1', 'other')).not.toThrow();
+    world.time.setTimer(() => undefined, 1000);
+    return world.time.advance(1000).then(() => {
+      expect(() => world.chargeWrite('us-east-1', 'b')).not.toThrow();
+    });
+  });
+
+  it('without the limit nothing throttles', () => {
+    const world = new EdgeWorld({
+      config: resolveConfig(config),
+      edgeRegions: ['us-east-1'],
+      seed: 1,
+      throughputLimits: false,
+    });
+    for (let i = 0; i <= 2 * PARTITION_WRITE_UNITS_PER_SECOND; i++)
+      world.chargeWrite('us-east-1', 'b');
+    expect(world.throttledWrites).toBe(0);
+    expect(world.maxPartitionWritesPerSecond).toBeGreaterThan(PARTITION_WRITE_UNITS_PER_SECOND);
+  });
+});
+
+describe('edge simulator: workloads', () => {
+  const edges = ['us-east-1', 'sa-east-1'];
+
+  it('is deterministic for a seed, and another seed draws another run', async () => {
+    const run = (seed: number) =>
+      runEdgeWorkload('busy-key', { config, edgeRegions: edges, seed, durationS: 5, warmupS: 2 });
+    const [a, b, c] = [await run(7), await run(7), await run(8)];
+    expect(b).toEqual(a);
+    expect(c).not.toEqual(a);
+  });
+
+  it('busy key: most admissions wait for no store round trip, none falls back, over-admission within its bound', async () => {
+    const rows = await runEdgeWorkload('busy-key', {
+      config,
+      edgeRegions: edges,
+      seed: 1,
+      durationS: 30,
+    });
+    expect(rows.map((r) => r.edgeRegion)).toEqual(edges);
+    for (const row of rows) {
+      expect(row).toMatchObject({ workload: 'busy-key', policy: 'per-client', fallbackRate: 0 });
+      expect(row.requests).toBeGreaterThan(200);
+      expect(row.admitted).toBe(row.requests);
+      expect(row.storeWaitShare).toBeLessThan(0.5);
+      expect(row.addedLatencyP50Ms).toBeLessThan(row.rttMs);
+      expect(row.overAdmissionTokens).toBeLessThanOrEqual(row.boundTokens);
+      // Leases: far fewer writes than admitted requests.
+      expect(row.writesPerAdmitted).toBeLessThan(0.5);
+    }
+  });
+
+  it('cold keys: every admission waits for one store round trip (a take), not two', async () => {
+    const [row] = await runEdgeWorkload('cold-keys', {
+      config,
+      edgeRegions: ['sa-east-1'],
+      seed: 1,
+      durationS: 10,
+      warmupS: 2,
+    });
+    expect(row!.storeWaitShare).toBe(1);
+    expect(row!.fallbackRate).toBe(0);
+    expect(row!.addedLatencyP50Ms).toBeGreaterThanOrEqual(
+      linkBetween('sa-east-1', 'us-east-1').floorMs,
+    );
+    expect(row!.addedLatencyP50Ms).toBeLessThan(1.5 * row!.rttMs + 10);
+  });
+
+  it('overload: a shared key at three times its refill admits about its refill, within its bound', async () => {
+    const rows = await runEdgeWorkload('overload', {
+      config,
+      edgeRegions: edges,
+      seed: 1,
+      durationS: 20,
+    });
+    const admitted = rows.reduce((n, r) => n + r.admitted, 0);
+    const requests = rows.reduce((n, r) => n + r.requests, 0);
+    expect(admitted).toBeLessThan(0.5 * requests);
+    // 50 tokens/s for 20 s plus a capacity of 100, and what the bound allows.
+    expect(admitted).toBeLessThanOrEqual(50 * 20 + 100 + rows[0]!.boundTokens);
+    for (const row of rows) expect(row.overAdmissionTokens).toBeLessThanOrEqual(row.boundTokens);
+  });
+
+  it('hot bucket: 20,000 requests/s across the replicas stays under the partition limit', async () => {
+    const rows = await runEdgeWorkload('hot-bucket', {
+      config,
+      edgeRegions: ['us-east-1', 'eu-west-1', 'ap-southeast-1'],
+      seed: 1,
+      durationS: 10,
+    });
+    expect(rows).toHaveLength(3);
+    for (const row of rows) {
+      expect(row.throttledWrites).toBe(0);
+      expect(row.maxPartitionWritesPerSecond).toBeLessThan(PARTITION_WRITE_UNITS_PER_SECOND);
+      expect(row.fallbackRate).toBe(0);
+      expect(row.admitted).toBeGreaterThan(0.9 * row.requests);
+    }
+  });
+
+  it('chooses a per-client and a shared policy from the config, or the one asked for', () => {
+    const resolved = resolveConfig(config);
+    expect(workloadPolicies(resolved)).toMatchObject({
+      perClient: { id: 'per-client' },
+      shared: { id: 'cap' },
+    });
+    expect(workloadPolicies(resolved, 'cap').perClient.id).toBe('cap');
+    expect(() => workloadPolicies(resolved, 'nope')).toThrow(/unknown policy "nope"/);
+    // The shipped config has both kinds.
+    const shipped = workloadPolicies(resolveConfig(shippedConfig));
+    expect(shipped.perClient.id).not.toBe(shipped.shared.id);
+  });
+
+  it('over-admission is how far the exact level of the admissions went below zero', () => {
+    const policy = resolveConfig(config).policies.get('per-client')!;
+    // 100 at once empties the bucket; 5 more 10 ms later find 0.5 token of refill.
+    const at = (atMs: number, tokens: number) => ({ atMs, tokens });
+    expect(worstOverAdmission(policy, [at(0, 100)])).toBe(0);
+    expect(worstOverAdmission(policy, [at(0, 100), at(10, 5)])).toBeCloseTo(4.5, 6);
+    // Refill pays it back: after two seconds the same 5 fit.
+    expect(worstOverAdmission(policy, [at(0, 100), at(2000, 5)])).toBe(0);
+  });
+});
+
+describe('edge simulator: flags and table', () => {
+  it('--edge runs every workload in every regional edge cache region on the shipped config', () => {
+    expect(parseArgs(['--edge']).edge).toEqual({
+      configFile: DEFAULT_EDGE_CONFIG,
+      workloads: [...EDGE_WORKLOADS],
+      edgeRegions: [...REGIONAL_EDGE_CACHE_REGIONS],
+      durationS: 60,
+    });
+    expect(parseArgs([]).edge).toBeUndefined();
+  });
+
+  it('reads its own flags', () => {
+    const options = parseArgs([
+      '--edge',
+      '--config=my.config.ts',
+      '--policy',
+      'api',
+      '--workload',
+      'busy-key,overload',
+      '--edge-regions=sa-east-1',
+      '--duration',
+      '5',
+      '--seed',
+      '9',
+      '--json',
+    ]);
+    expect(options).toMatchObject({
+      seed: 9,
+      json: true,
+      edge: {
+        configFile: 'my.config.ts',
+        policy: 'api',
+        workloads: ['busy-key', 'overload'],
+        edgeRegions: ['sa-east-1'],
+        durationS: 5,
+      },
+    });
+  });
+
+  it.each([
+    [['--edge', '--lag', '10'], /--edge does not take --lag/],
+    [['--workload', 'busy-key'], /--workload only apply with --edge/],
+    [['--edge', '--workload', 'busy-key,nope'], /unknown "nope"; known: busy-key/],
+    [['--edge', '--edge-regions', 'mars-1'], /--edge-regions: unknown "mars-1"/],
+    [['--edge', '--duration', '0'], /--duration must be an integer between 1 and 3600/],
+    [['--edge', '--config'], /--config needs a file/],
+  ])('refuses %j', (argv, message) => {
+    expect(() => parseArgs(argv)).toThrow(CliUsageError);
+    expect(() => parseArgs(argv)).toThrow(message);
+  });
+
+  it('formats one table row per workload and edge region', async () => {
+    const rows = await runEdgeWorkload('busy-key', {
+      config,
+      edgeRegions: ['eu-west-1', 'ap-southeast-2'],
+      seed: 1,
+      durationS: 2,
+      warmupS: 1,
+    });
+    const lines = formatEdgeTable(rows).split('\n');
+    expect(lines).toHaveLength(2 + rows.length);
+    expect(lines[0]).toMatch(/^\| workload +\| edge region +\| replica/);
+    expect(lines[2]).toContain('| eu-west-1');
+    expect(lines[3]).toContain('| ap-southeast-2');
+  });
+});
