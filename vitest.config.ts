@@ -22,6 +22,7 @@ export const INTEGRATION_FILES = [
   'test/reconciler/reconcile-emulator.test.ts',
   'test/store/dynamodb-replication-store.dynalite.test.ts',
   'test/store/dynamodb-store.dynalite.test.ts',
+  'test/store/transports.test.ts',
 ];
 
 /** The local runtime over HTTP and the CLI as a process (`npm run test:e2e`). */

@@ -11,6 +11,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { assertConfig, type LimiterConfig, type PolicyConfig } from '../functions/config/schema';
 import { createDynamoDbClient } from '../functions/store/client';
 import { DynamoDbStore } from '../functions/store/dynamodb-store';
+import { SdkTransport } from '../functions/store/sdk-transport';
 import { bucketTableDefinition } from '../functions/store/table';
 import config from '../limiter.config';
 import { RegionEmulator } from '../local/emulator';
@@ -65,7 +66,7 @@ export class StoreHarness {
           name,
           proxy,
           client,
-          store: new DynamoDbStore({ client, tableName: BENCH_TABLE }),
+          store: new DynamoDbStore({ transport: new SdkTransport(client), tableName: BENCH_TABLE }),
         });
       }
     } catch (error) {

@@ -5,6 +5,8 @@
  * module hard-codes a count or a duration.
  */
 
+import type { CostSizes } from './cost-variants';
+
 /** Every size the benchmark uses. */
 export interface BenchSizes {
   readonly profile: 'full' | 'quick';
@@ -48,6 +50,14 @@ export interface BenchSizes {
     readonly concurrency: number;
     readonly keysTimeBudgetMs: number;
   };
+  /** Today's edge client against the light one (bench/edge-client.ts). */
+  readonly edgeClient: {
+    readonly rounds: number;
+    readonly decisionsPerRound: number;
+    readonly warmupDecisions: number;
+    readonly moduleLoadRuns: number;
+  };
+  readonly cost: CostSizes;
 }
 
 /** `npm run bench`: a few minutes. */
@@ -77,6 +87,10 @@ export const FULL_SIZES: BenchSizes = {
     concurrency: 32,
     keysTimeBudgetMs: 30_000,
   },
+  // Warm-up long enough for the JIT to settle on both clients: early rounds cost more.
+  edgeClient: { rounds: 12, decisionsPerRound: 500, warmupDecisions: 2_000, moduleLoadRuns: 15 },
+  // A busy key at 10 requests/s per container; three whole metrics-flush intervals.
+  cost: { requestsPerSecondPerContainer: 10, warmupSeconds: 10, measuredMinutes: 3 },
 };
 
 /** `npm run bench -- --quick`: under a minute, same shape, smaller sizes. */
@@ -112,10 +126,26 @@ export const QUICK_SIZES: BenchSizes = {
     concurrency: 16,
     keysTimeBudgetMs: 4_000,
   },
+  edgeClient: { rounds: 4, decisionsPerRound: 200, warmupDecisions: 600, moduleLoadRuns: 5 },
+  // Same rate (the leases depend on it), one interval, the two settings that matter most.
+  cost: {
+    requestsPerSecondPerContainer: 10,
+    warmupSeconds: 5,
+    measuredMinutes: 1,
+    variants: ['default', 'headers-off'],
+  },
 };
 
 /** Benchmark parts, in report order. */
-export const PARTS = ['decision', 'traffic', 'e2e', 'accuracy', 'scale'] as const;
+export const PARTS = [
+  'decision',
+  'traffic',
+  'e2e',
+  'accuracy',
+  'scale',
+  'edge-client',
+  'cost',
+] as const;
 /** One benchmark part. */
 export type BenchPart = (typeof PARTS)[number];
 
@@ -124,8 +154,13 @@ export interface BenchArgs {
   readonly sizes: BenchSizes;
   /** Parts to run (all by default). */
   readonly parts: readonly BenchPart[];
-  /** Directory of report.md and report.json, relative to the working directory. */
-  readonly outDir: string;
+  /**
+   * Directory of report.md and report.json, relative to the working
+   * directory; undefined writes no files (`--cost` without `--out`).
+   */
+  readonly outDir: string | undefined;
+  /** `--cost`: run the cost part alone and print its table; write files only with `--out`. */
+  readonly costOnly: boolean;
 }
 
 /** Where a complete full run writes its report: the tracked one the README cites. */
@@ -140,9 +175,10 @@ export class BenchUsageError extends Error {
 }
 
 /**
- * Parses `[--quick] [--only part,part] [--out dir]`. Only a full run of every
- * part writes {@link REPORT_DIR} by default; a quick or partial run writes
- * {@link SCRATCH_DIR}, so it never replaces the tracked report by accident.
+ * Parses `[--quick] [--only part,part] [--out dir] [--cost]`. Only a full run
+ * of every part writes {@link REPORT_DIR} by default; a quick or partial run
+ * writes {@link SCRATCH_DIR}, so it never replaces the tracked report by
+ * accident; `--cost` alone writes nothing unless `--out` is given.
  *
  * @throws {@link BenchUsageError} on anything else.
  */
@@ -150,9 +186,11 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
   let sizes = FULL_SIZES;
   let parts: BenchPart[] = [...PARTS];
   let outDir: string | undefined;
+  let costOnly = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '--quick') sizes = QUICK_SIZES;
+    else if (arg === '--cost') costOnly = true;
     else if (arg === '--only' || arg === '--out') {
       const value = argv[++i];
       if (value === undefined) throw new BenchUsageError(`${arg} needs a value`);
@@ -169,10 +207,11 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       }
     } else {
       throw new BenchUsageError(
-        `unknown argument "${arg}"; usage: npm run bench -- [--quick] [--only ${PARTS.join(',')}] [--out dir]`,
+        `unknown argument "${arg}"; usage: npm run bench -- [--quick] [--only ${PARTS.join(',')}] [--out dir] [--cost]`,
       );
     }
   }
+  if (costOnly) return { sizes, parts: ['cost'], outDir, costOnly };
   const complete = sizes.profile === 'full' && parts.length === PARTS.length;
-  return { sizes, parts, outDir: outDir ?? (complete ? REPORT_DIR : SCRATCH_DIR) };
+  return { sizes, parts, outDir: outDir ?? (complete ? REPORT_DIR : SCRATCH_DIR), costOnly };
 }

@@ -5,7 +5,10 @@
  */
 
 import type { AccuracyResult } from './accuracy-types';
+import { renderCost } from './cost-report';
+import type { CostResult } from './cost-variants';
 import type { DecisionCostResult } from './decision-cost';
+import type { EdgeClientResult } from './edge-client';
 import type { E2eRun, EndToEndResult } from './end-to-end';
 import type { MachineInfo } from './machine';
 import type { ScaleResult } from './scale';
@@ -28,7 +31,9 @@ export interface BenchReport {
   readonly endToEnd?: EndToEndResult;
   readonly accuracy?: AccuracyResult;
   readonly scale?: ScaleResult;
+  readonly cost?: CostResult;
   readonly bundle?: BundleResult;
+  readonly edgeClient?: EdgeClientResult;
   readonly targets: readonly TargetResult[];
   /** Parts that failed or were skipped, and why. */
   readonly problems: readonly { readonly part: string; readonly message: string }[];
@@ -307,6 +312,49 @@ function renderScale(r: ScaleResult): string {
   ].join('\n');
 }
 
+function renderEdgeClient(r: EdgeClientResult): string {
+  const m = r.moduleLoad;
+  const row = (transport: 'sdk' | 'light') => {
+    const v = r.variants[transport];
+    return [
+      transport === 'sdk'
+        ? "SDK client (today's, sdk-transport.ts)"
+        : 'light transport (http-transport.ts)',
+      num(v.medianCpuMicrosPerDecision),
+      v.cpuMicrosPerDecision.map((x) => num(x)).join(', '),
+      num(v.storeCallsPerDecision, 2),
+      num(v.latencyAt128MbMs, 2),
+      num(v.medianWallMicrosPerDecision),
+      `${num(m.zippedBytes[transport] / 1024, 1)} KB`,
+      num(m.requireMsMedian[transport], 1),
+      num(m.initMsMedian[transport], 1),
+    ];
+  };
+  const [low, high] = r.cpuRatioRange;
+  return [
+    "## 6. The edge's DynamoDB client",
+    '',
+    `The real \`Limiter\`, wired as the edge wires it, on each client against one dynalite in a child process (its CPU is not counted): one hot key, every decision admitted, view cache and blocked-until cache off, so every decision calls the store. ${r.rounds} rounds of ${num(r.decisionsPerRound)} sequential decisions per client after ${num(r.warmupDecisions)} warm-up decisions, the clients alternating round by round; a round's figure is this process's \`process.cpuUsage()\` over the round per decision. Added latency at 128 MB = CPU time × 1769/128 (a viewer trigger's share of a vCPU). Bundle: the viewer-request bundle built on each client, zipped, and \`require\` and container init in ${m.runs} fresh processes each, interleaved.`,
+    '',
+    table(
+      [
+        'client',
+        'CPU µs / decision (median)',
+        'per round',
+        'store calls / decision',
+        'added at 128 MB (ms)',
+        'wall µs / decision',
+        'bundle zipped',
+        'require (ms, median)',
+        'container init (ms, median)',
+      ],
+      [row('sdk'), row('light')],
+    ),
+    '',
+    `Light / SDK, this run: CPU ${times(r.cpuRatio)} (paired rounds ${times(low)}–${times(high)}), bundle ${times(m.zippedRatio)}, require ${times(m.requireRatio)}.`,
+  ].join('\n');
+}
+
 /** Renders the whole report. */
 export function renderReport(report: BenchReport): string {
   const m = report.meta;
@@ -326,6 +374,8 @@ export function renderReport(report: BenchReport): string {
   if (report.endToEnd) parts.push('', renderEndToEnd(report.endToEnd));
   if (report.accuracy) parts.push('', renderAccuracy(report.accuracy));
   if (report.scale) parts.push('', renderScale(report.scale));
+  if (report.edgeClient) parts.push('', renderEdgeClient(report.edgeClient));
+  if (report.cost) parts.push('', renderCost(report.cost));
   if (report.problems.length > 0) {
     parts.push(
       '',

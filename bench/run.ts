@@ -3,7 +3,8 @@
  * bench/results/report.md and report.json (and, for a full run, the
  * generated part of docs/performance.md). `--quick` runs the same parts at smoke sizes in
  * under a minute; `--only a,b` runs some parts; both write bench/out/
- * (gitignored) instead of the tracked report. `--out dir` writes elsewhere.
+ * (gitignored) instead of the tracked report. `--out dir` writes elsewhere;
+ * `--cost` runs the cost part alone and prints its table (files only with `--out`).
  *
  * Why parts fail softly: a part whose dependency is broken is reported as
  * "not measured" with its error, so one failure never hides the other
@@ -16,7 +17,11 @@ import projectConfig from '../limiter.config';
 import { buildFunction, hasEntry } from '../scripts/build-functions';
 import { measureAccuracy } from './accuracy';
 import type { AccuracyResult } from './accuracy-types';
+import { renderCost } from './cost-report';
+import { measureCost } from './cost-run';
+import type { CostResult } from './cost-variants';
 import { type DecisionCostResult, measureDecisionCost } from './decision-cost';
+import { type EdgeClientResult, measureEdgeClient } from './edge-client';
 import { type EndToEndResult, measureEndToEnd } from './end-to-end';
 import { machineInfo } from './machine';
 import { type BenchArgs, BenchUsageError, PARTS, parseArgs, REPORT_DIR } from './options';
@@ -65,7 +70,7 @@ export async function runBench(args: BenchArgs, command: string): Promise<BenchR
   const { sizes, parts } = args;
   const want = (part: (typeof parts)[number]) => parts.includes(part);
 
-  const bundle = await step('bundle', problems, missing, measureBundle);
+  const bundle = args.costOnly ? undefined : await step('bundle', problems, missing, measureBundle);
   const decisionCost: DecisionCostResult | undefined = want('decision')
     ? await step('decision', problems, missing, () => measureDecisionCost(sizes.decisionCost))
     : undefined;
@@ -73,6 +78,9 @@ export async function runBench(args: BenchArgs, command: string): Promise<BenchR
   // servers run here, and the other parts leave garbage and warm code behind.
   const endToEnd: EndToEndResult | undefined = want('e2e')
     ? await step('e2e', problems, missing, () => measureEndToEnd(sizes.endToEnd))
+    : undefined;
+  const edgeClient: EdgeClientResult | undefined = want('edge-client')
+    ? await step('edge-client', problems, missing, () => measureEdgeClient(sizes.edgeClient))
     : undefined;
   const storeTraffic: StoreTrafficResult | undefined = want('traffic')
     ? await step('traffic', problems, missing, () => measureStoreTraffic(sizes.storeTraffic))
@@ -82,6 +90,9 @@ export async function runBench(args: BenchArgs, command: string): Promise<BenchR
     : undefined;
   const scale: ScaleResult | undefined = want('scale')
     ? await step('scale', problems, missing, () => measureScale(sizes.scale))
+    : undefined;
+  const cost: CostResult | undefined = want('cost')
+    ? await step('cost', problems, missing, () => measureCost(sizes.cost))
     : undefined;
 
   const report: BenchReport = {
@@ -97,15 +108,21 @@ export async function runBench(args: BenchArgs, command: string): Promise<BenchR
     ...(endToEnd ? { endToEnd } : {}),
     ...(accuracy ? { accuracy } : {}),
     ...(scale ? { scale } : {}),
+    ...(cost ? { cost } : {}),
     ...(bundle ? { bundle } : {}),
+    ...(edgeClient ? { edgeClient } : {}),
     targets: evaluateTargets({
       ...(storeTraffic ? { storeTraffic } : {}),
       ...(endToEnd ? { endToEnd } : {}),
       ...(bundle ? { bundle } : {}),
+      ...(edgeClient ? { edgeClient } : {}),
+      ...(cost ? { cost } : {}),
       missing,
     }),
     problems,
   };
+  if (args.costOnly && cost !== undefined) process.stdout.write(`${renderCost(cost, '## Cost')}\n`);
+  if (args.outDir === undefined) return report;
   mkdirSync(args.outDir, { recursive: true });
   writeFileSync(join(args.outDir, 'report.md'), renderReport(report));
   writeFileSync(join(args.outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);

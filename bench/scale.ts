@@ -16,6 +16,7 @@ import { type AttributeValue, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { Limiter } from '../functions/limiter/limiter';
 import { createDynamoDbClient } from '../functions/store/client';
 import { DynamoDbStore } from '../functions/store/dynamodb-store';
+import { SdkTransport } from '../functions/store/sdk-transport';
 import { BENCH_REGIONS, measureDecisionCost } from './decision-cost';
 import { startDynaliteChild } from './dynalite-child';
 import { BENCH_TABLE, benchConfig, StoreHarness } from './harness';
@@ -163,7 +164,10 @@ async function keysPoint(keys: number, options: ScaleOptions): Promise<KeyScaleP
         { id: 'warm', ...generous },
       ],
     );
-    const store = new DynamoDbStore({ client, tableName: BENCH_TABLE });
+    const store = new DynamoDbStore({
+      transport: new SdkTransport(client),
+      tableName: BENCH_TABLE,
+    });
     // Warm the client's connections and code paths before the heap baseline.
     const warm = new Limiter({ config, region, store, maxBuckets: MAX_CACHED_BUCKETS });
     for (let i = 0; i < 50; i++)

@@ -5,6 +5,9 @@
  * logic; no benchmark asserts a time.
  */
 
+import { COST_TARGET_USD_PER_MILLION, headersCost } from './cost-report';
+import type { CostResult } from './cost-variants';
+import type { EdgeClientResult } from './edge-client';
 import type { EndToEndResult } from './end-to-end';
 import type { StoreTrafficResult } from './store-traffic';
 
@@ -35,6 +38,8 @@ export interface TargetInputs {
   readonly storeTraffic?: StoreTrafficResult;
   readonly endToEnd?: EndToEndResult;
   readonly bundle?: BundleResult;
+  readonly edgeClient?: EdgeClientResult;
+  readonly cost?: CostResult;
   /** Why a part is missing, by part name. */
   readonly missing?: Readonly<Record<string, string>>;
 }
@@ -49,6 +54,10 @@ export const MAX_WRITES_PER_ADMITTED_LEASED = 0.1;
 export const NOISE_MARGIN = 0.15;
 /** Least throughput ratio over RateLimiterDynamo when most requests are refused. */
 export const MIN_REFUSED_THROUGHPUT_RATIO = 5;
+/** Most CPU per admitted decision that calls the store, light edge client / today's SDK client. */
+export const MAX_EDGE_CLIENT_CPU_RATIO = 1 / 3;
+/** Most module load (`require`) of the viewer-request bundle, light client / SDK client. */
+export const MAX_EDGE_MODULE_LOAD_RATIO = 1 / 2;
 
 const fmt = (x: number, digits = 3) => Number(x.toFixed(digits)).toString();
 const num = (x: number) => Math.round(x).toLocaleString('en-US');
@@ -67,7 +76,35 @@ export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
     allowedVersusReference(inputs, 'allowed-hot'),
     allowedVersusReference(inputs, 'allowed-cold'),
     refusedVersusReference(inputs),
+    edgeClientCpu(inputs),
+    edgeModuleLoad(inputs),
+    costPerMillion(inputs),
   ];
+}
+
+function costPerMillion({ cost, missing }: TargetInputs): TargetResult {
+  const id = 'cost-per-million-admitted';
+  const goal = `default config ≤ $${COST_TARGET_USD_PER_MILLION.toFixed(2)} per million admitted requests (3 replicas, RateLimit headers on)`;
+  const def = cost?.cases.find((c) => c.variant.id === 'default');
+  if (cost === undefined || def === undefined) return notMeasured(id, goal, missing?.cost);
+  const total = def.breakdown.perRequestUsdPerMillion;
+  const met = total <= COST_TARGET_USD_PER_MILLION;
+  const headers = headersCost(cost);
+  const largest = [...def.breakdown.parts].sort((a, b) => b.usdPerMillion - a.usdPerMillion);
+  return {
+    id,
+    goal,
+    measured: `$${fmt(total)} per request (+ $${fmt(def.breakdown.totalUsdPerMillion - total)} of fixed monthly costs at the stated volume)${headers === undefined ? '' : `; the headers cost $${fmt(headers)}`}`,
+    status: met ? 'met' : 'missed',
+    ...(met
+      ? {}
+      : {
+          note: `largest parts: ${largest
+            .slice(0, 3)
+            .map((p) => `${p.label} $${fmt(p.usdPerMillion)}`)
+            .join(', ')}`,
+        }),
+  };
 }
 
 function writesWithoutLeases({ storeTraffic, missing }: TargetInputs): TargetResult {
@@ -218,5 +255,36 @@ function refusedVersusReference({ endToEnd, missing }: TargetInputs): TargetResu
         ? ''
         : `below ${MIN_REFUSED_THROUGHPUT_RATIO}× the reference on the same front and store; `) +
       'with its in-memory block RLF also answers blocked keys from memory, so that ratio is expected near 1',
+  };
+}
+
+function edgeClientCpu({ edgeClient, missing }: TargetInputs): TargetResult {
+  const id = 'edge-client-cpu';
+  const goal = `CPU per admitted decision that calls the store ≤ 1/${1 / MAX_EDGE_CLIENT_CPU_RATIO} of the SDK client's, side by side`;
+  if (edgeClient === undefined) return notMeasured(id, goal, missing?.['edge-client']);
+  const { light, sdk } = edgeClient.variants;
+  const met = edgeClient.cpuRatio <= MAX_EDGE_CLIENT_CPU_RATIO;
+  const [low, high] = edgeClient.cpuRatioRange;
+  return {
+    id,
+    goal,
+    measured: `×${fmt(edgeClient.cpuRatio, 2)}: ${num(light.medianCpuMicrosPerDecision)} µs vs ${num(sdk.medianCpuMicrosPerDecision)} µs (medians of ${edgeClient.rounds} interleaved rounds; rounds paired ×${fmt(low, 2)}–×${fmt(high, 2)})`,
+    status: met ? 'met' : 'missed',
+    ...(met ? {} : { note: 'the light client costs more than a third of the SDK client' }),
+  };
+}
+
+function edgeModuleLoad({ edgeClient, missing }: TargetInputs): TargetResult {
+  const id = 'edge-module-load';
+  const goal = `viewer-request bundle module load ≤ 1/${1 / MAX_EDGE_MODULE_LOAD_RATIO} of the SDK client's, side by side`;
+  if (edgeClient === undefined) return notMeasured(id, goal, missing?.['edge-client']);
+  const m = edgeClient.moduleLoad;
+  const met = m.requireRatio <= MAX_EDGE_MODULE_LOAD_RATIO;
+  return {
+    id,
+    goal,
+    measured: `require ×${fmt(m.requireRatio, 2)}: ${fmt(m.requireMsMedian.light, 1)} ms vs ${fmt(m.requireMsMedian.sdk, 1)} ms (medians of ${m.runs} fresh processes each); zipped ×${fmt(m.zippedRatio, 2)}`,
+    status: met ? 'met' : 'missed',
+    ...(met ? {} : { note: "the light bundle takes more than half the SDK bundle's load time" }),
   };
 }

@@ -8,7 +8,12 @@
 import { Runtime } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { resolveConfig } from '../functions/config/resolve';
-import type { AlarmConfig, LimiterConfig, PolicyConfig } from '../functions/config/schema';
+import type {
+  AlarmConfig,
+  ClientHeadersMode,
+  LimiterConfig,
+  PolicyConfig,
+} from '../functions/config/schema';
 
 /** Lambda@Edge functions must live here; the edge stack is deployed here. */
 export const EDGE_REGION = 'us-east-1';
@@ -125,6 +130,25 @@ export function stackNames(config: LimiterConfig): StackNames {
 /** The Lambda@Edge functions, by the name their role plays. */
 export type EdgeFunctionRole = 'viewer-request' | 'viewer-response';
 
+/** How clients get their RateLimit headers unless the config says otherwise. */
+export const DEFAULT_CLIENT_HEADERS: ClientHeadersMode = 'viewer-response';
+
+/** How clients get their RateLimit headers. */
+export function clientHeadersMode(config: LimiterConfig): ClientHeadersMode {
+  return config.clientHeaders ?? DEFAULT_CLIENT_HEADERS;
+}
+
+/**
+ * The Lambda@Edge functions a config deploys and associates: the limiter on
+ * viewer requests, and the RateLimit headers on viewer responses unless
+ * `clientHeaders` turns them off. Their alarms and dashboard widgets follow.
+ */
+export function edgeFunctionRoles(config: LimiterConfig): EdgeFunctionRole[] {
+  return clientHeadersMode(config) === 'viewer-response'
+    ? ['viewer-request', 'viewer-response']
+    : ['viewer-request'];
+}
+
 /**
  * Name of a Lambda@Edge function. Fixed (not generated) so that the stacks of
  * other regions can name its metrics and logs, which Lambda@Edge publishes as
@@ -154,14 +178,15 @@ export function activeRegions(config: LimiterConfig): string[] {
 /**
  * The config compiled into the function bundles: the active regions only, and
  * none of the deployment-only settings (origin protection, distribution, edge
- * monitoring, the deploy record), so that changing those does not publish a
- * new Lambda@Edge version.
+ * monitoring, client headers, the deploy record), so that changing those does
+ * not publish a new Lambda@Edge version.
  */
 export function functionConfig(config: LimiterConfig): LimiterConfig {
   const {
     originProtection: _originProtection,
     distribution: _distribution,
     edgeMonitoring: _edgeMonitoring,
+    clientHeaders: _clientHeaders,
     retiringRegions: _retiringRegions,
     deployed: _deployed,
     ...rest

@@ -23,7 +23,7 @@ import { PlaceholderGuard } from './constructs/placeholder-guard';
 import {
   activeRegions,
   EDGE_REGION,
-  type EdgeFunctionRole,
+  edgeFunctionRoles,
   edgeWatchRegions,
   primaryRegion,
   stackNames,
@@ -41,8 +41,6 @@ export interface LimiterAppOptions {
   readonly app?: App;
   /** Register cdk-nag's AwsSolutions checks as a synthesis validation. @default true */
   readonly nag?: boolean;
-  /** Deploy the viewer-response function. @default whether its entry exists */
-  readonly viewerResponse?: boolean;
 }
 
 /** The stacks of one deployment. */
@@ -72,10 +70,16 @@ export function buildLimiterApp(
   const names = stackNames(config);
   const env = (region: string) => ({ account: config.account, region });
   const description = (what: string) => `${config.appName}: ${what}`;
-  const viewerResponse = options.viewerResponse ?? hasFunction('edge-response');
-  const edgeFunctions: EdgeFunctionRole[] = viewerResponse
-    ? ['viewer-request', 'viewer-response']
-    : ['viewer-request'];
+  const edgeFunctions = edgeFunctionRoles(config);
+  if (edgeFunctions.includes('viewer-response') && !hasFunction('edge-response')) {
+    throw new InvalidConfigError([
+      {
+        path: 'clientHeaders',
+        message:
+          'viewer-response needs functions/edge/response-handler.ts, which this tree does not have; set clientHeaders to none',
+      },
+    ]);
+  }
   const active = activeRegions(config);
 
   const primary = primaryRegion(config);
@@ -118,7 +122,6 @@ export function buildLimiterApp(
     env: env(EDGE_REGION),
     description: description('Lambda@Edge limiter, its CloudFront distribution and edge dashboard'),
     config,
-    viewerResponse,
   });
   for (const t of tables) edge.addStackDependency(t, 'the edge writes to every replica');
 

@@ -24,7 +24,9 @@ import { bundledConfig } from '../shared/bundled-config';
 import { JSON_HEADERS, problem } from '../shared/http';
 import { EmfLimiterMetrics } from '../shared/metrics';
 import { rateLimitHeaders, retryAfterSeconds, secondsCeil } from '../shared/ratelimit-headers';
-import { bucketStoresFor, replicationStoreFor } from '../store/stores';
+import { replicationStoreFor } from '../store/regional-stores';
+import { sdkTransport } from '../store/sdk-transport';
+import { bucketStoresFor } from '../store/stores';
 import type { BucketStore } from '../store/types';
 import { checkHealth, type ReplicationStatusReader } from './health';
 import { BadRequestError, parseLimitBody, parseLimitQuery } from './request';
@@ -43,7 +45,7 @@ export interface ApiDependencies {
   readonly healthBudgetMs?: number;
   /** Milliseconds since the epoch (for `resetAt`). @default Date.now */
   readonly clock?: () => number;
-  /** Called after every invocation, answered or failed (flushes metrics). */
+  /** Called after every invocation, answered or failed (flushes metrics once per interval). */
   readonly afterInvocation?: () => void;
   /** Where unexpected errors are reported. @default console.error */
   readonly logError?: (message: string, error: unknown) => void;
@@ -201,7 +203,8 @@ export function defaultDependencies(
   const config = resolveConfig(raw);
   const access =
     endpoint === undefined ? {} : { endpointOf: () => endpoint, credentials: LOCAL_CREDENTIALS };
-  const stores = bucketStoresFor(config, region, access);
+  // The SDK client: the status reader below shares it (regional-stores.ts).
+  const stores = bucketStoresFor(config, region, sdkTransport, access);
   const metrics = new EmfLimiterMetrics();
   const limiter = new Limiter({
     config,
@@ -216,7 +219,9 @@ export function defaultDependencies(
     store: stores.store,
     healthBudgetMs: config.runtime.storeBudgetMs,
     statusReader: replicationStoreFor(config, region, access),
-    afterInvocation: () => metrics.flush(),
+    afterInvocation: () => {
+      metrics.flushIfDue();
+    },
   };
 }
 

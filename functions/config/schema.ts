@@ -17,6 +17,25 @@ export type StoreErrorMode = 'open' | 'closed' | 'local';
 /** `eventual`: a slot per region on the global table; `strong`: one slot on the MRSC table. */
 export type ConsistencyMode = 'eventual' | 'strong';
 
+/**
+ * How clients get the `RateLimit` and `RateLimit-Policy` headers of requests
+ * the limiter let through (refusals always carry them: the viewer-request
+ * function answers those itself):
+ * - `viewer-response`: a second Lambda@Edge function, on viewer responses,
+ *   copies them from the decision; it is a second Lambda@Edge request per
+ *   request: about $0.76 per million admitted requests with its log lines
+ *   (docs/cost.md);
+ * - `none`: no such function; the origin still receives the decision as
+ *   `x-ratelimit-*` request headers and may answer with them itself.
+ *
+ * A string rather than a flag so that another way (an origin middleware
+ * copying the request headers) can be added without a breaking change.
+ */
+export type ClientHeadersMode = 'viewer-response' | 'none';
+
+/** Every {@link ClientHeadersMode}. */
+export const CLIENT_HEADERS_MODES: readonly ClientHeadersMode[] = ['viewer-response', 'none'];
+
 /** One rate-limit policy: a token bucket shape and how it behaves. */
 export interface PolicyConfig {
   /** Short id, `[a-z0-9-]{1,32}`; it names the policy in headers and metrics. */
@@ -269,6 +288,8 @@ export interface LimiterConfig {
   readonly distribution?: DistributionConfig;
   /** Alarms on the edge functions in every region they run in. @default every regional edge cache region */
   readonly edgeMonitoring?: EdgeMonitoringConfig;
+  /** How clients get the RateLimit headers of admitted requests ({@link ClientHeadersMode}). @default 'viewer-response' */
+  readonly clientHeaders?: ClientHeadersMode;
   /**
    * Regions being removed: their replica stays, with deletion protection off,
    * but no function uses it and they have no regional stack. Remove them from
@@ -378,6 +399,12 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
   }
   for (const list of ['policies', 'rules'] as const) {
     if (!Array.isArray(config[list])) add(list, 'must be an array');
+  }
+  if (config.clientHeaders !== undefined && !CLIENT_HEADERS_MODES.includes(config.clientHeaders)) {
+    add(
+      'clientHeaders',
+      `must be ${CLIENT_HEADERS_MODES.join(' or ')} (got ${JSON.stringify(config.clientHeaders)})`,
+    );
   }
   const auth = config.regionalApi?.auth;
   if (auth !== undefined && auth !== 'iam' && auth !== 'none') {

@@ -532,7 +532,11 @@ function slotWrite(
     ...base,
     returnedTokens: w.returnedTokens,
     ttlEpochSeconds: ttlEpochSeconds(policy, w.nowMs, w.ttlGraceSeconds, w.levelAfterScaled),
-    expected: applySlotWrite(ownItem, { ...base, maxCurrentN: Number.MAX_SAFE_INTEGER })!,
+    expected: applySlotWrite(ownItem, {
+      ...base,
+      maxCurrentN: Number.MAX_SAFE_INTEGER,
+      ttlEpochSeconds: ttlEpochSeconds(policy, w.nowMs, w.ttlGraceSeconds, w.levelAfterScaled),
+    })!,
   };
 }
 

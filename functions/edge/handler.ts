@@ -7,10 +7,11 @@
  * {@link bundledConfig}); the only thing the container learns at run time is
  * `AWS_REGION` (set by Lambda at the edge too), from which it picks the
  * nearest table replica (the resolved config's rule). Everything expensive
- * (config validation and defaults, rule compilation, the DynamoDB client with
- * its keep-alive sockets, the limiter and its caches) is built once per
- * container, on the first invocation, by {@link containerFor} (the edge's
- * composition root), and reused. The decision itself is viewer-request.ts.
+ * (config validation and defaults, rule compilation, the DynamoDB transport
+ * with its keep-alive sockets, the limiter and its caches, the metrics sink that
+ * aggregates the container's metrics between flushes) is built once per
+ * container, on the first invocation, by {@link composeEdgeContainer} (the
+ * edge's composition root), and reused. The decision itself is viewer-request.ts.
  *
  * Local runs and tests only: a bundle built with the define
  * `__LIMITER_STORE_ENDPOINTS__` (a JSON object from replica region to an
@@ -20,11 +21,12 @@
  * path can reach anything but the regional DynamoDB endpoint.
  */
 import type { CloudFrontRequestEvent, CloudFrontRequestResult } from 'aws-lambda';
-import { resolveConfig } from '../config/resolve';
+import { type ResolvedConfig, resolveConfig } from '../config/resolve';
 import { Limiter } from '../limiter/limiter';
 import { bundledConfig } from '../shared/bundled-config';
-import { EmfLimiterMetrics } from '../shared/metrics';
-import { bucketStoresFor } from '../store/stores';
+import { EmfLimiterMetrics, type EmfLimiterMetricsOptions } from '../shared/metrics';
+import { httpTransport } from '../store/http-transport';
+import { bucketStoresFor, type StoreAccess } from '../store/stores';
 import { LOCAL_STORE_CREDENTIALS, type StoreEndpoints } from './build-defines';
 import { compileRules } from './rule-match';
 import { createViewerRequestHandler, type ViewerRequestHandler } from './viewer-request';
@@ -32,10 +34,25 @@ import { createViewerRequestHandler, type ViewerRequestHandler } from './viewer-
 declare const __LIMITER_STORE_ENDPOINTS__: StoreEndpoints | undefined;
 
 /** One container's wiring for one region. */
-interface EdgeContainer {
+export interface EdgeContainer {
   readonly replicaRegion: string;
-  readonly decide: ViewerRequestHandler;
+  /** One invocation: the decision, then the metrics flush when one is due. */
+  readonly handle: ViewerRequestHandler;
+  readonly limiter: Limiter;
   readonly metrics: EmfLimiterMetrics;
+}
+
+/** What {@link composeEdgeContainer} builds a container from. */
+export interface EdgeContainerOptions {
+  readonly config: ResolvedConfig;
+  /** Where the container runs (`AWS_REGION`); it picks the replica. */
+  readonly awsRegion: string | undefined;
+  /** How the replicas are reached. @default the regional DynamoDB endpoints */
+  readonly access?: StoreAccess;
+  /** Milliseconds since the epoch, for the limiter and the metrics. @default real time */
+  readonly clock?: () => number;
+  /** Options of the metrics sink (its clock is {@link EdgeContainerOptions.clock}). */
+  readonly metrics?: Omit<EmfLimiterMetricsOptions, 'clock'>;
 }
 
 const containers = new Map<string, EdgeContainer>();
@@ -46,38 +63,65 @@ function storeEndpoints(): StoreEndpoints | undefined {
     : __LIMITER_STORE_ENDPOINTS__;
 }
 
-/** The edge's composition root: everything a container needs, built once. */
-function containerFor(awsRegion: string | undefined): EdgeContainer {
-  const cacheKey = awsRegion ?? '';
-  const cached = containers.get(cacheKey);
-  if (cached !== undefined) return cached;
-  const config = resolveConfig(bundledConfig());
-  const endpoints = storeEndpoints();
-  const stores = bucketStoresFor(
-    config,
-    awsRegion,
-    endpoints === undefined
-      ? {}
-      : { endpointOf: (r) => endpoints[r], credentials: LOCAL_STORE_CREDENTIALS },
-  );
-  const metrics = new EmfLimiterMetrics();
+/**
+ * The edge's composition root: everything one container needs. The deployed
+ * handler builds one per container from the bundled config; the cost
+ * benchmark builds them with a virtual clock to measure what they write.
+ */
+export function composeEdgeContainer(options: EdgeContainerOptions): EdgeContainer {
+  const { config, clock } = options;
+  // The light transport: no SDK in the edge bundle (http-transport.ts says why).
+  const stores = bucketStoresFor(config, options.awsRegion, httpTransport, options.access ?? {});
+  const metrics = new EmfLimiterMetrics({
+    ...options.metrics,
+    ...(clock === undefined ? {} : { clock }),
+  });
   const limiter = new Limiter({
     config,
     // The slot written is the replica's: a slot is only ever written through one replica.
     region: stores.replica,
     store: stores.store,
     ...(stores.strongStore === undefined ? {} : { strongStore: stores.strongStore }),
+    ...(clock === undefined ? {} : { clock }),
     metrics,
   });
-  const container: EdgeContainer = {
+  const decide = createViewerRequestHandler({
+    rules: compileRules(config.config),
+    limiter,
+    maxKeyLength: config.runtime.maxKeyLength,
+    ...(clock === undefined ? {} : { clock }),
+  });
+  return {
     replicaRegion: stores.replica,
-    decide: createViewerRequestHandler({
-      rules: compileRules(config.config),
-      limiter,
-      maxKeyLength: config.runtime.maxKeyLength,
-    }),
+    handle: async (event) => {
+      try {
+        return await decide(event);
+      } finally {
+        // Lambda freezes the container when the handler returns: no timer can
+        // flush, so the invocation does, once per interval.
+        metrics.flushIfDue();
+      }
+    },
+    limiter,
     metrics,
   };
+}
+
+/** This process's container for `awsRegion`, built on first use from the bundled config. */
+function containerFor(awsRegion: string | undefined): EdgeContainer {
+  const cacheKey = awsRegion ?? '';
+  const cached = containers.get(cacheKey);
+  if (cached !== undefined) return cached;
+  const endpoints = storeEndpoints();
+  const container = composeEdgeContainer({
+    config: resolveConfig(bundledConfig()),
+    awsRegion,
+    ...(endpoints === undefined
+      ? {}
+      : {
+          access: { endpointOf: (r) => endpoints[r], credentials: LOCAL_STORE_CREDENTIALS },
+        }),
+  });
   containers.set(cacheKey, container);
   return container;
 }
@@ -88,14 +132,7 @@ function containerFor(awsRegion: string | undefined): EdgeContainer {
  * emulate several regions with one loaded bundle.
  */
 export function handlerForRegion(awsRegion: string | undefined): ViewerRequestHandler {
-  return async (event) => {
-    const container = containerFor(awsRegion);
-    try {
-      return await container.decide(event);
-    } finally {
-      container.metrics.flush();
-    }
-  };
+  return (event) => containerFor(awsRegion).handle(event);
 }
 
 /** The replica a container in `awsRegion` talks to (logs, the local runtime's status). */

@@ -1,7 +1,12 @@
 /**
  * Measures the Lambda@Edge bundles: size (raw, deflated, and a real zip when
  * the `zip` tool exists) against the viewer-trigger limit of 1 MB zipped and
- * the project's goal of 300 KB, and cold-start init time.
+ * the project's goal of 300 KB, and cold-start init time. The viewer-request
+ * bundle is built twice, on the light transport it deploys with
+ * (functions/store/http-transport.ts) and on today's SDK client
+ * (functions/store/sdk-transport.ts, swapped in by an esbuild plugin), and
+ * both are measured side by side in one run, their fresh processes
+ * interleaved so that the machine's noise falls on both alike.
  *
  * Why these numbers: Lambda@Edge refuses viewer-trigger packages above 1 MB
  * zipped, and a cold container pays for loading and initialising the bundle
@@ -19,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { deflateRawSync } from 'node:zlib';
-import { type BuildOptions, build } from 'esbuild';
+import { type BuildOptions, build, type Plugin } from 'esbuild';
 import {
   EDGE_VIEWER_MAX_ZIPPED_BYTES,
   esbuildOptions,
@@ -45,17 +50,69 @@ export interface ColdStart {
   readonly initMs: readonly number[];
 }
 
+/** The DynamoDB transport a viewer-request bundle is built on. */
+export type EdgeTransport = 'light' | 'sdk';
+
+/** What {@link measureEdgeBundles} measured. */
+export interface EdgeBundleMeasurement {
+  /** Both edge bundles as deployed (the viewer-request one on the light transport). */
+  readonly sizes: readonly BundleSize[];
+  /** The viewer-request bundle on today's SDK client, for comparison. */
+  readonly sdkSize: BundleSize;
+  /** Cold start of the viewer-request bundle on each transport, from interleaved fresh processes. */
+  readonly coldStart: Readonly<Record<EdgeTransport, ColdStart>>;
+}
+
+/**
+ * Builds the viewer-request bundle on the SDK transport: the edge handler's
+ * import of the light transport resolves to a module that hands out
+ * sdk-transport.ts's factory under the light one's name, so nothing else of
+ * the bundle changes.
+ */
+function sdkTransportAtTheEdge(): Plugin {
+  const handler = resolve(REPO_ROOT, 'functions/edge/handler.ts');
+  return {
+    name: 'sdk-transport-at-the-edge',
+    setup(b) {
+      b.onResolve({ filter: /\/store\/http-transport$/ }, (args) =>
+        resolve(args.importer) === handler
+          ? { path: 'sdk-transport', namespace: 'edge-transport' }
+          : undefined,
+      );
+      b.onLoad({ filter: /.*/, namespace: 'edge-transport' }, () => ({
+        contents: `export { sdkTransport as httpTransport } from ${JSON.stringify(
+          resolve(REPO_ROOT, 'functions/store/sdk-transport.ts'),
+        )};`,
+        loader: 'ts',
+        resolveDir: REPO_ROOT,
+      }));
+    },
+  };
+}
+
 async function bundleTo(
   dir: string,
   name: BundleSize['name'],
   config: LimiterConfig,
+  transport: EdgeTransport = 'light',
 ): Promise<{ file: string; size: BundleSize }> {
   const result = await build({
     ...esbuildOptions({ name, config }),
+    ...(transport === 'sdk' ? { plugins: [sdkTransportAtTheEdge()] } : {}),
+    metafile: true,
     write: false,
-  } as BuildOptions & { write: false });
+  } as BuildOptions & { write: false; metafile: true });
   const code = result.outputFiles[0]!.contents;
-  const sub = join(dir, name);
+  const carriesSdk = Object.keys(result.metafile.inputs).some((f) =>
+    f.includes('node_modules/@aws-sdk/client-dynamodb/'),
+  );
+  // A comparison of two equal bundles would say nothing: check the swap took place.
+  if (name === 'edge' && carriesSdk !== (transport === 'sdk')) {
+    throw new Error(
+      `the ${transport} viewer-request bundle ${carriesSdk ? 'carries' : 'lacks'} the DynamoDB SDK client`,
+    );
+  }
+  const sub = join(dir, `${name}-${transport}`);
   mkdirSync(sub, { recursive: true });
   const file = join(sub, 'index.js');
   writeFileSync(file, code);
@@ -102,23 +159,37 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** Builds both edge bundles, measures them, and returns the figures. */
+/**
+ * Builds both edge bundles and the viewer-request one on the SDK transport,
+ * measures them, and returns the figures: `runs` fresh processes per
+ * viewer-request bundle, alternating which of the two goes first.
+ */
 export async function measureEdgeBundles(
   config: LimiterConfig,
   runs: number,
-): Promise<{ sizes: BundleSize[]; coldStart: ColdStart }> {
+): Promise<EdgeBundleMeasurement> {
+  if (!(Number.isSafeInteger(runs) && runs > 0)) {
+    throw new RangeError(`runs must be a positive integer (got ${runs})`);
+  }
   const dir = mkdtempSync(join(tmpdir(), 'edge-measure-'));
   try {
-    const edge = await bundleTo(dir, 'edge', config);
+    const light = await bundleTo(dir, 'edge', config, 'light');
+    const sdk = await bundleTo(dir, 'edge', config, 'sdk');
     const response = await bundleTo(dir, 'edge-response', config);
-    const requireMs: number[] = [];
-    const initMs: number[] = [];
+    const files: Record<EdgeTransport, string> = { light: light.file, sdk: sdk.file };
+    const timings: Record<EdgeTransport, { requireMs: number[]; initMs: number[] }> = {
+      light: { requireMs: [], initMs: [] },
+      sdk: { requireMs: [], initMs: [] },
+    };
     for (let i = 0; i < runs; i++) {
-      const t = coldStartOnce(edge.file);
-      requireMs.push(t.requireMs);
-      initMs.push(t.initMs);
+      const order: EdgeTransport[] = i % 2 === 0 ? ['light', 'sdk'] : ['sdk', 'light'];
+      for (const transport of order) {
+        const t = coldStartOnce(files[transport]);
+        timings[transport].requireMs.push(t.requireMs);
+        timings[transport].initMs.push(t.initMs);
+      }
     }
-    return { sizes: [edge.size, response.size], coldStart: { requireMs, initMs } };
+    return { sizes: [light.size, response.size], sdkSize: sdk.size, coldStart: timings };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -137,18 +208,28 @@ async function main(argv: readonly string[]): Promise<void> {
   };
   const config = loaded.default ?? loaded.config;
   if (config === undefined) throw new Error(`${configFile} exports no config`);
-  const { sizes, coldStart } = await measureEdgeBundles(config, runs);
+  const { sizes, sdkSize, coldStart } = await measureEdgeBundles(config, runs);
   const kb = (n: number | undefined) => (n === undefined ? 'n/a' : `${(n / 1024).toFixed(1)} KB`);
+  const sizeLine = (s: BundleSize, label: string) =>
+    `${label.padEnd(14)} raw ${kb(s.bytes).padStart(9)}  deflated ${kb(s.deflatedBytes).padStart(9)}  zip ${kb(s.zipBytes).padStart(9)}`;
   for (const s of sizes) {
     console.log(
-      `${s.name.padEnd(14)} raw ${kb(s.bytes).padStart(9)}  deflated ${kb(s.deflatedBytes).padStart(9)}  zip ${kb(s.zipBytes).padStart(9)}` +
-        `  (goal ${kb(EDGE_BUNDLE_GOAL_BYTES)}, limit ${kb(EDGE_VIEWER_MAX_ZIPPED_BYTES)})`,
+      `${sizeLine(s, s.name)}  (goal ${kb(EDGE_BUNDLE_GOAL_BYTES)}, limit ${kb(EDGE_VIEWER_MAX_ZIPPED_BYTES)})`,
     );
   }
+  console.log(`${sizeLine(sdkSize, 'edge on SDK')}  (today's client, for comparison)`);
   const stats = (xs: readonly number[]) =>
     `median ${median(xs).toFixed(1)} ms, min ${Math.min(...xs).toFixed(1)}, max ${Math.max(...xs).toFixed(1)}`;
+  for (const transport of ['light', 'sdk'] as const) {
+    const c = coldStart[transport];
+    console.log(
+      `cold start, ${transport === 'light' ? 'light transport' : "today's SDK client"}, ${runs} fresh processes: require ${stats(c.requireMs)}; container init ${stats(c.initMs)}`,
+    );
+  }
+  const ratio = (a: number, b: number) => `×${(a / b).toFixed(2)}`;
+  const zipped = (s: BundleSize) => s.zipBytes ?? s.deflatedBytes;
   console.log(
-    `cold start, ${runs} fresh processes: require ${stats(coldStart.requireMs)}; container init ${stats(coldStart.initMs)}`,
+    `light / SDK, same run: zipped ${ratio(zipped(sizes[0]!), zipped(sdkSize))}, require median ${ratio(median(coldStart.light.requireMs), median(coldStart.sdk.requireMs))}, container init median ${ratio(median(coldStart.light.initMs), median(coldStart.sdk.initMs))}`,
   );
   const over = sizes.find((s) => (s.zipBytes ?? s.deflatedBytes) > EDGE_VIEWER_MAX_ZIPPED_BYTES);
   if (over !== undefined) {

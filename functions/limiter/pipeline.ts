@@ -260,7 +260,10 @@ export class Pipeline {
     costTokens: number,
     nowMs: number,
   ): boolean {
-    if (!this.#takes(policy, target) || this.#viewFresh(state, nowMs)) return false;
+    // A guard that lets one probe through would refuse the second call of the pair.
+    if (!this.#takes(policy, target) || target.guard.open || this.#viewFresh(state, nowMs)) {
+      return false;
+    }
     if (state.view.size === 0) return true;
     // After a take, a conditional write first: it checkpoints what takes added (`tk`), whose
     // timing the level otherwise only bounds by the latest take.
@@ -539,7 +542,11 @@ export class Pipeline {
       // what it does not admit goes back.
       const outcome = this.#storeFailedAfterTake(policy, state, costTokens, nowMs, viewed.reason);
       const kept = outcome.decision.allowed ? costTokens : 0;
-      this.#handBackTaken(state, after, asked - kept);
+      // Owed to the store until written: the pending writes flush it even if this bucket is
+      // not asked for again.
+      const back = takeHandBack(after, asked - kept);
+      if (back !== undefined)
+        this.parts.pending.addHandBack(state.bucketId, policy.id, back, nowMs);
       return outcome;
     }
     const level = levelBeforeTake(policy.bucket, viewed.value, target.slot, before, nowMs);

@@ -20,7 +20,8 @@ import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { LimiterConfig } from '../config/schema';
 import { bundledConfig } from '../shared/bundled-config';
 import type { ReconcilerStatus } from '../shared/replication-status';
-import { replicaStores, type StoreAccess } from '../store/stores';
+import { replicaStores } from '../store/regional-stores';
+import type { StoreAccess } from '../store/stores';
 import { cloudWatchPublisher, type MetricPublisher } from './metrics';
 import {
   InvalidReconcilerOptionsError,

@@ -10,6 +10,11 @@
  *   per data point: once with its detail dimensions listed below, and once
  *   with **no dimensions** (the aggregate series an alarm watches without
  *   enumerating policies or kinds);
+ * - hot-path metrics are aggregated in each container and written about once
+ *   a minute (functions/shared/metrics.ts), stamped with the minute their
+ *   events happened in: a one-minute period sees a container's counts up to
+ *   one flush interval late, so an alarm on them needs at least one
+ *   evaluation period of slack (`evaluationPeriods - datapointsToAlarm`);
  * - reconciler metrics carry the dimensions listed below only.
  */
 
@@ -50,6 +55,18 @@ export const METRIC = {
 
 /** A metric name. */
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
+
+/** The metrics the hot path (edge handler, regional API) writes through the aggregating sink. */
+export const HOT_PATH_METRICS: readonly MetricName[] = [
+  METRIC.Decisions,
+  METRIC.RemainingRatio,
+  METRIC.StoreLatency,
+  METRIC.StoreErrors,
+  METRIC.Fallbacks,
+  METRIC.ConditionalRetries,
+  METRIC.StoreCalls,
+  METRIC.PendingDebtTokens,
+];
 
 /** Dimension names. */
 export const DIMENSION = {

@@ -16,6 +16,7 @@
  * | `n`, `v`, `inc`, `at` | N | net tokens, version, incarnation (ms), last write (ms) |
  * | `ct`, `cl` | N | checkpoint time (ms) and level (scaled units) |
  * | `cv` | M | checkpoint view: slot → L [N n, N inc] |
+ * | `tk` | N | tokens takes added after the checkpoint (absent: 0) |
  * | `ttl` | N | expiry, epoch seconds |
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
@@ -32,6 +33,7 @@ export const ATTR = {
   ct: 'ct',
   cl: 'cl',
   cv: 'cv',
+  tk: 'tk',
   ttl: 'ttl',
 } as const;
 
@@ -83,7 +85,9 @@ export function encodeItem(
     out[ATTR.cl] = encodeNumber(item.checkpoint.cl);
     out[ATTR.cv] = encodeSeenCounts(item.checkpoint.cv);
   }
-  if (ttlEpochSeconds !== undefined) out[ATTR.ttl] = encodeNumber(ttlEpochSeconds);
+  if (item.tk !== undefined && item.tk > 0) out[ATTR.tk] = encodeNumber(item.tk);
+  const ttl = ttlEpochSeconds ?? item.ttl;
+  if (ttl !== undefined) out[ATTR.ttl] = encodeNumber(ttl);
   return out;
 }
 
@@ -133,14 +137,25 @@ export function decodeItem(attrs: AttributeMap): SlotItem {
       cv: decodeSeenCounts(attrs[ATTR.cv]),
     };
   }
+  const n = decodeNumber(attrs[ATTR.n], ATTR.n);
   const item: SlotItem = {
     slot,
-    n: decodeNumber(attrs[ATTR.n], ATTR.n),
+    n,
     v: decodeNumber(attrs[ATTR.v], ATTR.v),
     inc: decodeNumber(attrs[ATTR.inc], ATTR.inc),
     at: decodeNumber(attrs[ATTR.at], ATTR.at),
   };
-  return checkpoint === undefined ? item : { ...item, checkpoint };
+  const extra: { checkpoint?: Checkpoint; tk?: number; ttl?: number } = {};
+  if (checkpoint !== undefined) extra.checkpoint = checkpoint;
+  if (attrs[ATTR.tk] !== undefined) {
+    const tk = decodeNumber(attrs[ATTR.tk], ATTR.tk);
+    // More tokens taken since the checkpoint than in all would invent a checkpoint count below 0.
+    if (tk < 0 || tk > n)
+      throw new CodecError(`attribute ${ATTR.tk} must be in [0, n] (got ${tk})`);
+    if (tk > 0) extra.tk = tk;
+  }
+  if (attrs[ATTR.ttl] !== undefined) extra.ttl = decodeNumber(attrs[ATTR.ttl], ATTR.ttl);
+  return { ...item, ...extra };
 }
 
 /** The bucket id (`pk`) of a stored item, or `undefined`. */

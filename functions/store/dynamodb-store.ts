@@ -1,7 +1,10 @@
 /**
- * The DynamoDB adapter of {@link BucketStore}: the only code that speaks the
- * SDK. It reads a bucket's slots with one Query, one slot with GetItem, and
- * applies a decision as ONE conditional UpdateItem (docs/design.md, "The conditional write"):
+ * The DynamoDB adapter of {@link BucketStore}: the only code that turns slot
+ * reads and writes into DynamoDB operations, sent through a transport
+ * (transport.ts: the SDK client for the regional functions, a light signed
+ * HTTP client at the edge). It reads a bucket's slots with one Query, one slot
+ * with GetItem, and applies a decision as ONE conditional UpdateItem
+ * (docs/design.md, "The conditional write"):
  *
  *     ADD n :k, v :one
  *     SET ct = :ct, cl = :cl, cv = :cv, at = :at, ttl = :ttl, inc = if_not_exists(inc, :at)
@@ -11,19 +14,11 @@
  * without a read-modify-write loop; `ADD` keeps their increments. A failed
  * condition becomes a {@link StoreConflictError} carrying the stored item
  * when DynamoDB returned it (`ReturnValuesOnConditionCheckFailure`; emulators
- * may not, then the caller re-reads). Every other SDK error becomes a
+ * may not, then the caller re-reads). Every other error becomes a
  * {@link StoreError} of one kind (errors.ts). MRSC write conflicts (strong
  * mode) are retried here with jittered backoff, within the caller's signal.
  */
-import {
-  ConditionalCheckFailedException,
-  type DynamoDBClient,
-  GetItemCommand,
-  QueryCommand,
-  UpdateItemCommand,
-  type UpdateItemCommandInput,
-} from '@aws-sdk/client-dynamodb';
-import type { SlotItem, SlotWrite } from '../core';
+import { applyTakeWrite, type SlotItem, type SlotWrite, type TakeWrite } from '../core';
 import {
   ATTR,
   type AttributeMap,
@@ -32,16 +27,28 @@ import {
   encodeNumber,
   encodeSeenCounts,
 } from './codec';
-import { REPLICATED_WRITE_CONFLICT, storeCall, toStoreError } from './errors';
-import { type BucketStore, type ReadOptions, StoreConflictError, StoreError } from './types';
+import {
+  CONDITIONAL_CHECK_FAILED,
+  REPLICATED_WRITE_CONFLICT,
+  storeCall,
+  toStoreError,
+} from './errors';
+import type { DynamoDbTransport, UpdateItemRequest } from './transport';
+import {
+  type BucketStore,
+  type ReadOptions,
+  StoreConflictError,
+  StoreError,
+  type TakeResult,
+} from './types';
 
 /** Default most slot items one bucket may have before a read is refused. */
 export const DEFAULT_MAX_SLOTS_PER_BUCKET = 64;
 
 /** How a {@link DynamoDbStore} is built. */
 export interface DynamoDbStoreOptions {
-  /** The container's client (client.ts). */
-  readonly client: DynamoDBClient;
+  /** The container's transport of the replica (sdk-transport.ts or http-transport.ts). */
+  readonly transport: DynamoDbTransport;
   /** The table (global table replica, or the MRSC table). */
   readonly tableName: string;
   /**
@@ -62,7 +69,7 @@ export interface DynamoDbStoreOptions {
 
 /** {@link BucketStore} on one DynamoDB table. */
 export class DynamoDbStore implements BucketStore {
-  readonly #client: DynamoDBClient;
+  readonly #transport: DynamoDbTransport;
   readonly #table: string;
   readonly #maxSlots: number;
   readonly #onDecodeError: (error: CodecError, bucketId: string) => void;
@@ -71,7 +78,7 @@ export class DynamoDbStore implements BucketStore {
   readonly #random: () => number;
 
   constructor(options: DynamoDbStoreOptions) {
-    this.#client = options.client;
+    this.#transport = options.transport;
     this.#table = options.tableName;
     this.#maxSlots = options.maxSlotsPerBucket ?? DEFAULT_MAX_SLOTS_PER_BUCKET;
     this.#onDecodeError = options.onDecodeError ?? (() => undefined);
@@ -86,8 +93,8 @@ export class DynamoDbStore implements BucketStore {
     let seen = 0;
     do {
       const page = await storeCall('readView', options.abortSignal, () =>
-        this.#client.send(
-          new QueryCommand({
+        this.#transport.query(
+          {
             TableName: this.#table,
             KeyConditionExpression: '#pk = :pk',
             ExpressionAttributeNames: { '#pk': ATTR.pk },
@@ -96,7 +103,7 @@ export class DynamoDbStore implements BucketStore {
             // One more than the bound, to tell "exactly at the bound" from "over it".
             Limit: this.#maxSlots + 1,
             ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
-          }),
+          },
           { abortSignal: options.abortSignal },
         ),
       );
@@ -122,12 +129,12 @@ export class DynamoDbStore implements BucketStore {
     options: ReadOptions = {},
   ): Promise<SlotItem | undefined> {
     const out = await storeCall('readSlot', options.abortSignal, () =>
-      this.#client.send(
-        new GetItemCommand({
+      this.#transport.getItem(
+        {
           TableName: this.#table,
           Key: { [ATTR.pk]: { S: bucketId }, [ATTR.sk]: { S: slot } },
           ConsistentRead: options.consistent === true,
-        }),
+        },
         { abortSignal: options.abortSignal },
       ),
     );
@@ -147,7 +154,7 @@ export class DynamoDbStore implements BucketStore {
     const input = updateInputOf(this.#table, bucketId, write);
     for (let attempt = 0; ; attempt += 1) {
       try {
-        const out = await this.#client.send(new UpdateItemCommand(input), {
+        const out = await this.#transport.updateItem(input, {
           abortSignal: options.abortSignal,
         });
         if (out.Attributes === undefined) {
@@ -158,10 +165,8 @@ export class DynamoDbStore implements BucketStore {
         }
         return decodeItem(out.Attributes);
       } catch (error) {
-        if (
-          error instanceof ConditionalCheckFailedException ||
-          nameOf(error) === 'ConditionalCheckFailedException'
-        ) {
+        // The SDK's ConditionalCheckFailedException and the light transport's error alike.
+        if (nameOf(error) === CONDITIONAL_CHECK_FAILED) {
           throw new StoreConflictError(this.#currentOf(error, bucketId), { cause: error });
         }
         if (error instanceof CodecError) {
@@ -175,6 +180,43 @@ export class DynamoDbStore implements BucketStore {
         }
         throw toStoreError(error, 'applyWrite');
       }
+    }
+  }
+
+  async applyTake(
+    bucketId: string,
+    take: TakeWrite,
+    options: { readonly abortSignal?: AbortSignal } = {},
+  ): Promise<TakeResult> {
+    if (options.abortSignal?.aborted === true) {
+      throw new StoreError('applyTake not started: the time budget is spent', 'timeout', {
+        cause: options.abortSignal.reason,
+      });
+    }
+    try {
+      const out = await this.#transport.updateItem(takeInputOf(this.#table, bucketId, take), {
+        abortSignal: options.abortSignal,
+      });
+      const before = out.Attributes === undefined ? undefined : decodeItem(out.Attributes);
+      const after = applyTakeWrite(before, take);
+      if (after === undefined) {
+        // The store applied it: its expiry condition held. Only a malformed answer gets here.
+        throw new StoreError(
+          `applyTake on ${bucketId}: the old item contradicts the condition`,
+          'invalid',
+        );
+      }
+      return { before, after };
+    } catch (error) {
+      if (nameOf(error) === CONDITIONAL_CHECK_FAILED) {
+        throw new StoreConflictError(this.#currentOf(error, bucketId), { cause: error });
+      }
+      if (error instanceof CodecError) {
+        throw new StoreError(`applyTake on ${bucketId}: stored item is malformed`, 'invalid', {
+          cause: error,
+        });
+      }
+      throw toStoreError(error, 'applyTake');
     }
   }
 
@@ -221,12 +263,14 @@ export function updateInputOf(
   tableName: string,
   bucketId: string,
   write: SlotWrite,
-): UpdateItemCommandInput {
+): UpdateItemRequest {
   return {
     TableName: tableName,
     Key: { [ATTR.pk]: { S: bucketId }, [ATTR.sk]: { S: write.slot } },
+    // A new checkpoint accounts for every token the slot holds: what takes added after the
+    // old one (`tk`) is behind it now.
     UpdateExpression:
-      'ADD #n :k, #v :one SET #ct = :ct, #cl = :cl, #cv = :cv, #at = :at, #ttl = :ttl, #inc = if_not_exists(#inc, :at)',
+      'ADD #n :k, #v :one SET #ct = :ct, #cl = :cl, #cv = :cv, #at = :at, #ttl = :ttl, #inc = if_not_exists(#inc, :at) REMOVE #tk',
     // A new slot, or one whose n still leaves every checkpoint bound >= 0 after adding k.
     ConditionExpression: 'attribute_not_exists(#n) OR #n <= :max',
     ExpressionAttributeNames: {
@@ -238,6 +282,7 @@ export function updateInputOf(
       '#at': ATTR.at,
       '#ttl': ATTR.ttl,
       '#inc': ATTR.inc,
+      '#tk': ATTR.tk,
     },
     ExpressionAttributeValues: {
       ':k': encodeNumber(write.addTokens),
@@ -250,6 +295,48 @@ export function updateInputOf(
       ':max': encodeNumber(write.maxCurrentN),
     },
     ReturnValues: 'ALL_NEW',
+    ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+  };
+}
+
+/**
+ * The UpdateItem input of one take (core take.ts): the tokens added after the
+ * checkpoint, which a new slot gets (the trivial one) and an existing one
+ * keeps; refused when the stored expiry is later than the take's. `ALL_OLD`:
+ * the slot just before the take is what the decision needs.
+ */
+export function takeInputOf(
+  tableName: string,
+  bucketId: string,
+  take: TakeWrite,
+): UpdateItemRequest {
+  return {
+    TableName: tableName,
+    Key: { [ATTR.pk]: { S: bucketId }, [ATTR.sk]: { S: take.slot } },
+    UpdateExpression:
+      'ADD #n :k, #v :one, #tk :k SET #at = :at, #ttl = :ttl, #inc = if_not_exists(#inc, :at), #ct = if_not_exists(#ct, :ct), #cl = if_not_exists(#cl, :cl), #cv = if_not_exists(#cv, :cv)',
+    ConditionExpression: 'attribute_not_exists(#ttl) OR #ttl <= :ttl',
+    ExpressionAttributeNames: {
+      '#n': ATTR.n,
+      '#v': ATTR.v,
+      '#tk': ATTR.tk,
+      '#at': ATTR.at,
+      '#ttl': ATTR.ttl,
+      '#inc': ATTR.inc,
+      '#ct': ATTR.ct,
+      '#cl': ATTR.cl,
+      '#cv': ATTR.cv,
+    },
+    ExpressionAttributeValues: {
+      ':k': encodeNumber(take.addTokens),
+      ':one': encodeNumber(1),
+      ':at': encodeNumber(take.atMs),
+      ':ttl': encodeNumber(take.ttlEpochSeconds),
+      ':ct': encodeNumber(take.initialCheckpoint.ct),
+      ':cl': encodeNumber(take.initialCheckpoint.cl),
+      ':cv': encodeSeenCounts(take.initialCheckpoint.cv),
+    },
+    ReturnValues: 'ALL_OLD',
     ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
   };
 }

@@ -1,9 +1,10 @@
 /**
- * Maps SDK and network errors onto the store's domain errors, in one place,
- * so the limiter's failure modes depend on a small closed set of kinds
- * (conflict, throttled, timeout, unavailable, invalid) and never on SDK
- * class names. Unknown errors count as `unavailable`: a failure mode must
- * decide, not crash the request.
+ * Maps transport errors (the SDK's, the light edge transport's and Node's
+ * network errors; transport.ts states their shape) onto the store's domain
+ * errors, in one place, so the limiter's failure modes depend on a small
+ * closed set of kinds (conflict, throttled, timeout, unavailable, invalid)
+ * and never on SDK class names. Unknown errors count as `unavailable`: a
+ * failure mode must decide, not crash the request.
  */
 import { StoreError, type StoreErrorKind } from './types';
 
@@ -38,6 +39,9 @@ const NETWORK_CODES = new Set([
   'ECONNABORTED',
 ]);
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT']);
+
+/** The name of a failed condition (the adapter turns it into a conflict). */
+export const CONDITIONAL_CHECK_FAILED = 'ConditionalCheckFailedException';
 
 /** The name a retryable MRSC write conflict carries (strong mode). */
 export const REPLICATED_WRITE_CONFLICT = 'ReplicatedWriteConflictException';

@@ -1,7 +1,8 @@
 /**
  * The store contract: the only way the limiter reaches persisted buckets.
- * The DynamoDB adapter (dynamodb-store.ts) is the only code that speaks the
- * SDK; tests and the simulator may provide other implementations.
+ * The DynamoDB adapter (dynamodb-store.ts, over a transport: transport.ts) is
+ * the only code that speaks DynamoDB; tests and the simulator may provide
+ * other implementations.
  */
 import type { SlotItem, SlotWrite, TakeWrite } from '../core';
 
@@ -56,7 +57,7 @@ export interface TakeResult {
   readonly after: SlotItem;
 }
 
-/** Base of the store's domain errors; `cause` carries the SDK error. */
+/** Base of the store's domain errors; `cause` carries the transport's error. */
 export class StoreError extends Error {
   override readonly name: string = 'StoreError';
   constructor(

@@ -1,6 +1,8 @@
 /**
  * The edge: the limiter as the viewer-request Lambda@Edge function of a
- * CloudFront distribution in front of the configured origin. Deployed in
+ * CloudFront distribution in front of the configured origin, and (unless
+ * `clientHeaders` is `none`) the viewer-response function that gives clients
+ * their RateLimit headers. Deployed in
  * us-east-1, where Lambda@Edge functions must be created (and where
  * CloudFront publishes its metrics, so the distribution's alarm and the edge
  * dashboard live here too).
@@ -51,7 +53,7 @@ import { Construct } from 'constructs';
 import type { LimiterConfig } from '../../functions/config/schema';
 import type { FunctionName } from '../../scripts/build-functions';
 import { edgeAlarmSpecs } from '../alarm-specs';
-import { functionBundle, hasFunction } from '../bundling';
+import { functionBundle } from '../bundling';
 import { AlarmTopic } from '../constructs/alarm-topic';
 import { LAMBDA_ROLE_DEPENDENCY, suppressCfnLint } from '../constructs/cfn-lint-suppressions';
 import { EdgeDashboard } from '../constructs/edge-dashboard';
@@ -66,6 +68,7 @@ import {
   EDGE_TIMEOUT_SECONDS,
   type EdgeFunctionRole,
   edgeFunctionName,
+  edgeFunctionRoles,
   edgeWatchRegions,
   functionConfig,
   ORIGIN_SECRET_LENGTH,
@@ -77,12 +80,8 @@ import { DECISION_TABLE_ACTIONS, tableStatement } from '../permissions';
 
 /** Properties of {@link EdgeStack}. */
 export interface EdgeStackProps extends StackProps {
+  /** The config; `clientHeaders` decides whether the viewer-response function exists. */
   readonly config: LimiterConfig;
-  /**
-   * Associate the viewer-response function. @default whether
-   * functions/edge/response-handler.ts exists
-   */
-  readonly viewerResponse?: boolean;
 }
 
 /** The Lambda@Edge functions, their distribution (unless an existing one is used) and its alarm. */
@@ -122,7 +121,8 @@ export class EdgeStack extends Stack {
         includeBody: false,
       },
     ];
-    if (props.viewerResponse ?? hasFunction('edge-response')) {
+    const roles = edgeFunctionRoles(config);
+    if (roles.includes('viewer-response')) {
       this.viewerResponse = new EdgeLambda(this, 'ViewerResponse', {
         config: bundled,
         functionName: 'edge-response',
@@ -164,10 +164,6 @@ export class EdgeStack extends Stack {
       topic: this.alarmTopic.topic,
       specs: edgeAlarmSpecs(config, this.distributionId),
     });
-    const roles: EdgeFunctionRole[] =
-      this.viewerResponse === undefined
-        ? ['viewer-request']
-        : ['viewer-request', 'viewer-response'];
     this.dashboard = new EdgeDashboard(this, 'Dashboard', {
       dashboardName: `${config.appName}-edge`,
       config,

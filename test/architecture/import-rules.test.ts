@@ -1,8 +1,11 @@
 /**
  * The dependency rules of functions/, checked on the sources so they stay
- * true: only functions/store speaks DynamoDB, and the regional API reads the
- * reconciler's findings through the store port, never from the reconciler's
- * code. Every import form counts (static, type-only, re-export, dynamic
+ * true: only functions/store speaks DynamoDB (the SDK's clients, the signer of
+ * the light transport, the JSON protocol itself), the edge reaches it only
+ * through the light transport (no `@aws-sdk/*` import, none of the store's
+ * SDK-bound modules; test/architecture/edge-bundle.test.ts checks the bundle
+ * itself), and the regional API reads the reconciler's findings through the
+ * store port, never from the reconciler's code. Every import form counts (static, type-only, re-export, dynamic
  * `import()`, `require`), as TypeScript's own pre-processor reports them.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -23,7 +26,17 @@ interface ImportRule {
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..');
 
-const DYNAMODB_PACKAGES = /^@aws-sdk\/(client-dynamodb|lib-dynamodb|util-dynamodb)(\/|$)/;
+/** DynamoDB's SDK clients, and the request signers that let code speak its protocol directly. */
+const DYNAMODB_PACKAGES =
+  /^(@aws-sdk\/(client-dynamodb|lib-dynamodb|util-dynamodb)|@smithy\/(signature-v4|hash-node)|aws4)(\/|$)/;
+
+/** The store's modules that carry the SDK: the regional functions' only. */
+const SDK_BOUND_STORE_MODULES = new Set([
+  'functions/store/client',
+  'functions/store/sdk-transport',
+  'functions/store/regional-stores',
+  'functions/store/dynamodb-replication-store',
+]);
 
 const RULES: readonly ImportRule[] = [
   {
@@ -31,6 +44,12 @@ const RULES: readonly ImportRule[] = [
     from: 'functions',
     except: ['functions/store'],
     forbids: (target) => DYNAMODB_PACKAGES.test(target),
+  },
+  {
+    name: 'the edge reaches DynamoDB through the light transport only',
+    from: 'functions/edge',
+    forbids: (target) =>
+      target.startsWith('@aws-sdk/') || SDK_BOUND_STORE_MODULES.has(target.replace(/\.ts$/, '')),
   },
   {
     name: 'functions/api does not import functions/reconciler',
@@ -106,8 +125,16 @@ describe('import rules of functions/', () => {
         ['functions/limiter/c.ts', "const sdk = await import('@aws-sdk/lib-dynamodb');"],
         ['functions/api/d.ts', "import { x } from '../reconciler/status';"],
         ['functions/api/e.ts', "const y = require('../reconciler');"],
+        ['functions/api/k.ts', "import aws4 from 'aws4';"],
+        ['functions/limiter/q.ts', "import { SignatureV4 } from '@smithy/signature-v4';"],
+        ['functions/edge/l.ts', "import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';"],
+        ['functions/edge/m.ts', "import { sdkTransport } from '../store/sdk-transport';"],
+        ['functions/edge/n.ts', "import { dynamoDbClient } from '../store/client.ts';"],
         // Allowed: the store itself, other SDK clients, the store port, code outside functions/.
         ['functions/store/f.ts', "import { DynamoDBClient } from '@aws-sdk/client-dynamodb';"],
+        ['functions/store/o.ts', "import aws4 from 'aws4';"],
+        ['functions/edge/r.ts', "import { x } from 'aws4fetch';"],
+        ['functions/edge/p.ts', "import { httpTransport } from '../store/http-transport';"],
         [
           'functions/reconciler/g.ts',
           "import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';",
@@ -120,12 +147,26 @@ describe('import rules of functions/', () => {
         ['local/j.ts', "import { DynamoDBClient } from '@aws-sdk/client-dynamodb';"],
       ]),
     );
-    expect(found.map((v) => v.split(' ')[0])).toEqual([
+    // A file breaking two rules is listed once here.
+    expect([...new Set(found.map((v) => v.split(' ')[0]))]).toEqual([
       'functions/reconciler/a.ts',
       'functions/edge/b.ts',
       'functions/limiter/c.ts',
       'functions/api/d.ts',
       'functions/api/e.ts',
+      'functions/api/k.ts',
+      'functions/limiter/q.ts',
+      'functions/edge/l.ts',
+      'functions/edge/m.ts',
+      'functions/edge/n.ts',
     ]);
+  });
+
+  it('keep the DynamoDB JSON protocol in functions/store', () => {
+    const speaking = [...sourcesUnder('functions')]
+      .filter(([, source]) => source.includes('DynamoDB_20120810'))
+      .map(([file]) => file);
+    expect(speaking).toContain('functions/store/http-transport.ts');
+    expect(speaking.filter((file) => !file.startsWith('functions/store/'))).toEqual([]);
   });
 });

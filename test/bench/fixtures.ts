@@ -2,7 +2,25 @@
  * Small hand-made benchmark results for the report and target tests: every
  * figure is chosen so that a verdict or a rendered cell can be predicted.
  */
-import { estimateCost, US_EAST_1_ON_DEMAND } from '../../bench/cost-model';
+import {
+  type CostRun,
+  costPerMillionAdmitted,
+  type EdgeFunctionUsage,
+  estimateCost,
+  type FixedMonthly,
+  US_EAST_1_ON_DEMAND,
+} from '../../bench/cost-model';
+import {
+  COST_VARIANTS,
+  type CostCase,
+  type CostResult,
+  type CostVariant,
+} from '../../bench/cost-variants';
+import {
+  type EdgeClientResult,
+  type EdgeClientRound,
+  edgeClientFiguresOf,
+} from '../../bench/edge-client';
 import type { E2eRun, E2eWorkloadResult, EndToEndResult } from '../../bench/end-to-end';
 import { ratiosOf } from '../../bench/end-to-end';
 import type { LoadSummary } from '../../bench/load/load';
@@ -174,5 +192,106 @@ export function report(overrides: Partial<BenchReport> = {}): BenchReport {
     targets: [],
     problems: [],
     ...overrides,
+  };
+}
+
+/** Edge-client figures: light 100 µs and SDK `sdkMicros` µs of CPU per decision in each of two rounds; a require ratio of 0.25. */
+export function goodEdgeClient(sdkMicros = 400): EdgeClientResult {
+  const rounds: EdgeClientRound[] = [0, 1].flatMap(() => [
+    {
+      transport: 'sdk',
+      decisions: 100,
+      admitted: 100,
+      cpuMicros: 100 * sdkMicros,
+      wallMicros: 200_000,
+      storeCalls: 200,
+      fallbacks: 0,
+    },
+    {
+      transport: 'light',
+      decisions: 100,
+      admitted: 100,
+      cpuMicros: 100 * 100,
+      wallMicros: 100_000,
+      storeCalls: 200,
+      fallbacks: 0,
+    },
+  ]);
+  return {
+    rounds: 2,
+    decisionsPerRound: 100,
+    warmupDecisions: 10,
+    ...edgeClientFiguresOf(rounds),
+    moduleLoad: {
+      runs: 3,
+      zippedBytes: { light: 30 * 1024, sdk: 120 * 1024 },
+      requireMsMedian: { light: 10, sdk: 40 },
+      initMsMedian: { light: 3, sdk: 4 },
+      zippedRatio: 0.25,
+      requireRatio: 0.25,
+    },
+  };
+}
+
+/**
+ * A cost result: `default` and `headers-off` on three replicas, one write per
+ * `requestsPerWrite` admitted requests, 1,000 admitted of 1,000, every
+ * invocation billed 2 ms (viewer request) and 1 ms (viewer response). With
+ * `defaultHeaders: false` the default case runs no viewer-response function
+ * (about $0.97 per million instead of $1.73).
+ */
+export function costResult(requestsPerWrite = 10, defaultHeaders = true): CostResult {
+  const fixed: FixedMonthly = {
+    metricSeries: 100,
+    alarmMetrics: 50,
+    dashboards: 2,
+    admittedPerMonth: 1e9,
+  };
+  const usage = (billedMsEach: number): EdgeFunctionUsage => ({
+    invocations: 1000,
+    billedMs: 1000 * billedMsEach,
+    memoryMb: 128,
+    outputBytes: 5000,
+    outputEvents: 10,
+  });
+  const variant = (id: string, headers: boolean): CostCase => {
+    const run: CostRun = {
+      admitted: 1000,
+      viewerRequest: usage(2),
+      ...(headers ? { viewerResponse: usage(1) } : {}),
+      store: {
+        writeUnits: 1000 / requestsPerWrite,
+        failedConditionalWrites: 0,
+        readUnits: 1000 / requestsPerWrite / 2,
+      },
+      replicas: 3,
+    };
+    return {
+      variant: COST_VARIANTS.find((v) => v.id === id) as CostVariant,
+      decisions: 1000,
+      admitted: 1000,
+      run,
+      storeCallsPerRequest: 2 / requestsPerWrite,
+      outputBytesPerAdmitted: headers ? 10 : 5,
+      outputBytesPerContainerMinute: 3000,
+      cpuMicrosPerRequest: 100,
+      cpuMicrosPerResponse: 5,
+      breakdown: costPerMillionAdmitted(run, fixed),
+    };
+  };
+  return {
+    regions: ['us-east-1', 'eu-west-1', 'ap-southeast-1'],
+    sizes: { requestsPerSecondPerContainer: 10, warmupSeconds: 5, measuredMinutes: 1 },
+    duration: { cpuSlowdown: 1769 / 128, storeRoundTripMs: 10, granularityMs: 1 },
+    fixed,
+    series: {
+      perEdgeRegion: 7,
+      incidentPerEdgeRegion: 3,
+      edgeRegions: 13,
+      reconciler: 9,
+      total: 100,
+    },
+    watch: { alarms: 48, alarmMetrics: 50, dashboards: 2 },
+    cases: [variant('default', defaultHeaders), variant('headers-off', false)],
   };
 }

@@ -15,6 +15,21 @@ describe('parseArgs', () => {
       sizes: FULL_SIZES,
       parts: [...PARTS],
       outDir: REPORT_DIR,
+      costOnly: false,
+    });
+  });
+
+  it('runs the cost part alone with --cost, writing files only when --out is given', () => {
+    expect(parseArgs(['--cost'])).toEqual({
+      sizes: FULL_SIZES,
+      parts: ['cost'],
+      outDir: undefined,
+      costOnly: true,
+    });
+    expect(parseArgs(['--cost', '--quick', '--out', 'x'])).toMatchObject({
+      sizes: QUICK_SIZES,
+      parts: ['cost'],
+      outDir: 'x',
     });
   });
 
@@ -71,6 +86,11 @@ describe('parseArgs', () => {
     );
     expect(Math.max(...QUICK_SIZES.scale.keyCounts)).toBeLessThanOrEqual(
       Math.max(...FULL_SIZES.scale.keyCounts),
+    );
+    expect(QUICK_SIZES.cost.measuredMinutes).toBeLessThanOrEqual(FULL_SIZES.cost.measuredMinutes);
+    // Leases size themselves to demand: a quick run must see the same per-container rate.
+    expect(QUICK_SIZES.cost.requestsPerSecondPerContainer).toBe(
+      FULL_SIZES.cost.requestsPerSecondPerContainer,
     );
   });
 });

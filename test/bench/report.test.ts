@@ -14,7 +14,7 @@ import {
 import type { BenchReport } from '../../bench/report';
 import { num, renderReport, table, times } from '../../bench/report';
 import { evaluateTargets } from '../../bench/targets';
-import { goodEndToEnd, goodTraffic, report } from './fixtures';
+import { goodEdgeClient, goodEndToEnd, goodTraffic, report } from './fixtures';
 
 describe('formatting', () => {
   it('formats numbers, ratios and missing values', () => {
@@ -72,6 +72,16 @@ describe('renderReport', () => {
     expect(md).not.toContain('## 5. Scale');
     const failed = renderReport(report({ problems: [{ part: 'e2e', message: 'no handler' }] }));
     expect(failed).toContain('## Parts not measured\n\n- e2e: no handler');
+  });
+
+  it('renders the edge client section side by side, with the ratios of the run', () => {
+    const out = renderReport(report({ edgeClient: goodEdgeClient() }));
+    expect(out).toContain("## 6. The edge's DynamoDB client");
+    expect(out).toContain('Light / SDK, this run: CPU ×0.25');
+    expect(out).toContain('require ×0.25');
+    // 100 µs of CPU at 128 MB: 100 × 1769 / 128 µs.
+    expect(out).toContain(`| ${num((0.1 * 1769) / 128, 2)} |`);
+    expect(md).not.toContain("## 6. The edge's DynamoDB client");
   });
 
   it('contains no absolute path of the machine', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { evaluateTargets, type TargetResult } from '../../bench/targets';
-import { goodEndToEnd, goodTraffic, trafficCase } from './fixtures';
+import { costResult, goodEdgeClient, goodEndToEnd, goodTraffic, trafficCase } from './fixtures';
 
 function byId(targets: TargetResult[], id: string): TargetResult {
   const t = targets.find((x) => x.id === id);
@@ -14,6 +14,8 @@ describe('evaluateTargets', () => {
       storeTraffic: goodTraffic(),
       endToEnd: goodEndToEnd(),
       bundle: { bytes: 500_000, zippedBytes: 120_000 },
+      edgeClient: goodEdgeClient(),
+      cost: costResult(10, false),
     });
     expect(targets.map((t) => [t.id, t.status])).toEqual([
       ['writes-per-admitted', 'met'],
@@ -23,12 +25,33 @@ describe('evaluateTargets', () => {
       ['allowed-hot-vs-rlf', 'met'],
       ['allowed-cold-vs-rlf', 'met'],
       ['refused-vs-rlf', 'met'],
+      ['edge-client-cpu', 'met'],
+      ['edge-module-load', 'met'],
+      ['cost-per-million-admitted', 'met'],
     ]);
   });
 
+  it('misses the cost target above $1.50 per million admitted, naming the largest parts', () => {
+    const t = byId(evaluateTargets({ cost: costResult() }), 'cost-per-million-admitted');
+    expect(t.status).toBe('missed');
+    expect(t.measured).toMatch(/^\$1\.7\d+ per request .*; the headers cost \$0\.7\d+$/);
+    expect(t.note).toMatch(/^largest parts: Lambda@Edge requests, viewer request \$0\.6, /);
+  });
+
   it('reports every target as not measured, with the reason, when parts are missing', () => {
-    const targets = evaluateTargets({ missing: { traffic: 'boom', e2e: 'no edge', bundle: 'x' } });
+    const targets = evaluateTargets({
+      missing: {
+        traffic: 'boom',
+        e2e: 'no edge',
+        bundle: 'x',
+        'edge-client': 'no dynalite',
+        cost: 'no store',
+      },
+    });
     expect(targets.every((t) => t.status === 'not measured')).toBe(true);
+    expect(byId(targets, 'edge-client-cpu').note).toBe('no dynalite');
+    expect(byId(targets, 'edge-module-load').note).toBe('no dynalite');
+    expect(byId(targets, 'cost-per-million-admitted').note).toBe('no store');
     expect(byId(targets, 'writes-per-admitted').note).toBe('boom');
     expect(byId(targets, 'refused-vs-rlf').note).toBe('no edge');
   });
@@ -168,5 +191,19 @@ describe('evaluateTargets', () => {
       ],
     };
     expect(byId(evaluateTargets({ endToEnd: slower }), 'refused-vs-rlf').status).toBe('missed');
+  });
+
+  it('holds the edge client to a third of the SDK client’s CPU and half its module load', () => {
+    const at = evaluateTargets({ edgeClient: goodEdgeClient(300) });
+    expect(byId(at, 'edge-client-cpu').status).toBe('met');
+    expect(byId(at, 'edge-client-cpu').measured).toMatch(/^×0\.33: 100 µs vs 300 µs/);
+    const above = evaluateTargets({ edgeClient: goodEdgeClient(299) });
+    expect(byId(above, 'edge-client-cpu').status).toBe('missed');
+    const slow = goodEdgeClient();
+    const slowLoad = evaluateTargets({
+      edgeClient: { ...slow, moduleLoad: { ...slow.moduleLoad, requireRatio: 0.51 } },
+    });
+    expect(byId(slowLoad, 'edge-module-load').status).toBe('missed');
+    expect(byId(slowLoad, 'edge-client-cpu').status).toBe('met');
   });
 });

@@ -241,6 +241,7 @@ describe('bucket: fixed-time cases', () => {
         inc: 5000,
         at: 5000,
         checkpoint: { ct: 5000, cl: 10_000, cv: { us: { n: 0, inc: 5000 } } },
+        ttl: ttlEpochSeconds(perSecond, 5000),
       },
     });
     // 5 s + 10 s to refill from empty, + one hour of grace.

@@ -19,7 +19,7 @@ import type {
   CloudFrontResponseResult,
 } from 'aws-lambda';
 import { type BuildOptions, build } from 'esbuild';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { LimiterConfig } from '../../functions/config/schema';
 import { storeEndpointsDefine } from '../../functions/edge/build-defines';
 import {
@@ -147,16 +147,29 @@ describe('the bundled edge handler', () => {
     );
     expect(items.Items?.map((i) => [i.sk?.S, i.n?.N])).toEqual([['eu-west-1', '3']]);
 
-    const emf = stdout
-      .filter((line) => line.includes('"_aws"'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-    const decisions = emf.filter((doc) => 'Decisions' in doc && doc.Policy === 'demo');
-    expect(decisions.map((doc) => doc.Outcome).sort()).toEqual([
-      'allowed',
-      'allowed',
-      'allowed',
-      'refused',
-    ]);
+    // Metrics are aggregated in the container and written once per interval:
+    // nothing yet, then everything at the end of the first invocation a
+    // minute later (virtual time: the bundle reads the faked Date).
+    const emfOf = () =>
+      stdout
+        .filter((line) => line.includes('"_aws"'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(emfOf().filter((doc) => 'Decisions' in doc)).toEqual([]);
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 61_000 });
+    try {
+      process.env.AWS_REGION = 'eu-west-2';
+      await edge.handler(requestEvent('viewer-request-get-ipv4'));
+    } finally {
+      process.env.AWS_REGION = previous;
+      vi.useRealTimers();
+    }
+    const decisions = emfOf().filter((doc) => 'Decisions' in doc && doc.Policy === 'demo');
+    const total = (outcome: string) =>
+      decisions
+        .filter((doc) => doc.Outcome === outcome)
+        .reduce((sum, doc) => sum + Number(doc.Decisions), 0);
+    // Three admitted and one refused in the first minute; the bucket refilled by the fifth.
+    expect([total('allowed'), total('refused')]).toEqual([4, 1]);
   });
 
   it('passes requests no rule matches and strips spoofed headers, without touching the store', async () => {

@@ -6,13 +6,17 @@
 import { TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_ALARMS, type LimiterConfig } from '../../functions/config/schema';
-import { METRIC } from '../../functions/shared/metric-names';
+import { HOT_PATH_METRICS, METRIC, METRIC_NAMESPACE } from '../../functions/shared/metric-names';
+import { METRICS_FLUSH_INTERVAL_MS } from '../../functions/shared/metrics';
 import {
   type AlarmSpec,
   edgeAlarmSpecs,
+  edgeRegionAlarmSpecs,
   isExpression,
+  type MetricSpec,
   regionalAlarmSpecs,
 } from '../../infra/alarm-specs';
+import { ALARM_PERIOD_SECONDS } from '../../infra/defaults';
 import { baseConfig, singleRegionConfig, strongConfig } from './fixtures';
 
 const targets = { apiFunctionName: 'api-fn', reconcilerFunctionName: 'reconciler-fn' };
@@ -108,5 +112,42 @@ describe('edgeAlarmSpecs', () => {
       metricName: '5xxErrorRate',
       dimensions: { DistributionId: 'E123', Region: 'Global' },
     });
+  });
+});
+
+describe('alarms on hot-path metrics', () => {
+  const metricsOf = (spec: AlarmSpec): MetricSpec[] =>
+    isExpression(spec.metric) ? Object.values(spec.metric.metrics) : [spec.metric];
+  const onHotPath = (spec: AlarmSpec) =>
+    metricsOf(spec).some(
+      (m) =>
+        m.namespace === METRIC_NAMESPACE &&
+        (HOT_PATH_METRICS as readonly string[]).includes(m.metricName),
+    );
+
+  it('leave room for counts that reach CloudWatch up to one flush interval late', () => {
+    const config = strongConfig();
+    const specs = [
+      ...config.regions.flatMap((region) => regionalAlarmSpecs(config, region, targets)),
+      ...edgeRegionAlarmSpecs(config, 'eu-central-1', {
+        limiterMetrics: true,
+        functions: ['viewer-request', 'viewer-response'],
+        namePrefix: 'test-edge',
+      }),
+    ].filter(onHotPath);
+    expect(specs.map((s) => s.id)).toEqual(
+      expect.arrayContaining(['StoreErrors', 'Fallbacks', 'EdgeFallbacks', 'EdgeStoreErrors']),
+    );
+    for (const spec of specs) {
+      const periodMs =
+        1000 * Math.max(...metricsOf(spec).map((m) => m.periodSeconds ?? ALARM_PERIOD_SECONDS));
+      const latePeriods = Math.ceil(METRICS_FLUSH_INTERVAL_MS / periodMs);
+      // The newest periods may hold only part of their counts when the alarm evaluates:
+      // a breach must still show in the complete ones, and a missing period must not page.
+      expect(spec.evaluationPeriods - spec.datapointsToAlarm, spec.id).toBeGreaterThanOrEqual(
+        latePeriods,
+      );
+      expect(spec.treatMissingData, spec.id).toBe(TreatMissingData.NOT_BREACHING);
+    }
   });
 });

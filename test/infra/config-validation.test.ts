@@ -81,9 +81,20 @@ describe('validateConfig', () => {
     ['alarms.syncLagMillis', { alarms: { syncLagMillis: 10 } }],
     ['regionalApi.auth', { regionalApi: { auth: 'public' } }],
     ['policies', { policies: 'api' }],
+    ['clientHeaders', { clientHeaders: 'origin-response' }],
   ])('rejects a bad %s', (path, patch) => {
     const config = { ...baseConfig(), ...patch } as unknown as LimiterConfig;
     expect(validateConfig(config).map((p) => p.path)).toContain(path);
+  });
+
+  it('names the accepted client-header modes, alongside the other problems', () => {
+    const config = { ...brokenConfig(), clientHeaders: true } as unknown as LimiterConfig;
+    const problems = validateConfig(config);
+    expect(at(problems, 'clientHeaders')).toEqual(['must be viewer-response or none (got true)']);
+    expect(problems).toHaveLength(6);
+    for (const clientHeaders of ['viewer-response', 'none'] as const) {
+      expect(validateConfig({ ...baseConfig(), clientHeaders })).toEqual([]);
+    }
   });
 
   it('refuses more watched buckets than the reconciler measures per run', () => {

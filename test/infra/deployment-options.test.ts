@@ -3,8 +3,9 @@
  * with its certificate and TLS policy, the WAF flood floor, an existing
  * distribution (no distribution created, versions exported), origin access
  * control for Lambda function URL and S3 origins, callers and reserved
- * concurrency of the regional API, a retiring region, and watched keys whose
- * names slug alike. cdk-nag runs on every variant.
+ * concurrency of the regional API, a retiring region, watched keys whose
+ * names slug alike, and client headers on or off. cdk-nag runs on every
+ * variant.
  */
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -12,6 +13,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import type { LimiterConfig } from '../../functions/config/schema';
 import { METRIC } from '../../functions/shared/metric-names';
+import { LAMBDA_EDGE_REGIONS } from '../../infra/defaults';
 import { buildLimiterApp, type LimiterApp } from '../../infra/limiter-app';
 import { appLikeCli, baseConfig } from './fixtures';
 import {
@@ -332,5 +334,67 @@ describe('watched keys whose names slug alike', () => {
     for (const stack of built.stacks) {
       expect(Annotations.fromStack(stack).findError('*', Match.anyValue())).toEqual([]);
     }
+  });
+});
+
+describe('client headers', () => {
+  /** Where the viewer-response function shows in a deployment. */
+  function viewerResponseIn(built: LimiterApp) {
+    const templates = built.stacks.map((s) => Template.fromStack(s));
+    const edge = Template.fromStack(built.edge);
+    const [, distribution] = onlyResource(edge, 'AWS::CloudFront::Distribution');
+    const associations = (
+      distribution.Properties.DistributionConfig as {
+        DefaultCacheBehavior: { LambdaFunctionAssociations: { EventType: string }[] };
+      }
+    ).DefaultCacheBehavior.LambdaFunctionAssociations.map((a) => a.EventType);
+    const functions = Object.values(resourcesOf(edge, 'AWS::Lambda::Function'))
+      .map((f) => String(f.Properties.FunctionName))
+      .filter((name) => name.endsWith('-viewer-response'));
+    const alarms = templates.flatMap((t) =>
+      Object.values(resourcesOf(t, 'AWS::CloudWatch::Alarm'))
+        .map((a) => String(a.Properties.AlarmName))
+        .filter((name) => name.includes('viewer-response')),
+    );
+    const [, dashboard] = onlyResource(edge, 'AWS::CloudWatch::Dashboard');
+    return {
+      associations,
+      functions,
+      alarms,
+      exported: Object.keys(edge.findOutputs('ViewerResponseVersionArn')),
+      onDashboard: JSON.stringify(dashboard.Properties.DashboardBody).includes('viewer-response'),
+    };
+  }
+
+  const withHeaders = build({});
+  const withoutHeaders = build({ clientHeaders: 'none' });
+
+  it('deploys, associates, watches and exports the viewer-response function by default', () => {
+    const found = viewerResponseIn(withHeaders);
+    expect(found.associations.sort()).toEqual(['viewer-request', 'viewer-response']);
+    expect(found.functions).toEqual(['EdgeRateLimiter-viewer-response']);
+    // Errors and throttles in every region whose regional edge cache runs it.
+    expect(found.alarms.length).toBe(2 * LAMBDA_EDGE_REGIONS.length);
+    expect(found.exported).toHaveLength(1);
+    expect(found.onDashboard).toBe(true);
+  });
+
+  it('with none: no viewer-response function, association, alarm, widget or export, and the same viewer-request bundle', () => {
+    expect(viewerResponseIn(withoutHeaders)).toEqual({
+      associations: ['viewer-request'],
+      functions: [],
+      alarms: [],
+      exported: [],
+      onDashboard: false,
+    });
+    expect(withoutHeaders.edge.viewerResponse).toBeUndefined();
+    // A deployment-only setting: switching it publishes no new viewer-request version.
+    expect(withoutHeaders.edge.viewerRequest.bundleFile).toBe(
+      withHeaders.edge.viewerRequest.bundleFile,
+    );
+  });
+
+  it('passes cdk-nag without the viewer-response function', () => {
+    expect(nagFindings(withoutHeaders)).toEqual([]);
   });
 });

@@ -27,7 +27,6 @@ import {
   LAMBDA_EDGE_REGIONS,
 } from '../../infra/defaults';
 import { buildLimiterApp, type LimiterApp } from '../../infra/limiter-app';
-import { hasEntry } from '../../scripts/build-functions';
 import { appLikeCli, baseConfig } from './fixtures';
 import {
   actionsOf,
@@ -430,9 +429,10 @@ describe('edge stack', () => {
     const [, distribution] = onlyResource(edge, 'AWS::CloudFront::Distribution');
     const associations = (distribution.Properties.DistributionConfig as DistributionConfig)
       .DefaultCacheBehavior.LambdaFunctionAssociations;
-    expect(associations.map((a) => a.EventType).sort()).toEqual(
-      hasEntry('edge-response') ? ['viewer-request', 'viewer-response'] : ['viewer-request'],
-    );
+    expect(associations.map((a) => a.EventType).sort()).toEqual([
+      'viewer-request',
+      'viewer-response',
+    ]);
     const versions = resourcesOf(edge, 'AWS::Lambda::Version');
     const functions = resourcesOf(edge, 'AWS::Lambda::Function');
     for (const association of associations) {
@@ -551,9 +551,8 @@ describe('edge stack', () => {
     expect(resourcesOf(edge, 'AWS::Lambda::Version')[versionId]?.Properties.FunctionName).toEqual({
       Ref: viewerRequestId(),
     });
-    expect(associations.some((a) => a.EventType === 'viewer-response')).toBe(
-      hasEntry('edge-response'),
-    );
+    // The default clientHeaders: 'viewer-response'.
+    expect(associations.some((a) => a.EventType === 'viewer-response')).toBe(true);
     expect(dc.Origins).toEqual([
       expect.objectContaining({
         DomainName: config.origin.domainName,

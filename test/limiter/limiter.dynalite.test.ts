@@ -11,6 +11,7 @@ import { Limiter } from '../../functions/limiter/limiter';
 import { createDynamoDbClient } from '../../functions/store/client';
 import { DynamoDbStore } from '../../functions/store/dynamodb-store';
 import { toStoreError } from '../../functions/store/errors';
+import { SdkTransport } from '../../functions/store/sdk-transport';
 import { bucketTableDefinition } from '../../functions/store/table';
 import type { BucketStore } from '../../functions/store/types';
 import { RegionEmulator } from '../../local/emulator';
@@ -32,7 +33,7 @@ function storeAt(endpoint: string, tableName: string, budgetMs: number): DynamoD
     budgetMs,
   });
   clients.push(client);
-  return new DynamoDbStore({ client, tableName });
+  return new DynamoDbStore({ transport: new SdkTransport(client), tableName });
 }
 
 /**

@@ -20,6 +20,7 @@ import { bucketGeneration, bucketIdOf } from '../../functions/limiter/bucket-id'
 import { Limiter } from '../../functions/limiter/limiter';
 import { createDynamoDbClient } from '../../functions/store/client';
 import { DynamoDbStore } from '../../functions/store/dynamodb-store';
+import { SdkTransport } from '../../functions/store/sdk-transport';
 import { bucketTableDefinition } from '../../functions/store/table';
 import { RegionEmulator } from '../../local/emulator';
 import { LOCAL_CREDENTIALS } from '../helpers/dynalite';
@@ -54,7 +55,7 @@ async function regionsWith(regions: string[], lagMs: number, jitterMs: number) {
       budgetMs: BUDGET_MS,
     });
     clients.push(client);
-    return new DynamoDbStore({ client, tableName: TABLE });
+    return new DynamoDbStore({ transport: new SdkTransport(client), tableName: TABLE });
   };
 }
 

@@ -17,6 +17,7 @@ import {
 import { DIMENSION, METRIC } from '../../functions/shared/metric-names';
 import { DynamoDbReplicationStore } from '../../functions/store/dynamodb-replication-store';
 import { DynamoDbStore } from '../../functions/store/dynamodb-store';
+import { SdkTransport } from '../../functions/store/sdk-transport';
 import { bucketTableDefinition } from '../../functions/store/table';
 import { RegionEmulator } from '../../local/emulator';
 import { CAP, CAP_ID, RecordingLogger, testConfig } from './fakes';
@@ -60,7 +61,10 @@ describe('reconcile against emulated regions', () => {
   const storeOf = (region: string): DynamoDbStore => {
     let store = stores.get(region);
     if (store === undefined) {
-      store = new DynamoDbStore({ client: clientOf(region), tableName: config.tableName });
+      store = new DynamoDbStore({
+        transport: new SdkTransport(clientOf(region)),
+        tableName: config.tableName,
+      });
       stores.set(region, store);
     }
     return store;

@@ -1,21 +1,63 @@
-/** The DynamoDB adapter against an embedded DynamoDB: the real condition and ADD semantics. */
+/**
+ * The DynamoDB adapter against an embedded DynamoDB: the real condition and
+ * ADD semantics, over each transport (the SDK client and the edge's light
+ * one), each on its own fresh database.
+ */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decide, EMPTY_VIEW, levelAt, viewOf } from '../../functions/core';
+import {
+  applyTakeWrite,
+  decide,
+  EMPTY_VIEW,
+  levelAt,
+  recordingWrite,
+  takeWrite,
+  viewOf,
+} from '../../functions/core';
 import { DynamoDbStore } from '../../functions/store/dynamodb-store';
+import { createHttpTransport } from '../../functions/store/http-transport';
+import { SdkTransport } from '../../functions/store/sdk-transport';
+import type { DynamoDbTransport } from '../../functions/store/transport';
 import { StoreConflictError, StoreError } from '../../functions/store/types';
-import { type LocalDynamo, startDynalite } from '../helpers/dynalite';
+import { LOCAL_CREDENTIALS, type LocalDynamo, startDynalite } from '../helpers/dynalite';
 
 const policy = { capacityTokens: 3, refillTokens: 1, refillIntervalMs: 1000 };
-let db: LocalDynamo;
-let store: DynamoDbStore;
 
-beforeAll(async () => {
-  db = await startDynalite();
-  store = new DynamoDbStore({ client: db.client, tableName: db.tableName });
-});
-afterAll(() => db.stop());
+/** A transport of `db` and how to close it. */
+type TransportOf = (db: LocalDynamo) => { transport: DynamoDbTransport; close(): void };
 
-describe('DynamoDbStore on dynalite', () => {
+const TRANSPORTS: [string, TransportOf][] = [
+  ['SDK client', (db) => ({ transport: new SdkTransport(db.client), close: () => undefined })],
+  [
+    'light HTTP transport',
+    (db) => {
+      // A budget far above the test's needs: a timed-out write would not be the semantics tested.
+      const transport = createHttpTransport({
+        region: 'us-east-1',
+        endpoint: db.endpoint,
+        credentials: LOCAL_CREDENTIALS,
+        budgetMs: 30_000,
+      });
+      return { transport, close: () => transport.destroy() };
+    },
+  ],
+];
+
+describe.each(TRANSPORTS)('DynamoDbStore on dynalite, over the %s', (_name, transportOf) => {
+  let db: LocalDynamo;
+  let transport: DynamoDbTransport;
+  let close: () => void;
+  let store: DynamoDbStore;
+
+  beforeAll(async () => {
+    db = await startDynalite();
+    ({ transport, close } = transportOf(db));
+    store = new DynamoDbStore({ transport, tableName: db.tableName });
+  });
+  afterAll(async () => {
+    close();
+    await db.stop();
+  });
+
   it('admits exactly capacity from one stale view: the condition stops the rest', async () => {
     const bucket = 'stale#1#view';
     // Five concurrent containers decided from the same (empty) view and send the same write.
@@ -63,8 +105,69 @@ describe('DynamoDbStore on dynalite', () => {
     expect(await store.readView('view#1#none')).toEqual([]);
   });
 
+  it('applies a take the way the core does: a new slot gets the trivial checkpoint, an existing one keeps its own', async () => {
+    const bucket = 'take#1#model';
+    const created = await store.applyTake(bucket, takeWrite(policy, 'r', 1, 10_000));
+    expect(created.before).toBeUndefined();
+    expect(created.after).toEqual(applyTakeWrite(undefined, takeWrite(policy, 'r', 1, 10_000)));
+    expect(await store.readSlot(bucket, 'r', { consistent: true })).toEqual(created.after);
+
+    const d = decide({
+      policy,
+      view: viewOf([created.after]),
+      slot: 'r',
+      costTokens: 1,
+      nowMs: 11_000,
+    });
+    if (!d.allowed) throw new Error('must admit');
+    const written = await store.applyWrite(bucket, d.write);
+    // A conditional write checkpoints what takes added: tk is gone.
+    expect(written.tk).toBeUndefined();
+    expect(written).toEqual(d.write.expected);
+
+    const take = takeWrite(policy, 'r', 1, 12_000);
+    const taken = await store.applyTake(bucket, take);
+    expect(taken.before).toEqual(written);
+    expect(taken.after).toEqual(applyTakeWrite(written, take));
+    expect(taken.after.checkpoint).toEqual(written.checkpoint);
+    expect(await store.readSlot(bucket, 'r', { consistent: true })).toEqual(taken.after);
+  });
+
+  it('refuses a take on a slot whose stored expiry is later, returning the slot unchanged', async () => {
+    const bucket = 'take#1#debt';
+    const take = takeWrite(policy, 'r', 1, 20_000);
+    const debtor = recordingWrite({
+      policy,
+      view: EMPTY_VIEW,
+      slot: 'r',
+      tokens: 3 * 3 + 100,
+      nowMs: 20_000,
+    });
+    const stored = await store.applyWrite(bucket, debtor);
+    expect(stored.ttl).toBeGreaterThan(take.ttlEpochSeconds);
+    const error = await store.applyTake(bucket, take).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreConflictError);
+    // DynamoDB returns the stored item with the refusal; dynalite does not (the limiter
+    // then has it from the read beside the take).
+    const current = (error as StoreConflictError).current;
+    if (current !== undefined) expect(current).toEqual(stored);
+    expect(await store.readSlot(bucket, 'r', { consistent: true })).toEqual(stored);
+  });
+
+  it('serialises concurrent takes: each sees the others applied before it', async () => {
+    const bucket = 'take#1#race';
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () => store.applyTake(bucket, takeWrite(policy, 'r', 1, 30_000))),
+    );
+    const befores = results.map((r) => r.before?.n ?? 0).sort((a, b) => a - b);
+    expect(befores).toEqual([0, 1, 2, 3, 4, 5]);
+    const stored = await store.readSlot(bucket, 'r', { consistent: true });
+    expect(stored?.n).toBe(6);
+    expect(stored?.tk).toBe(6);
+  });
+
   it('maps a missing table to an invalid StoreError', async () => {
-    const missing = new DynamoDbStore({ client: db.client, tableName: 'no-such-table' });
+    const missing = new DynamoDbStore({ transport, tableName: 'no-such-table' });
     const error = await missing.readView('x').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreError);
     expect((error as StoreError).kind).toBe('invalid');

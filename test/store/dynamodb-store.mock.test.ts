@@ -15,6 +15,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Admission, decide, EMPTY_VIEW, type SlotItem } from '../../functions/core';
 import { encodeItem } from '../../functions/store/codec';
 import { DynamoDbStore } from '../../functions/store/dynamodb-store';
+import { SdkTransport } from '../../functions/store/sdk-transport';
 import { StoreConflictError, StoreError } from '../../functions/store/types';
 
 const policy = { capacityTokens: 10, refillTokens: 1, refillIntervalMs: 1000 };
@@ -38,7 +39,7 @@ function sdkError(name: string, status: number, fault: 'client' | 'server' = 'cl
 
 function store(extra: Partial<ConstructorParameters<typeof DynamoDbStore>[0]> = {}) {
   return new DynamoDbStore({
-    client: new DynamoDBClient({ region: 'us-east-1' }),
+    transport: new SdkTransport(new DynamoDBClient({ region: 'us-east-1' })),
     tableName: 'buckets',
     random: () => 0.5,
     ...extra,
@@ -63,7 +64,7 @@ describe('DynamoDbStore.applyWrite', () => {
       TableName: 'buckets',
       Key: { pk: { S: BUCKET }, sk: { S: 'us-east-1' } },
       UpdateExpression:
-        'ADD #n :k, #v :one SET #ct = :ct, #cl = :cl, #cv = :cv, #at = :at, #ttl = :ttl, #inc = if_not_exists(#inc, :at)',
+        'ADD #n :k, #v :one SET #ct = :ct, #cl = :cl, #cv = :cv, #at = :at, #ttl = :ttl, #inc = if_not_exists(#inc, :at) REMOVE #tk',
       ConditionExpression: 'attribute_not_exists(#n) OR #n <= :max',
       ExpressionAttributeNames: {
         '#n': 'n',
@@ -74,6 +75,7 @@ describe('DynamoDbStore.applyWrite', () => {
         '#at': 'at',
         '#ttl': 'ttl',
         '#inc': 'inc',
+        '#tk': 'tk',
       },
       ExpressionAttributeValues: {
         ':k': { N: '2' },

@@ -18,6 +18,7 @@ import type { PolicyConfig } from '../../functions/config/schema';
 import { Limiter, type LimiterOptions } from '../../functions/limiter/limiter';
 import { createDynamoDbClient } from '../../functions/store/client';
 import { DynamoDbStore } from '../../functions/store/dynamodb-store';
+import { SdkTransport } from '../../functions/store/sdk-transport';
 import { LOCAL_CREDENTIALS, startDynalite } from '../helpers/dynalite';
 import { configWith } from '../limiter/fixtures';
 
@@ -156,7 +157,7 @@ async function main(): Promise<void> {
       const limiter = new Limiter({
         config: configWith([p]),
         region: REGION,
-        store: new DynamoDbStore({ client, tableName: db.tableName }),
+        store: new DynamoDbStore({ transport: new SdkTransport(client), tableName: db.tableName }),
         storeBudgetMs: 1000,
         ...options,
       });

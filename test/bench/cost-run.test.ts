@@ -1,0 +1,39 @@
+/** The configs the cost part runs: the shipped one on the bench regions, leases and headers as each variant says. */
+import { describe, expect, it } from 'vitest';
+import { costConfig } from '../../bench/cost-run';
+import { COST_VARIANTS } from '../../bench/cost-variants';
+import { validateConfig } from '../../functions/config/schema';
+import shipped from '../../limiter.config';
+
+const regions = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
+
+describe('costConfig', () => {
+  it('gives every variant a valid config with its client headers', () => {
+    for (const variant of COST_VARIANTS) {
+      const config = costConfig(regions, variant);
+      expect(validateConfig(config), variant.id).toEqual([]);
+      expect(config.clientHeaders).toBe(variant.clientHeaders);
+      expect(config.regions).toEqual(regions);
+    }
+  });
+
+  it('keeps the shipped leases, or removes every one', () => {
+    const byId = (id: string) => COST_VARIANTS.find((v) => v.id === id)!;
+    expect(costConfig(regions, byId('default')).policies).toEqual(shipped.policies);
+    const none = costConfig(regions, byId('no-leases')).policies;
+    expect(none.map((p) => p.id)).toEqual(shipped.policies.map((p) => p.id));
+    expect(none.every((p) => p.lease === undefined)).toBe(true);
+  });
+
+  it('runs the default first: the report and the target read it', () => {
+    expect(COST_VARIANTS[0]).toMatchObject({
+      id: 'default',
+      clientHeaders: 'viewer-response',
+      leases: 'config',
+    });
+    expect(COST_VARIANTS.find((v) => v.id === 'headers-off')).toMatchObject({
+      clientHeaders: 'none',
+      leases: 'config',
+    });
+  });
+});

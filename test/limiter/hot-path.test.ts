@@ -1,0 +1,176 @@
+/**
+ * The hot path as it ships (docs/design.md, "Takes", "Leases"): a store that
+ * offers takes, default leases, a store round trip of 100 ms on virtual
+ * time. What a viewer waits for is the virtual time a decision takes.
+ */
+import { beforeEach, describe, expect, it } from 'vitest';
+import { bucketPolicyOf, type PolicyConfig } from '../../functions/config/schema';
+import { levelAt, viewOf } from '../../functions/core';
+import { bucketGeneration, bucketIdOf } from '../../functions/limiter/bucket-id';
+import { Limiter } from '../../functions/limiter/limiter';
+import { VirtualTime } from '../../sim/virtual-time';
+import { ForcedReplay } from '../core/reference-bucket';
+import { configWith } from './fixtures';
+import { MemoryStore } from './memory-store';
+
+const REGION = 'us-east-1';
+const RTT_MS = 100;
+/** 1,000 tokens, 100 per second: leases on by default. */
+const api: PolicyConfig = {
+  id: 'api',
+  capacityTokens: 1000,
+  refillTokens: 100,
+  refillIntervalMs: 1000,
+  onStoreError: 'closed',
+};
+
+let time: VirtualTime;
+let store: MemoryStore;
+
+beforeEach(() => {
+  time = new VirtualTime();
+  store = new MemoryStore();
+  store.beforeAnswerAsync = () => time.sleep(RTT_MS);
+});
+
+function limiter(policies: PolicyConfig[] = [api]): Limiter {
+  return new Limiter({
+    config: configWith(policies),
+    region: REGION,
+    store,
+    time,
+    log: () => undefined,
+  });
+}
+
+/** One request; resolves to its result and the virtual time it waited. */
+async function timed(l: Limiter, key: string, costTokens = 1) {
+  const start = time.now();
+  const result = await time.run(l.limit({ policyId: 'api', key, costTokens }));
+  return { result, waitedMs: time.now() - start };
+}
+
+const slotOf = (key: string, intervalMs = 1000) =>
+  store.items.get(`${bucketIdOf('api', bucketGeneration(1, intervalMs), key)}|${REGION}`);
+
+describe('a cold key costs one round trip', () => {
+  it('a bucket the container has never seen is decided by a take beside the read: one round trip, not two', async () => {
+    const l = limiter();
+    const { result, waitedMs } = await timed(l, 'new');
+    expect(result).toMatchObject({ allowed: true, source: 'store', remainingTokens: 999 });
+    expect(waitedMs).toBe(RTT_MS);
+    expect(store.calls).toMatchObject({ applyTake: 1, readView: 1, applyWrite: 0 });
+    expect(slotOf('new')).toMatchObject({ n: 1, tk: 1 });
+  });
+
+  it('the same key on a store without takes costs a read and then a write', async () => {
+    store = new MemoryStore({ takes: false });
+    store.beforeAnswerAsync = () => time.sleep(RTT_MS);
+    const { waitedMs } = await timed(limiter(), 'new');
+    expect(waitedMs).toBe(2 * RTT_MS);
+  });
+
+  it('after a take the next decision writes a checkpoint (a conditional write), which absorbs it', async () => {
+    const l = limiter();
+    const replay = new ForcedReplay(bucketPolicyOf(api));
+    for (let i = 0; i < 2; i++) {
+      const at = time.now();
+      expect((await timed(l, 'k')).result.allowed).toBe(true);
+      replay.admit(at, 1);
+      await time.advance(1000);
+    }
+    const item = slotOf('k')!;
+    expect(item.tk).toBeUndefined();
+    expect(store.calls).toMatchObject({ applyTake: 1, applyWrite: 1 });
+    expect(levelAt(bucketPolicyOf(api), viewOf([item]), time.now())).toBe(
+      replay.levelAt(time.now()),
+    );
+  });
+
+  it('a take the level refuses is handed back at once: the level ends exactly where the admissions leave it', async () => {
+    // No refill within the test, and no lease: every token is an admission.
+    const small: PolicyConfig = {
+      ...api,
+      capacityTokens: 100,
+      refillTokens: 1,
+      refillIntervalMs: 1_000_000_000,
+      lease: false,
+    };
+    const other = new Limiter({
+      config: configWith([small]),
+      region: REGION,
+      store,
+      time,
+      log: () => undefined,
+    });
+    // Another container of the region empties the bucket; ours has never seen it.
+    const replay = new ForcedReplay({
+      capacityTokens: 100,
+      refillTokens: 1,
+      refillIntervalMs: 1000,
+    });
+    for (let i = 0; i < 100; i++) {
+      // A decision is taken at the time it starts.
+      const at = time.now();
+      const r = await time.run(other.limit({ policyId: 'api', key: 'k', costTokens: 1 }));
+      if (r.allowed) replay.admit(at, 1);
+    }
+    const l = limiter([small]);
+    const { result } = await timed(l, 'k');
+    expect(result.allowed).toBe(false);
+    expect(store.calls.applyTake).toBeGreaterThanOrEqual(2);
+    await time.run(l.settled());
+    const item = slotOf('k', 1_000_000_000)!;
+    // The refused take added its token to n; the hand-back credits it in a checkpoint.
+    expect(l.counters.handedBackTokens).toBe(1);
+    expect(item.tk).toBeUndefined();
+    expect(levelAt(bucketPolicyOf(small), viewOf([item]), time.now())).toBe(
+      replay.levelAt(time.now()),
+    );
+  });
+
+  it('does not take when the container last saw the bucket near empty: it reads, then writes', async () => {
+    const small: PolicyConfig = { ...api, capacityTokens: 100, refillTokens: 1 };
+    const l = limiter([small]);
+    for (let i = 0; i < 95; i++) await timed(l, 'k');
+    await time.advance(1000);
+    const takesBefore = store.calls.applyTake;
+    await timed(l, 'k');
+    expect(store.calls.applyTake).toBe(takesBefore);
+  });
+});
+
+describe('a busy key waits for no store round trip', () => {
+  it('at 20 requests/s, after the first second every request is served from a lease taken ahead', async () => {
+    const l = limiter();
+    const waits: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const { result, waitedMs } = await timed(l, 'busy');
+      expect(result.allowed).toBe(true);
+      waits.push(waitedMs);
+      await time.advance(50);
+    }
+    expect(waits.slice(20).every((w) => w === 0)).toBe(true);
+    // Writes are a small fraction of the requests, and no lease exceeds a tenth of the capacity.
+    expect(store.taken.length).toBeLessThan(200 / 5);
+    expect(Math.max(...store.taken)).toBeLessThanOrEqual(100);
+  });
+});
+
+describe('a hot bucket stays within one item’s write rate', () => {
+  it('a bucket refilling 2,000 tokens/s takes at least 8 tokens per write, even when contended', async () => {
+    const hot: PolicyConfig = {
+      ...api,
+      capacityTokens: 5000,
+      refillTokens: 2000,
+      onStoreError: 'open',
+    };
+    const l = limiter([hot]);
+    // Three times the refill rate for 2 s: the bucket empties and stays contended.
+    for (let i = 0; i < 12_000; i++) {
+      await time.run(l.limit({ policyId: 'api', key: 'all', costTokens: 1 }));
+      if (i % 6 === 5) await time.advance(1);
+    }
+    expect(Math.min(...store.taken)).toBeGreaterThanOrEqual(8);
+  });
+});
