@@ -4,6 +4,7 @@
  * the rules are testable without spawning a process.
  */
 
+import { REGIONAL_EDGE_CACHE_REGIONS } from '../sim/network/model';
 import { AWS_COMMERCIAL_REGIONS, closestRegions, isKnownRegion } from './regions';
 
 /** What `npm start -- <flags>` asked for. */
@@ -26,6 +27,16 @@ export interface CliOptions {
   readonly watch: readonly { readonly policy: string; readonly key: string }[];
   /** How often the status is printed when stdout is not a terminal (ms). @default 10000 */
   readonly statusEveryMs: number;
+  /**
+   * Run the network model (sim/network/model.ts): every edge region's store
+   * calls are delayed by the round trip to its replica, and replication lag
+   * gets each link's one-way delay. Implied by `--edge-regions`.
+   */
+  readonly realistic: boolean;
+  /** Edge regions to run beside the regions' own (default with --realistic: every regional edge cache region). */
+  readonly edgeRegions?: readonly string[];
+  /** Seed of the replication jitter and the network model's delays. @default 1 */
+  readonly seed: number;
   /** Print the usage and exit. */
   readonly help: boolean;
 }
@@ -45,6 +56,7 @@ export const CLI_DEFAULTS = {
   basePort: 8400,
   reconcileEveryMs: 5000,
   statusEveryMs: 10_000,
+  seed: 1,
 } as const;
 
 /** The usage text of `npm start -- --help`. */
@@ -67,6 +79,13 @@ Flags:
   --reconcile-ms MS    reconciler period in every region (default ${CLI_DEFAULTS.reconcileEveryMs})
   --watch POLICY:KEY   also show this bucket's level (repeatable)
   --status-ms MS       status print period when stdout is not a terminal (default ${CLI_DEFAULTS.statusEveryMs})
+  --realistic          the network model: each edge region's store calls wait the round trip to
+                       its replica (public inter-region measurements, docs/network-model.md), and
+                       replication lag gets each link's one-way delay; runs every regional edge
+                       cache region's edge (${REGIONAL_EDGE_CACHE_REGIONS.length}) unless --edge-regions says otherwise
+  --edge-regions a,b   edge regions to run besides the regions' own, each talking to its nearest
+                       replica through the network model (implies --realistic)
+  --seed N             seed of the replication jitter and the model's delays (default ${CLI_DEFAULTS.seed})
   -h, --help           this text
 
 Admin (on the admin port): POST /admin/cut?a=R1&b=R2, POST /admin/heal?a=R1&b=R2,
@@ -100,7 +119,12 @@ const VALUE_FLAGS = new Set([
   '--reconcile-ms',
   '--watch',
   '--status-ms',
+  '--edge-regions',
+  '--seed',
 ]);
+
+/** Flags that take no value. */
+const SWITCH_FLAGS = new Set(['--realistic']);
 
 /**
  * Parses the flags after `npm start --`. Accepts `--flag value` and `--flag=value`.
@@ -109,6 +133,7 @@ const VALUE_FLAGS = new Set([
  */
 export function parseCli(argv: readonly string[]): CliOptions {
   const values = new Map<string, string[]>();
+  const switches = new Set<string>();
   let help = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
@@ -118,6 +143,12 @@ export function parseCli(argv: readonly string[]): CliOptions {
     }
     const eq = arg.indexOf('=');
     const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
+    if (SWITCH_FLAGS.has(flag)) {
+      if (eq > 0) throw new CliUsageError(`${flag} takes no value (got "${arg}")`);
+      if (switches.has(flag)) throw new CliUsageError(`${flag} given twice`);
+      switches.add(flag);
+      continue;
+    }
     if (!VALUE_FLAGS.has(flag)) {
       throw new CliUsageError(
         arg.startsWith('-') ? `unknown flag ${flag}` : `unexpected argument "${arg}"`,
@@ -149,25 +180,8 @@ export function parseCli(argv: readonly string[]): CliOptions {
     return Number(raw);
   };
 
-  const regionsRaw = single('--regions');
-  let regions: string[] | undefined;
-  if (regionsRaw !== undefined) {
-    regions = regionsRaw.split(',').map((r) => r.trim());
-    if (regions.some((r) => r === '')) {
-      throw new CliUsageError(`--regions must be a comma-separated list (got "${regionsRaw}")`);
-    }
-    if (new Set(regions).size !== regions.length) {
-      throw new CliUsageError(`--regions lists a region twice (got "${regionsRaw}")`);
-    }
-    const unknown = regions.filter((r) => !isKnownRegion(r));
-    if (unknown.length > 0) {
-      throw new CliUsageError(
-        `--regions: ${unknown
-          .map((r) => `"${r}" is not an AWS region (closest: ${closestRegions(r).join(', ')})`)
-          .join('; ')}`,
-      );
-    }
-  }
+  const regions = regionList('--regions', single('--regions'));
+  const edgeRegions = regionList('--edge-regions', single('--edge-regions'));
   const originUrl = single('--origin');
   if (originUrl !== undefined) checkOriginUrl(originUrl);
   const basePort = integer('--port', CLI_DEFAULTS.basePort, 65_535);
@@ -190,6 +204,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     throw new CliUsageError(`--status-ms must be at least 100 (got ${statusEveryMs})`);
   }
   const configFile = single('--config');
+  const seed = integer('--seed', CLI_DEFAULTS.seed, 2 ** 32 - 1);
   return {
     lagMs: integer('--lag', CLI_DEFAULTS.lagMs, 600_000),
     jitterMs: integer('--jitter', CLI_DEFAULTS.jitterMs, 600_000),
@@ -200,8 +215,32 @@ export function parseCli(argv: readonly string[]): CliOptions {
     reconcileEveryMs,
     watch,
     statusEveryMs,
+    realistic: switches.has('--realistic') || edgeRegions !== undefined,
+    ...(edgeRegions === undefined ? {} : { edgeRegions }),
+    seed,
     help,
   };
+}
+
+/** A comma-separated list of AWS regions, every unknown name reported with the closest real ones. */
+function regionList(flag: string, raw: string | undefined): string[] | undefined {
+  if (raw === undefined) return undefined;
+  const regions = raw.split(',').map((r) => r.trim());
+  if (regions.some((r) => r === '')) {
+    throw new CliUsageError(`${flag} must be a comma-separated list (got "${raw}")`);
+  }
+  if (new Set(regions).size !== regions.length) {
+    throw new CliUsageError(`${flag} lists a region twice (got "${raw}")`);
+  }
+  const unknown = regions.filter((r) => !isKnownRegion(r));
+  if (unknown.length > 0) {
+    throw new CliUsageError(
+      `${flag}: ${unknown
+        .map((r) => `"${r}" is not an AWS region (closest: ${closestRegions(r).join(', ')})`)
+        .join('; ')}`,
+    );
+  }
+  return regions;
 }
 
 function checkOriginUrl(raw: string): void {

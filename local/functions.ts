@@ -181,6 +181,25 @@ export function loadRegionFunctions(bundles: Bundles, options: LoadRegionOptions
     AWS_REGION: options.region,
     LIMITER_DYNAMODB_ENDPOINT: options.storeEndpoints[options.region] as string,
   };
+  return {
+    edge: loadEdgeFunctions(bundles, options.region),
+    api: exportOf<ApiHandler>(loadFresh(bundles.api, env), bundles.api),
+    reconciler: localReconciler(options),
+    observe: countFallbacks,
+  };
+}
+
+/**
+ * A fresh instance of the edge functions for `region` (a container of its
+ * own): the viewer-request handler bound to the region, and the
+ * viewer-response one when the project has it. An edge region that holds no
+ * replica loads only these.
+ */
+export function loadEdgeFunctions(
+  bundles: Pick<Bundles, 'edge' | 'edgeResponse'>,
+  region: string,
+): EdgeFunctions {
+  const env = { AWS_REGION: region };
   // The bundle's own entry point reads AWS_REGION per invocation, and one
   // process serves several regions: bind the region through the bundle's
   // handlerForRegion instead.
@@ -190,7 +209,7 @@ export function loadRegionFunctions(bundles: Bundles, options: LoadRegionOptions
     bundles.edge,
     'handlerForRegion',
   );
-  const viewerRequest = forRegion(options.region);
+  const viewerRequest = forRegion(region);
   const viewerResponse =
     bundles.edgeResponse === undefined
       ? undefined
@@ -198,12 +217,19 @@ export function loadRegionFunctions(bundles: Bundles, options: LoadRegionOptions
           loadFresh(bundles.edgeResponse, env),
           bundles.edgeResponse,
         );
-  return {
-    edge: { viewerRequest, ...(viewerResponse === undefined ? {} : { viewerResponse }) },
-    api: exportOf<ApiHandler>(loadFresh(bundles.api, env), bundles.api),
-    reconciler: localReconciler(options),
-    observe: countFallbacks,
-  };
+  return { viewerRequest, ...(viewerResponse === undefined ? {} : { viewerResponse }) };
+}
+
+/**
+ * An edge bundle whose store calls go to `endpoints` (replica region →
+ * endpoint): with the network model each edge region gets its own, pointed
+ * at its delaying proxies.
+ */
+export function buildEdgeBundle(
+  config: LimiterConfig,
+  endpoints: Readonly<Record<string, string>>,
+): Promise<BuiltFunction> {
+  return buildLocalBundle('edge', config, storeEndpointsDefine(endpoints));
 }
 
 /**

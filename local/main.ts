@@ -77,6 +77,9 @@ async function run(cli: CliOptions, shutdown: ShutdownSignals): Promise<number> 
     basePort: cli.basePort,
     ...(cli.originUrl === undefined ? {} : { originUrl: cli.originUrl }),
     reconcileEveryMs: cli.reconcileEveryMs,
+    seed: cli.seed,
+    realistic: cli.realistic,
+    ...(cli.edgeRegions === undefined ? {} : { edgeRegions: cli.edgeRegions }),
     log,
   });
   const first = await Promise.race([
@@ -154,19 +157,22 @@ function usageError(error: CliUsageError): number {
 }
 
 function banner(handle: LocalHandle, cli: CliOptions): string {
-  const width = Math.max(...handle.regions.map((r) => r.length));
+  const width = Math.max(...handle.edgeRegions.map((r) => r.length));
   const [first, second] = handle.regions as [string, string | undefined];
   const lines = [
     '',
     `edge rate limiter, locally: ${handle.regions.length} region${
       handle.regions.length === 1 ? '' : 's'
-    }, replication lag ${cli.lagMs} ms (+ jitter < ${cli.jitterMs} ms)`,
+    }, replication lag ${cli.lagMs} ms${
+      handle.routes.length > 0 ? ' + each link’s one-way network delay' : ''
+    } (+ jitter < ${cli.jitterMs} ms)`,
     '',
     ...handle.regions.map(
       (r) =>
         `  ${r.padEnd(width)}  edge ${handle.edgeUrls[r]}   API ${handle.apiUrls[r]}   DynamoDB ${handle.storeEndpoints[r]}`,
     ),
     '',
+    ...networkLines(handle, width),
     `  origin ${handle.originUrl}${cli.originUrl === undefined ? ' (built-in echo)' : ''}`,
     second === undefined
       ? `  admin  ${handle.adminUrl}/admin/status   (POST /admin/down?region=&down=true)`
@@ -182,6 +188,23 @@ function banner(handle: LocalHandle, cli: CliOptions): string {
     '',
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * With the network model: every edge region, the replica it talks to and the
+ * model's store call to it (median and p99 round trip, network plus
+ * DynamoDB's service time).
+ */
+function networkLines(handle: LocalHandle, width: number): string[] {
+  if (handle.routes.length === 0) return [];
+  return [
+    `network model (docs/network-model.md, seed ${handle.seed}): ${handle.routes.length} edge regions, each store call delayed by its round trip`,
+    ...handle.routes.map(
+      (route) =>
+        `  ${route.edgeRegion.padEnd(width)}  edge ${handle.edgeUrls[route.edgeRegion]}   -> ${route.replica.padEnd(width)}  store call ${route.link.medianMs.toFixed(1)} ms median, p99 ${route.link.p99Ms.toFixed(1)} ms${route.link.estimated ? ' (estimated)' : ''}`,
+    ),
+    '',
+  ];
 }
 
 function oneLine(error: unknown): string {

@@ -4,7 +4,9 @@
  * the echo origin, per region the edge (the bundled Lambda@Edge handler
  * behind a CloudFront-like endpoint) and the regional API (the bundled API
  * handler behind a function URL), the reconciler on a timer, and the admin
- * endpoint. `npm start`, the end-to-end tests and the benchmarks all use it,
+ * endpoint. With the network model ({@link LocalOptions.realistic}), edge
+ * regions that hold no replica run too, and every edge reaches its replica
+ * through a delaying proxy (local/network.ts). `npm start`, the end-to-end tests and the benchmarks all use it,
  * so what the tests prove is what the demo shows.
  *
  * Everything binds loopback. Start-up is all or nothing: if any part fails
@@ -17,18 +19,35 @@ import type { ReconcilerOptions } from '../functions/reconciler/reconcile';
 import type { ReconcilerStatus } from '../functions/shared/replication-status';
 import { DynamoDbReplicationStore } from '../functions/store/dynamodb-replication-store';
 import { bucketTableDefinition } from '../functions/store/table';
+import type { BuiltFunction } from '../scripts/build-functions';
 import { type AdminServer, startAdminServer } from './admin';
 import { type ApiServer, startApiServer } from './api-server';
 import { checkConfig } from './config-file';
 import { type EchoOrigin, startEchoOrigin } from './echo-origin';
 import { type EdgeServer, startEdgeServer } from './edge-server';
 import { type DownMode, RegionEmulator } from './emulator';
-import { buildBundles, type LoadedRegion, loadRegionFunctions, type Reconciler } from './functions';
+import {
+  buildBundles,
+  buildEdgeBundle,
+  countFallbacks,
+  type LoadedRegion,
+  loadEdgeFunctions,
+  loadRegionFunctions,
+  type Reconciler,
+} from './functions';
 import { assertPortsFree } from './http-util';
+import {
+  type EdgeRoute,
+  edgeOnlyRegions,
+  modelledLag,
+  startEdgeRoutes,
+  worstOneWayMs,
+} from './network';
 import { DYNAMODB_PARTITION_LIMITS, type PartitionLimits } from './partition-throughput';
 import { planPorts } from './ports';
 import {
   type EdgeCounters,
+  type EdgeRegionSnapshot,
   emptyCounters,
   type RegionSnapshot,
   type StatusSnapshot,
@@ -52,6 +71,19 @@ export interface LocalOptions {
    * none (dynalite's own behaviour). @default DYNAMODB_PARTITION_LIMITS
    */
   readonly partitionLimits?: PartitionLimits | false;
+  /**
+   * Run the network model: every edge region's store calls wait the round
+   * trip to its replica (sim/network/model.ts, seeded by {@link LocalOptions.seed}),
+   * and each replication link adds its one-way delay to the lag. Implied by
+   * {@link LocalOptions.edgeRegions}. @default false
+   */
+  readonly realistic?: boolean;
+  /**
+   * Edge regions to run besides the regions' own, each talking to its
+   * nearest replica (with the model on; default then: every regional edge
+   * cache region).
+   */
+  readonly edgeRegions?: readonly string[];
   /** Base port ({@link planPorts}); 0 picks free ports. @default 0 */
   readonly basePort?: number;
   /** Proxy allowed requests here instead of starting the echo origin. */
@@ -76,10 +108,16 @@ export interface LocalHandle {
   /** The config the runtime runs (regions and watches applied). */
   readonly config: LimiterConfig;
   readonly regions: readonly string[];
+  /** Every edge region served: the regions first, then the edge-only ones. */
+  readonly edgeRegions: readonly string[];
+  /** With the network model: how each edge region reaches its replica. */
+  readonly routes: readonly EdgeRoute[];
+  /** Seed of the replication jitter and the model's delays. */
+  readonly seed: number;
   readonly adminUrl: string;
   /** The origin allowed requests go to (the echo origin unless one was given). */
   readonly originUrl: string;
-  /** Region → edge URL (send viewer requests here). */
+  /** Edge region → edge URL (send viewer requests here). */
   readonly edgeUrls: Readonly<Record<string, string>>;
   /** Region → regional API URL. */
   readonly apiUrls: Readonly<Record<string, string>>;
@@ -113,11 +151,19 @@ export const DEFAULT_RECONCILE_EVERY_MS = 5000;
 export async function startLocal(options: LocalOptions): Promise<LocalHandle> {
   const config = checkConfig(localConfig(options), 'config');
   const regions = config.regions;
-  const ports = planPorts(options.basePort ?? 0, regions.length);
+  const realistic = options.realistic === true || options.edgeRegions !== undefined;
+  const edgeOnly = realistic ? edgeOnlyRegions(regions, options.edgeRegions) : [];
+  const edgeRegions = [...regions, ...edgeOnly];
+  const ports = planPorts(options.basePort ?? 0, regions.length, edgeOnly.length);
   const log = options.log ?? (() => undefined);
   let lagMs = options.lagMs ?? DEFAULT_LOCAL_LAG_MS;
   const jitterMs = options.jitterMs ?? 0;
   const reconcileEveryMs = options.reconcileEveryMs ?? DEFAULT_RECONCILE_EVERY_MS;
+  const seed = options.seed ?? 1;
+  const lagSpec = (ms: number) => (realistic ? modelledLag(ms) : ms);
+  // What the reconciler waits for: the configured lag, its jitter and, with the model, the farthest link.
+  const worstLagMs = () => lagMs + jitterMs + (realistic ? Math.ceil(worstOneWayMs(regions)) : 0);
+  const edgePorts = [...ports.regions, ...ports.edgeOnly];
 
   await assertPortsFree([
     { port: ports.admin, role: 'admin' },
@@ -127,6 +173,10 @@ export async function startLocal(options: LocalOptions): Promise<LocalHandle> {
       { port: p.api, role: `API ${regions[i]}` },
       { port: p.store, role: `DynamoDB ${regions[i]}` },
     ]),
+    ...ports.edgeOnly.map((p, j) => ({ port: p.edge, role: `edge ${edgeOnly[j]}` })),
+    ...(realistic
+      ? edgePorts.map((p, k) => ({ port: p.proxy, role: `store proxy of ${edgeRegions[k]}` }))
+      : []),
   ]);
   const stops: (() => Promise<void>)[] = [];
   stops.push(
@@ -146,9 +196,9 @@ export async function startLocal(options: LocalOptions): Promise<LocalHandle> {
   try {
     const emulator = await RegionEmulator.start({
       regions,
-      lagMs,
+      lagMs: lagSpec(lagMs),
       jitterMs,
-      seed: options.seed ?? 1,
+      seed,
       ports: ports.regions.map((p) => p.store),
       ...(options.partitionLimits === false
         ? {}
@@ -168,20 +218,39 @@ export async function startLocal(options: LocalOptions): Promise<LocalHandle> {
     }
     const originUrl = options.originUrl ?? (origin as EchoOrigin).url;
 
-    const counters = new Map<string, EdgeCounters>(regions.map((r) => [r, emptyCounters()]));
-    const bundles = await buildBundles(config, storeEndpoints);
+    const counters = new Map<string, EdgeCounters>(edgeRegions.map((r) => [r, emptyCounters()]));
+    const routes = realistic
+      ? await startEdgeRoutes({
+          config,
+          edgeRegions,
+          storeEndpoints,
+          ports: edgePorts,
+          seed,
+          onStarted: (proxy) => stops.push(() => proxy.stop()),
+        })
+      : [];
+    const [bundles, edgeBundles] = await Promise.all([
+      buildBundles(config, storeEndpoints),
+      Promise.all(routes.map((route) => buildEdgeBundle(config, route.endpoints))),
+    ]);
+    const edgeBundleOf = new Map<string, BuiltFunction>(
+      routes.map((route, k) => [route.edgeRegion, edgeBundles[k] as BuiltFunction]),
+    );
+    const edgeFunctionsOf = (region: string) => {
+      const own = edgeBundleOf.get(region);
+      return own === undefined ? undefined : loadEdgeFunctions({ ...bundles, edge: own }, region);
+    };
     const loaded = new Map<string, LoadedRegion>();
     for (const region of regions) {
-      loaded.set(
+      const fns = loadRegionFunctions(bundles, {
+        config,
         region,
-        loadRegionFunctions(bundles, {
-          config,
-          region,
-          storeEndpoints,
-          log,
-          reconcilerOptions: () => localReconcilerOptions(lagMs + jitterMs),
-        }),
-      );
+        storeEndpoints,
+        log,
+        reconcilerOptions: () => localReconcilerOptions(worstLagMs()),
+      });
+      const edge = edgeFunctionsOf(region);
+      loaded.set(region, edge === undefined ? fns : { ...fns, edge });
     }
 
     const edges = new Map<string, EdgeServer>();
@@ -208,6 +277,20 @@ export async function startLocal(options: LocalOptions): Promise<LocalHandle> {
       });
       stops.push(() => api.stop());
       apis.set(region, api);
+    }
+
+    for (const [j, region] of edgeOnly.entries()) {
+      const edge = await startEdgeServer({
+        region,
+        port: (ports.edgeOnly[j] as (typeof ports.edgeOnly)[number]).edge,
+        functions: edgeFunctionsOf(region) as NonNullable<ReturnType<typeof edgeFunctionsOf>>,
+        originUrl,
+        counters: counters.get(region) as EdgeCounters,
+        log,
+        onOutcome: (outcome) => countFallbacks(outcome, counters.get(region) as EdgeCounters),
+      });
+      stops.push(() => edge.stop());
+      edges.set(region, edge);
     }
 
     const reconcilers = new ReconcilerLoop(
@@ -247,6 +330,20 @@ export async function startLocal(options: LocalOptions): Promise<LocalHandle> {
           };
         }),
       );
+      const edgeSnapshots: EdgeRegionSnapshot[] = routes.map((route) => {
+        const stats = route.proxy.stats();
+        return {
+          region: route.edgeRegion,
+          edgeUrl: (edges.get(route.edgeRegion) as EdgeServer).url,
+          replica: route.replica,
+          storeMedianMs: route.link.medianMs,
+          storeP99Ms: route.link.p99Ms,
+          estimated: route.link.estimated,
+          storeCalls: stats.requests,
+          meanDelayMs: stats.requests === 0 ? null : stats.totalDelayMs / stats.requests,
+          edge: { ...(counters.get(route.edgeRegion) as EdgeCounters) },
+        };
+      });
       return {
         atMs: Date.now(),
         lagMs,
@@ -257,6 +354,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalHandle> {
         regions: regionSnapshots,
         links: emulator.linkStats(),
         watched: watchedLevels(watched, regionSnapshots),
+        ...(realistic ? { edges: edgeSnapshots } : {}),
       };
     };
 
@@ -268,7 +366,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalHandle> {
         emulator.setDown(region, down, mode),
       setLag: (ms: number) => {
         lagMs = ms;
-        emulator.setLag(ms);
+        emulator.setLag(lagSpec(ms));
       },
       reconcileNow: () => reconcilers.runAll(),
       status,
@@ -279,9 +377,12 @@ export async function startLocal(options: LocalOptions): Promise<LocalHandle> {
     let stopped: Promise<void> | undefined;
     return {
       config,
+      edgeRegions,
+      routes,
+      seed,
       adminUrl: admin.url,
       originUrl,
-      edgeUrls: Object.fromEntries(regions.map((r) => [r, (edges.get(r) as EdgeServer).url])),
+      edgeUrls: Object.fromEntries(edgeRegions.map((r) => [r, (edges.get(r) as EdgeServer).url])),
       apiUrls: Object.fromEntries(regions.map((r) => [r, (apis.get(r) as ApiServer).url])),
       storeEndpoints,
       emulator,

@@ -45,6 +45,23 @@ export interface RegionSnapshot {
   readonly lagResolutionMs: Readonly<Record<string, number>>;
 }
 
+/** One emulated edge region under the network model. */
+export interface EdgeRegionSnapshot {
+  readonly region: string;
+  readonly edgeUrl: string;
+  /** The replica its store calls go to. */
+  readonly replica: string;
+  /** The model's store call to that replica: median and p99 round trip (ms). */
+  readonly storeMedianMs: number;
+  readonly storeP99Ms: number;
+  /** Whether the figures are estimated from distance rather than measured. */
+  readonly estimated: boolean;
+  /** Store calls that crossed the modelled distance, and their mean delay (ms). */
+  readonly storeCalls: number;
+  readonly meanDelayMs: number | null;
+  readonly edge: EdgeCounters;
+}
+
 /** A watched bucket's level in every region. */
 export interface WatchedSnapshot {
   readonly policy: string;
@@ -65,6 +82,8 @@ export interface StatusSnapshot {
   readonly regions: readonly RegionSnapshot[];
   readonly links: readonly LinkStats[];
   readonly watched: readonly WatchedSnapshot[];
+  /** With the network model: every edge region, the replica it uses and its counters. */
+  readonly edges?: readonly EdgeRegionSnapshot[];
 }
 
 /** Fresh counters. */
@@ -164,6 +183,7 @@ export function plainChanged(before: StatusSnapshot, after: StatusSnapshot): boo
       })),
       cut: cutPairs(s.links),
       watched: s.watched.map((w) => w.levelTokens),
+      edges: (s.edges ?? []).map((e) => ({ region: e.region, edge: e.edge })),
     });
   if (essential(before) !== essential(after)) return true;
   return after.regions.some((r, i) => {
@@ -229,6 +249,35 @@ export function renderTable(s: StatusSnapshot): string[] {
     ]);
     lines.push(...table(wHead, wRows, [false, ...s.regions.map(() => true)]));
   }
+  if (s.edges !== undefined && s.edges.length > 0) {
+    const eHead = [
+      'edge region',
+      'replica',
+      'store call p50/p99',
+      'calls',
+      'mean delay',
+      'allowed',
+      'refused',
+      'other',
+      'fallbacks',
+      'errors',
+    ];
+    const eRows = s.edges.map((e) => [
+      e.region,
+      e.replica,
+      `${e.estimated ? '~' : ''}${Math.round(e.storeMedianMs)}/${Math.round(e.storeP99Ms)} ms`,
+      String(e.storeCalls),
+      e.meanDelayMs === null ? '-' : `${Math.round(e.meanDelayMs)} ms`,
+      String(e.edge.allowed),
+      String(e.edge.refused),
+      String(e.edge.generated),
+      String(e.edge.fallbacks),
+      String(e.edge.errors),
+    ]);
+    lines.push(
+      ...table(eHead, eRows, [false, false, true, true, true, true, true, true, true, true]),
+    );
+  }
   return lines;
 }
 
@@ -254,6 +303,11 @@ export function renderPlain(s: StatusSnapshot): string[] {
   for (const w of s.watched) {
     const levels = s.regions.map((r) => `${r.region}=${w.levelTokens[r.region] ?? '-'}`);
     lines.push(`[status] watched ${w.policy}:${w.key}: ${levels.join(' ')}`);
+  }
+  for (const e of s.edges ?? []) {
+    lines.push(
+      `[status] edge ${e.region} -> ${e.replica}: allowed=${e.edge.allowed} refused=${e.edge.refused} other=${e.edge.generated} fallbacks=${e.edge.fallbacks} errors=${e.edge.errors} storeCalls=${e.storeCalls}`,
+    );
   }
   return lines;
 }

@@ -39,6 +39,10 @@ describe('npm start (the CLI)', () => {
       'error: --regions: "xx-fake-1" is not an AWS region (closest: ap-east-1, sa-east-1, us-east-1) (see --help)',
     ],
     [
+      ['--edge-regions', 'sa-east-1,eu-wset-1'],
+      'error: --edge-regions: "eu-wset-1" is not an AWS region (closest: eu-west-1, eu-west-2, eu-west-3) (see --help)',
+    ],
+    [
       ['--watch', 'nope:alice'],
       'error: --watch names no policy of local/demo.config.ts: nope (policies: demo, api, global-cap) (see --help)',
     ],

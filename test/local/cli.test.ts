@@ -16,6 +16,19 @@ describe('parseCli', () => {
     expect(cli.regions).toBeUndefined();
     expect(cli.watch).toEqual([]);
     expect(cli.help).toBe(false);
+    expect(cli.realistic).toBe(false);
+    expect(cli.edgeRegions).toBeUndefined();
+    expect(cli.seed).toBe(CLI_DEFAULTS.seed);
+  });
+
+  it('turns the network model on with --realistic, or with edge regions (which imply it)', () => {
+    expect(parseCli(['--realistic'])).toMatchObject({ realistic: true });
+    expect(parseCli(['--realistic']).edgeRegions).toBeUndefined();
+    expect(parseCli(['--edge-regions', 'sa-east-1, ap-southeast-2', '--seed=7'])).toMatchObject({
+      realistic: true,
+      edgeRegions: ['sa-east-1', 'ap-southeast-2'],
+      seed: 7,
+    });
   });
 
   it('reads every flag, in both spellings', () => {
@@ -75,6 +88,16 @@ describe('parseCli', () => {
     [['--watch', 'demo'], /POLICY:KEY/],
     [['--reconcile-ms', '10'], /at least 100/],
     [['--lag', '1', '--lag', '2'], /given twice/],
+    [['--realistic=yes'], /--realistic takes no value/],
+    [['--realistic', '--realistic'], /--realistic given twice/],
+    [['--edge-regions'], /--edge-regions needs a value/],
+    [['--edge-regions', 'sa-east-1,,us-east-1'], /--edge-regions must be a comma-separated list/],
+    [['--edge-regions', 'sa-east-1,sa-east-1'], /--edge-regions lists a region twice/],
+    [
+      ['--edge-regions', 'sa-east-1,sa-east-9,mars-1'],
+      /^--edge-regions: "sa-east-9" is not an AWS region \(closest: sa-east-1.*; "mars-1" is not an AWS region/,
+    ],
+    [['--seed', '-1'], /--seed must be an integer from 0 to 4294967295/],
   ])('refuses %j with one clear message', (argv, message) => {
     expect(() => parseCli(argv)).toThrow(CliUsageError);
     expect(() => parseCli(argv)).toThrow(message);
@@ -88,24 +111,43 @@ describe('parseCli', () => {
 
 describe('planPorts', () => {
   it('derives every port from the base, without overlaps', () => {
-    const plan = planPorts(8400, 3);
+    const plan = planPorts(8400, 3, 2);
     expect(plan.admin).toBe(8400);
     expect(plan.origin).toBe(8401);
-    expect(plan.regions[0]).toEqual({ edge: 8410, api: 8411, store: 8412 });
-    expect(plan.regions[2]).toEqual({ edge: 8430, api: 8431, store: 8432 });
-    const all = [plan.admin, plan.origin, ...plan.regions.flatMap((r) => [r.edge, r.api, r.store])];
+    expect(plan.regions[0]).toEqual({
+      edge: 8410,
+      api: 8411,
+      store: 8412,
+      proxy: 8413,
+      strongProxy: 8414,
+    });
+    expect(plan.regions[2]).toMatchObject({ edge: 8430, api: 8431, store: 8432 });
+    expect(plan.edgeOnly).toEqual([
+      { edge: 8440, proxy: 8443, strongProxy: 8444 },
+      { edge: 8450, proxy: 8453, strongProxy: 8454 },
+    ]);
+    const all = [
+      plan.admin,
+      plan.origin,
+      ...plan.regions.flatMap(Object.values),
+      ...plan.edgeOnly.flatMap(Object.values),
+    ];
     expect(new Set(all).size).toBe(all.length);
   });
 
   it('asks for free ports everywhere with base 0', () => {
-    const plan = planPorts(0, 2);
-    expect([plan.admin, plan.origin, ...plan.regions.flatMap(Object.values)]).toEqual(
-      new Array(8).fill(0),
-    );
+    const plan = planPorts(0, 2, 1);
+    expect([
+      plan.admin,
+      plan.origin,
+      ...plan.regions.flatMap(Object.values),
+      ...plan.edgeOnly.flatMap(Object.values),
+    ]).toEqual(new Array(15).fill(0));
   });
 
   it('refuses a base that would run past port 65535', () => {
     expect(() => planPorts(65_500, 4)).toThrow(RangeError);
+    expect(() => planPorts(65_400, 3, 14)).toThrow(/no room for 17 regions/);
   });
 });
 

@@ -153,6 +153,49 @@ function withLag(lagMs: number | null): StatusSnapshot {
   };
 }
 
+describe('status with the network model', () => {
+  const withEdges = (allowed: number): StatusSnapshot => ({
+    ...snapshot(),
+    edges: [
+      {
+        region: 'sa-east-1',
+        edgeUrl: 'http://127.0.0.1:40',
+        replica: 'us-east-1',
+        storeMedianMs: 118.3,
+        storeP99Ms: 127.7,
+        estimated: false,
+        storeCalls: 4,
+        meanDelayMs: 119.6,
+        edge: { ...emptyCounters(), allowed },
+      },
+    ],
+  });
+
+  it('draws a row per edge region with its replica, the model and the calls that crossed it', () => {
+    const row = renderTable(withEdges(2)).find((l) => l.startsWith('sa-east-1'));
+    expect(row?.split(/\s{2,}/)).toEqual([
+      'sa-east-1',
+      'us-east-1',
+      '118/128 ms',
+      '4',
+      '120 ms',
+      '2',
+      '0',
+      '0',
+      '0',
+      '0',
+    ]);
+    expect(renderPlain(withEdges(2)).at(-1)).toBe(
+      '[status] edge sa-east-1 -> us-east-1: allowed=2 refused=0 other=0 fallbacks=0 errors=0 storeCalls=4',
+    );
+  });
+
+  it('counts an edge region’s counters as a change', () => {
+    expect(plainChanged(withEdges(2), withEdges(2))).toBe(false);
+    expect(plainChanged(withEdges(2), withEdges(3))).toBe(true);
+  });
+});
+
 describe('plainChanged', () => {
   it('ignores the time and the run-to-run noise of measured lags', () => {
     expect(plainChanged(snapshot(), { ...snapshot(), atMs: snapshot().atMs + 60_000 })).toBe(false);
