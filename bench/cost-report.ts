@@ -56,7 +56,7 @@ export function headersCost(result: CostResult): number | undefined {
 /** Renders the cost section. */
 export function renderCost(
   result: CostResult,
-  heading = '## 6. Cost per million admitted requests',
+  heading = '## 7. Cost per million admitted requests',
 ): string {
   const cases = result.cases;
   const prices = DEFAULT_COST_PRICES;

@@ -6,6 +6,7 @@
  */
 
 import type { CostSizes } from './cost-variants';
+import type { EdgeLatencySizes } from './edge-latency';
 
 /** Every size the benchmark uses. */
 export interface BenchSizes {
@@ -58,6 +59,8 @@ export interface BenchSizes {
     readonly moduleLoadRuns: number;
   };
   readonly cost: CostSizes;
+  /** The edge simulator's per-region table (bench/edge-latency.ts). */
+  readonly edgeLatency: EdgeLatencySizes;
 }
 
 /** `npm run bench`: a few minutes. */
@@ -91,6 +94,8 @@ export const FULL_SIZES: BenchSizes = {
   edgeClient: { rounds: 12, decisionsPerRound: 500, warmupDecisions: 2_000, moduleLoadRuns: 15 },
   // A busy key at 10 requests/s per container; three whole metrics-flush intervals.
   cost: { requestsPerSecondPerContainer: 10, warmupSeconds: 10, measuredMinutes: 3 },
+  // Virtual time: every workload in every regional edge cache region, about a minute.
+  edgeLatency: { durationS: 60 },
 };
 
 /** `npm run bench -- --quick`: under a minute, same shape, smaller sizes. */
@@ -134,6 +139,11 @@ export const QUICK_SIZES: BenchSizes = {
     measuredMinutes: 1,
     variants: ['default', 'headers-off'],
   },
+  edgeLatency: {
+    durationS: 5,
+    workloads: ['busy-key', 'cold-keys'],
+    edgeRegions: ['us-east-1', 'sa-east-1', 'ap-southeast-2'],
+  },
 };
 
 /** Benchmark parts, in report order. */
@@ -145,6 +155,7 @@ export const PARTS = [
   'scale',
   'edge-client',
   'cost',
+  'edge',
 ] as const;
 /** One benchmark part. */
 export type BenchPart = (typeof PARTS)[number];

@@ -9,6 +9,7 @@ import { renderCost } from './cost-report';
 import type { CostResult } from './cost-variants';
 import type { DecisionCostResult } from './decision-cost';
 import type { EdgeClientResult } from './edge-client';
+import { type EdgeLatencyResult, renderEdgeLatency } from './edge-latency';
 import type { E2eRun, EndToEndResult } from './end-to-end';
 import type { MachineInfo } from './machine';
 import type { ScaleResult } from './scale';
@@ -34,6 +35,7 @@ export interface BenchReport {
   readonly cost?: CostResult;
   readonly bundle?: BundleResult;
   readonly edgeClient?: EdgeClientResult;
+  readonly edgeLatency?: EdgeLatencyResult;
   readonly targets: readonly TargetResult[];
   /** Parts that failed or were skipped, and why. */
   readonly problems: readonly { readonly part: string; readonly message: string }[];
@@ -376,6 +378,7 @@ export function renderReport(report: BenchReport): string {
   if (report.scale) parts.push('', renderScale(report.scale));
   if (report.edgeClient) parts.push('', renderEdgeClient(report.edgeClient));
   if (report.cost) parts.push('', renderCost(report.cost));
+  if (report.edgeLatency) parts.push('', renderEdgeLatency(report.edgeLatency));
   if (report.problems.length > 0) {
     parts.push(
       '',

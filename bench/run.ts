@@ -15,6 +15,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import projectConfig from '../limiter.config';
 import { buildFunction, hasEntry } from '../scripts/build-functions';
+import { REGIONAL_EDGE_CACHE_REGIONS } from '../sim/network/model';
 import { measureAccuracy } from './accuracy';
 import type { AccuracyResult } from './accuracy-types';
 import { renderCost } from './cost-report';
@@ -22,6 +23,7 @@ import { measureCost } from './cost-run';
 import type { CostResult } from './cost-variants';
 import { type DecisionCostResult, measureDecisionCost } from './decision-cost';
 import { type EdgeClientResult, measureEdgeClient } from './edge-client';
+import { type EdgeLatencyResult, measureEdgeLatency } from './edge-latency';
 import { type EndToEndResult, measureEndToEnd } from './end-to-end';
 import { machineInfo } from './machine';
 import { type BenchArgs, BenchUsageError, PARTS, parseArgs, REPORT_DIR } from './options';
@@ -95,6 +97,12 @@ export async function runBench(args: BenchArgs, command: string): Promise<BenchR
     ? await step('cost', problems, missing, () => measureCost(sizes.cost))
     : undefined;
 
+  const edgeLatency: EdgeLatencyResult | undefined = want('edge')
+    ? await step('edge', problems, missing, () =>
+        measureEdgeLatency(sizes.edgeLatency, projectConfig, REGIONAL_EDGE_CACHE_REGIONS),
+      )
+    : undefined;
+
   const report: BenchReport = {
     meta: {
       generatedAt: new Date().toISOString(),
@@ -111,12 +119,14 @@ export async function runBench(args: BenchArgs, command: string): Promise<BenchR
     ...(cost ? { cost } : {}),
     ...(bundle ? { bundle } : {}),
     ...(edgeClient ? { edgeClient } : {}),
+    ...(edgeLatency ? { edgeLatency } : {}),
     targets: evaluateTargets({
       ...(storeTraffic ? { storeTraffic } : {}),
       ...(endToEnd ? { endToEnd } : {}),
       ...(bundle ? { bundle } : {}),
       ...(edgeClient ? { edgeClient } : {}),
       ...(cost ? { cost } : {}),
+      ...(edgeLatency ? { edgeLatency } : {}),
       missing,
     }),
     problems,

@@ -21,11 +21,13 @@ import {
   type EdgeClientRound,
   edgeClientFiguresOf,
 } from '../../bench/edge-client';
+import type { EdgeLatencyResult } from '../../bench/edge-latency';
 import type { E2eRun, E2eWorkloadResult, EndToEndResult } from '../../bench/end-to-end';
 import { ratiosOf } from '../../bench/end-to-end';
 import type { LoadSummary } from '../../bench/load/load';
 import type { BenchReport } from '../../bench/report';
 import type { StoreTrafficResult, TrafficCase } from '../../bench/store-traffic';
+import type { EdgeRow } from '../../sim/edge/run';
 
 /** A traffic case with `writes` writes for `admitted` admissions out of 1,000 decisions. */
 export function trafficCase(
@@ -293,5 +295,42 @@ export function costResult(requestsPerWrite = 10, defaultHeaders = true): CostRe
     },
     watch: { alarms: 48, alarmMetrics: 50, dashboards: 2 },
     cases: [variant('default', defaultHeaders), variant('headers-off', false)],
+  };
+}
+
+/** One edge simulator row: a busy key that meets every edge target, with `extra` on top. */
+export function edgeRow(edgeRegion: string, extra: Partial<EdgeRow> = {}): EdgeRow {
+  return {
+    workload: 'busy-key',
+    policy: 'api',
+    edgeRegion,
+    replicaRegion: 'us-east-1',
+    rttMs: 100,
+    requests: 600,
+    admitted: 600,
+    addedLatencyP50Ms: 0.4,
+    addedLatencyP99Ms: 105,
+    fallbackRate: 0,
+    storeWaitShare: 0.05,
+    overAdmissionTokens: 0,
+    boundTokens: 20,
+    writesPerAdmitted: 0.2,
+    coldStarts: 1,
+    maxPartitionWritesPerSecond: 10,
+    throttledWrites: 0,
+    ...extra,
+  };
+}
+
+/** An edge part whose rows meet every edge target. */
+export function goodEdgeLatency(): EdgeLatencyResult {
+  return {
+    seed: 1,
+    durationS: 60,
+    rows: [
+      edgeRow('us-east-1', { rttMs: 8.5, addedLatencyP99Ms: 15 }),
+      edgeRow('sa-east-1'),
+      edgeRow('sa-east-1', { workload: 'overload', overAdmissionTokens: 20, boundTokens: 190 }),
+    ],
   };
 }

@@ -14,7 +14,7 @@ import {
 import type { BenchReport } from '../../bench/report';
 import { num, renderReport, table, times } from '../../bench/report';
 import { evaluateTargets } from '../../bench/targets';
-import { goodEdgeClient, goodEndToEnd, goodTraffic, report } from './fixtures';
+import { goodEdgeClient, goodEdgeLatency, goodEndToEnd, goodTraffic, report } from './fixtures';
 
 describe('formatting', () => {
   it('formats numbers, ratios and missing values', () => {
@@ -82,6 +82,14 @@ describe('renderReport', () => {
     // 100 µs of CPU at 128 MB: 100 × 1769 / 128 µs.
     expect(out).toContain(`| ${num((0.1 * 1769) / 128, 2)} |`);
     expect(md).not.toContain("## 6. The edge's DynamoDB client");
+  });
+
+  it('renders the edge simulator table, one row per workload and region', () => {
+    const out = renderReport(report({ edgeLatency: goodEdgeLatency() }));
+    expect(out).toContain('## 8. The edge at real distances (simulator)');
+    expect(out).toMatch(/\| busy-key +\| sa-east-1 +\| us-east-1 +\| +100\.0 \|/);
+    expect(out).toMatch(/\| overload +\| sa-east-1 .*\| +20 \/ 190 \|/);
+    expect(md).not.toContain('## 8. The edge at real distances');
   });
 
   it('contains no absolute path of the machine', () => {

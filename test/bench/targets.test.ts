@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { evaluateTargets, type TargetResult } from '../../bench/targets';
-import { costResult, goodEdgeClient, goodEndToEnd, goodTraffic, trafficCase } from './fixtures';
+import {
+  costResult,
+  edgeRow,
+  goodEdgeClient,
+  goodEdgeLatency,
+  goodEndToEnd,
+  goodTraffic,
+  trafficCase,
+} from './fixtures';
 
 function byId(targets: TargetResult[], id: string): TargetResult {
   const t = targets.find((x) => x.id === id);
@@ -16,6 +24,7 @@ describe('evaluateTargets', () => {
       bundle: { bytes: 500_000, zippedBytes: 120_000 },
       edgeClient: goodEdgeClient(),
       cost: costResult(10, false),
+      edgeLatency: goodEdgeLatency(),
     });
     expect(targets.map((t) => [t.id, t.status])).toEqual([
       ['writes-per-admitted', 'met'],
@@ -28,7 +37,50 @@ describe('evaluateTargets', () => {
       ['edge-client-cpu', 'met'],
       ['edge-module-load', 'met'],
       ['cost-per-million-admitted', 'met'],
+      ['edge-busy-key-fallback', 'met'],
+      ['edge-busy-key-p50', 'met'],
+      ['edge-busy-key-p99', 'met'],
+      ['edge-busy-key-store-wait', 'met'],
+      ['edge-over-admission-bound', 'met'],
     ]);
+  });
+
+  it('misses each edge target in the regions that miss it, and names them', () => {
+    const edge = goodEdgeLatency();
+    const rows = [
+      ...edge.rows,
+      edgeRow('ap-northeast-2', {
+        rttMs: 77,
+        addedLatencyP50Ms: 2.5,
+        addedLatencyP99Ms: 88,
+        storeWaitShare: 0.15,
+        fallbackRate: 0.01,
+      }),
+      edgeRow('eu-west-1', { workload: 'cold-keys', overAdmissionTokens: 5, boundTokens: 4 }),
+    ];
+    const targets = evaluateTargets({ edgeLatency: { ...edge, rows } });
+    for (const id of [
+      'edge-busy-key-fallback',
+      'edge-busy-key-p50',
+      'edge-busy-key-p99',
+      'edge-busy-key-store-wait',
+    ]) {
+      expect(byId(targets, id)).toMatchObject({
+        status: 'missed',
+        note: 'missed in ap-northeast-2',
+      });
+    }
+    expect(byId(targets, 'edge-busy-key-p99').measured).toBe(
+      '2 of 3 rows; ap-northeast-2 88 ms (rtt 77)',
+    );
+    // Cold keys do not count for the busy-key targets, but every row counts for the bound.
+    expect(byId(targets, 'edge-over-admission-bound')).toMatchObject({
+      status: 'missed',
+      note: 'missed in eu-west-1',
+    });
+    expect(byId(targets, 'edge-over-admission-bound').measured).toContain(
+      'eu-west-1 (cold-keys) 5 ≤ 4',
+    );
   });
 
   it('misses the cost target above $1.50 per million admitted, naming the largest parts', () => {
@@ -46,12 +98,14 @@ describe('evaluateTargets', () => {
         bundle: 'x',
         'edge-client': 'no dynalite',
         cost: 'no store',
+        edge: 'no simulator',
       },
     });
     expect(targets.every((t) => t.status === 'not measured')).toBe(true);
     expect(byId(targets, 'edge-client-cpu').note).toBe('no dynalite');
     expect(byId(targets, 'edge-module-load').note).toBe('no dynalite');
     expect(byId(targets, 'cost-per-million-admitted').note).toBe('no store');
+    expect(byId(targets, 'edge-busy-key-p99').note).toBe('no simulator');
     expect(byId(targets, 'writes-per-admitted').note).toBe('boom');
     expect(byId(targets, 'refused-vs-rlf').note).toBe('no edge');
   });
