@@ -104,8 +104,8 @@ export async function measureCost(sizes: CostSizes): Promise<CostResult> {
 export function costConfig(regions: readonly string[], variant: CostVariant): LimiterConfig {
   const policies: PolicyConfig[] = projectConfig.policies.map((p) => {
     if (variant.leases === 'config') return p;
-    const { lease: _lease, ...rest } = p;
-    return rest;
+    // `false`, not absent: an absent lease is the default one.
+    return { ...p, lease: false };
   });
   return {
     ...projectConfig,

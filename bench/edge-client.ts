@@ -207,6 +207,8 @@ const POLICY: PolicyConfig = {
   capacityTokens: 1_000_000,
   refillTokens: 1_000_000,
   onStoreError: 'closed',
+  // No lease: every decision must call the store (a lease would serve most from memory).
+  lease: false,
 };
 
 /** A container of one client: its limiter, its call counter, how to close it. */

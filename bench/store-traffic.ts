@@ -45,7 +45,8 @@ export interface TrafficVariant {
   readonly description: string;
   /** How long other slots are served from the container's cache (0: read on every decision). */
   readonly viewCacheMs: number;
-  readonly lease?: LeasePolicy;
+  /** The policy's lease; absent: the default one; `false`: none. */
+  readonly lease?: LeasePolicy | false;
 }
 
 /** The three standard workloads. */
@@ -82,11 +83,26 @@ export const TRAFFIC_WORKLOADS: readonly TrafficWorkload[] = [
 
 /** The limiter settings compared. */
 export const TRAFFIC_VARIANTS: readonly TrafficVariant[] = [
-  { id: 'no-cache', description: 'view read on every decision, no lease', viewCacheMs: 0 },
-  { id: 'view-cache', description: 'view cached 250 ms, no lease (default)', viewCacheMs: 250 },
+  {
+    id: 'no-cache',
+    description: 'view read on every decision, no lease',
+    viewCacheMs: 0,
+    lease: false,
+  },
+  {
+    id: 'view-cache',
+    description: 'view cached 250 ms (the default), no lease',
+    viewCacheMs: 250,
+    lease: false,
+  },
+  {
+    id: 'default',
+    description: 'the defaults: view cache, lease sized to demand (up to C/10, 2 s)',
+    viewCacheMs: 250,
+  },
   {
     id: 'lease-10',
-    description: 'view cache + lease of up to 10 tokens, 1 s (as in limiter.config.ts)',
+    description: 'view cache + lease of up to 10 tokens, 1 s',
     viewCacheMs: 250,
     lease: { maxTokens: 10, ttlMs: 1000, maxShareOfLevel: 0.1 },
   },

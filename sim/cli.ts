@@ -39,6 +39,8 @@ export interface EdgeCliOptions {
   readonly edgeRegions: readonly string[];
   /** Virtual seconds measured per workload. */
   readonly durationS: number;
+  /** Compare 3, 5 and 13 replica regions instead (`--replica-sets`). */
+  readonly replicaSets: boolean;
 }
 
 /** The config `--edge` runs by default. */
@@ -78,7 +80,9 @@ Flags:
   --policy ID       the per-client policy of busy-key, cold-keys and overload (default: chosen)
   --workload LIST   comma-separated workloads (${EDGE_WORKLOADS.join(', ')}; default all)
   --edge-regions L  comma-separated edge regions (default every regional edge cache region)
-  --duration S      virtual seconds measured per workload, 1..3600 (default 60; hot-bucket a fifth)`;
+  --duration S      virtual seconds measured per workload, 1..3600 (default 60; hot-bucket a fifth)
+  --replica-sets    compare 3, 5 and 13 replica regions (busy-key latency, store traffic and its
+                    cost, a shared bucket's bound) instead of the workloads`;
 
 function integerFlag(flag: string, raw: string | undefined, min: number, max: number): number {
   if (raw === undefined || raw.startsWith('--')) {
@@ -127,6 +131,7 @@ export function parseArgs(argv: readonly string[]): CliOptions {
   let workloads: EdgeWorkload[] | undefined;
   let edgeRegions: string[] | undefined;
   let durationS: number | undefined;
+  let replicaSets = false;
   const edgeOnly: string[] = [];
   const notEdge: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -141,7 +146,16 @@ export function parseArgs(argv: readonly string[]): CliOptions {
       i++;
       return argv[i];
     };
-    if (['--config', '--policy', '--workload', '--edge-regions', '--duration'].includes(flag!))
+    if (
+      [
+        '--config',
+        '--policy',
+        '--workload',
+        '--edge-regions',
+        '--duration',
+        '--replica-sets',
+      ].includes(flag!)
+    )
       edgeOnly.push(flag!);
     if (
       ['--scenario', '--lag', '--regions', '--seeds', '--out', '--no-charts', '--doc'].includes(
@@ -176,6 +190,10 @@ export function parseArgs(argv: readonly string[]): CliOptions {
         break;
       case '--duration':
         durationS = integerFlag('--duration', value(), 1, 3600);
+        break;
+      case '--replica-sets':
+        noValue();
+        replicaSets = true;
         break;
       case '--scenario': {
         const name = value();
@@ -244,6 +262,7 @@ export function parseArgs(argv: readonly string[]): CliOptions {
             workloads: workloads ?? [...EDGE_WORKLOADS],
             edgeRegions: edgeRegions ?? [...REGIONAL_EDGE_CACHE_REGIONS],
             durationS: durationS ?? 60,
+            replicaSets,
           },
         }
       : {}),

@@ -14,6 +14,7 @@ import {
   parseArgs,
   USAGE,
 } from './cli';
+import { compareReplicaSets, formatReplicaSets } from './edge/replicas';
 import { runEdge } from './edge/run';
 import { simulate } from './run';
 import { STRATEGY_LABELS, STRATEGY_NAMES } from './types';
@@ -68,6 +69,17 @@ async function main(argv: readonly string[]): Promise<number> {
 
 async function edge(options: EdgeCliOptions, seed: number, json: boolean): Promise<number> {
   const config = await loadConfigFile(options.configFile);
+  if (options.replicaSets) {
+    const results = await compareReplicaSets(config, {
+      edgeRegions: options.edgeRegions,
+      durationS: options.durationS,
+      seed,
+    });
+    process.stdout.write(
+      json ? `${JSON.stringify(results, null, 2)}\n` : `${formatReplicaSets(results)}\n`,
+    );
+    return 0;
+  }
   const rows = await runEdge({
     config,
     edgeRegions: options.edgeRegions,

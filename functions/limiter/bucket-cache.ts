@@ -23,10 +23,14 @@ export interface BucketState {
   viewReadAtMs: number | undefined;
   /** A view read in flight, shared by concurrent decisions. */
   viewInFlight: Promise<View> | undefined;
+  /** When the read in flight was sent (ms). */
+  viewInFlightAtMs: number;
   /** The level seen by the last refusal and when: the blocked-until bound. */
   blocked: { readonly levelScaled: number; readonly atMs: number } | undefined;
   /** Live leases, oldest first (leases.ts). */
   leases: Lease[];
+  /** When the newest lease taken expires (ms): until then the bucket is leasing here. */
+  leasingUntilMs: number;
   /** The container's recent demand (tokens per ms, decayed; leases.ts) and when it was last updated. */
   demandPerMs: number;
   demandAtMs: number;
@@ -95,8 +99,10 @@ export class BucketCache {
       view: EMPTY_VIEW,
       viewReadAtMs: undefined,
       viewInFlight: undefined,
+      viewInFlightAtMs: 0,
       blocked: undefined,
       leases: [],
+      leasingUntilMs: 0,
       demandPerMs: 0,
       demandAtMs: 0,
       refreshing: false,

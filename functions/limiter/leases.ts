@@ -164,8 +164,9 @@ export function leasedTokensValidAt(state: BucketState, atMs: number): number {
 /**
  * Whether the container should take its next lease now: it leases, it has
  * been asked for the bucket, no refresh is under way, and what its leases
- * will still hold one lead from now (nothing, without one) is less than the
- * demand meanwhile. The caller also checks that the demand is worth a lease.
+ * will still hold one lead from now (nothing, once served out) is less than
+ * the demand meanwhile, while its newest lease's lifetime lasts. The caller
+ * also checks that the demand is worth a lease.
  */
 export function refreshDue(
   policy: ResolvedPolicy,
@@ -176,13 +177,16 @@ export function refreshDue(
 ): boolean {
   if (policy.lease === undefined || state.refreshing || nowMs < state.refreshAfterMs) return false;
   const rate = demandPerMs(state, nowMs);
-  if (rate <= 0 || state.leases.length === 0) return false;
+  // Only a bucket that leases here refreshes ahead: one whose newest lease (served out
+  // or not) has not expired yet. A contended bucket takes none, and never calls ahead.
+  if (rate <= 0 || nowMs >= state.leasingUntilMs) return false;
   const needed = Math.max(costTokens, rate * leadMs);
   return leasedTokensValidAt(state, nowMs + leadMs) < needed;
 }
 
 /** Adds a lease (its first request, if any, already served). */
 export function addLease(state: BucketState, lease: Lease): void {
+  state.leasingUntilMs = Math.max(state.leasingUntilMs, lease.expiresAtMs);
   if (lease.tokensLeft > 0) state.leases.push(lease);
 }
 

@@ -111,6 +111,17 @@ interface Taken {
 }
 
 /** Runs one request. */
+/** The least age at which a read's answer is too old to take a lease from or to join (ms). */
+const STALE_READ_MIN_MS = 1000;
+
+/**
+ * How long a background lease takes at worst (ms): a read of the view (it is
+ * rarely fresh a lease later) and the conditional write, each a round trip.
+ */
+function refreshTripMs(target: PolicyStore): number {
+  return 2 * target.guard.roundTripMs();
+}
+
 export class Pipeline {
   readonly #refreshes = new Set<Promise<void>>();
 
@@ -275,13 +286,23 @@ export class Pipeline {
     return levelAt(policy.bucket, state.view, nowMs) >= (costTokens + margin) * s;
   }
 
+  /**
+   * How old a read may be when its answer is used by a lease or joined by a decision (ms):
+   * the view cache's age plus two round trips, at least {@link STALE_READ_MIN_MS}. A
+   * container frozen between a read and its answer (Lambda freezes it when a request
+   * ends) sees older answers; they are not used for what they would decide.
+   */
+  #staleReadMs(target: PolicyStore): number {
+    return Math.max(STALE_READ_MIN_MS, this.parts.viewCacheMs + 2 * target.guard.roundTripMs());
+  }
+
   #viewFresh(state: BucketState, nowMs: number): boolean {
     const readAt = state.viewReadAtMs;
     return readAt !== undefined && nowMs >= readAt && nowMs - readAt < this.parts.viewCacheMs;
   }
 
   #leadMs(target: PolicyStore, state: BucketState, costTokens: number, nowMs: number): number {
-    return refreshLeadMs(state, costTokens, target.guard.roundTripMs(), nowMs);
+    return refreshLeadMs(state, costTokens, refreshTripMs(target), nowMs);
   }
 
   /** The tokens to ask for at `levelScaled`: the request, a lease, at least the policy's batch. */
@@ -293,7 +314,7 @@ export class Pipeline {
     levelScaled: number,
     nowMs: number,
   ): number {
-    return wantedTokens(policy, state, costTokens, levelScaled, target.guard.roundTripMs(), nowMs);
+    return wantedTokens(policy, state, costTokens, levelScaled, refreshTripMs(target), nowMs);
   }
 
   /**
@@ -739,6 +760,11 @@ export class Pipeline {
     const view = this.#viewFresh(state, nowMs)
       ? state.view
       : await this.#view(target, state, nowMs, true);
+    // Lambda froze the container between the read and now (the answer waited for a later
+    // invocation): the view is as old as that freeze, and a lease taken from it would admit
+    // on a stale level. Leave it: the next request decides for itself.
+    const viewAgeMs = this.parts.now() - (state.viewReadAtMs ?? Number.NEGATIVE_INFINITY);
+    if (viewAgeMs > this.#staleReadMs(target)) return false;
     const level = levelAt(policy.bucket, view, nowMs);
     const tokens = this.#keep(
       policy,
@@ -786,7 +812,12 @@ export class Pipeline {
     background = false,
   ): Promise<View> {
     if (this.#viewFresh(state, nowMs)) return state.view;
-    if (state.viewInFlight === undefined) {
+    // A read sent long ago is not joined: Lambda froze the container while it was out, and
+    // its answer is as old as the freeze.
+    if (
+      state.viewInFlight === undefined ||
+      nowMs - state.viewInFlightAtMs > this.#staleReadMs(target)
+    ) {
       const read = target.guard
         .call(
           'readView',
@@ -799,10 +830,11 @@ export class Pipeline {
         )
         .then((items) => {
           state.view = viewOf([...state.view.values(), ...items]);
-          state.viewReadAtMs = nowMs;
+          state.viewReadAtMs = Math.max(state.viewReadAtMs ?? nowMs, nowMs);
           return state.view;
         });
       state.viewInFlight = read;
+      state.viewInFlightAtMs = nowMs;
       const clear = () => {
         if (state.viewInFlight === read) state.viewInFlight = undefined;
       };
@@ -813,7 +845,7 @@ export class Pipeline {
           error.late.then(
             (items) => {
               state.view = viewOf([...state.view.values(), ...(items as SlotItem[])]);
-              state.viewReadAtMs = nowMs;
+              state.viewReadAtMs = Math.max(state.viewReadAtMs ?? nowMs, nowMs);
             },
             () => undefined,
           );

@@ -188,12 +188,17 @@ export class StoreGuard {
   }
 
   /**
-   * How long a call takes at worst when no packet is lost (ms): the wait
-   * without its retransmission allowance. What the limiter plans ahead with
-   * (when to take the next lease), since a lost packet is rare.
+   * How long a call takes at worst when no packet is lost (ms): twice the
+   * smoothed latency plus four deviations, without the wait's retransmission
+   * allowance and without its `budgetMs` floor (a least patience, not a
+   * latency). What the limiter plans ahead with (when to take the next
+   * lease), since a lost packet is rare; the cold wait until the store has
+   * answered once.
    */
   roundTripMs(): number {
-    return this.#waitMs(0);
+    if (!this.#answered || this.#smoothedMs === undefined) return this.#coldBudgetMs;
+    const adaptive = 2 * this.#smoothedMs + 4 * this.#deviationMs;
+    return Math.min(this.#maxWaitMs, Math.ceil(adaptive));
   }
 
   #waitMs(allowanceMs: number): number {

@@ -55,6 +55,10 @@ export interface EdgeRow {
   readonly boundTokens: number;
   /** Store writes of the row's bucket(s) per admitted request. */
   readonly writesPerAdmitted: number;
+  /** Store read calls of the row's bucket(s) per admitted request. */
+  readonly readsPerAdmitted: number;
+  /** Mean time a request waited for the limiter, rounded up to Lambda's 1 ms billing step (ms). */
+  readonly billedMsMean: number;
   readonly coldStarts: number;
   /** Most writes one partition took in one second on one replica, over the workload. */
   readonly maxPartitionWritesPerSecond: number;
@@ -322,6 +326,7 @@ function rowsOf(
     let over = 0;
     let bound = 0;
     let writes = 0;
+    let reads = 0;
     for (const key of keys) {
       const f = keyFigures.get(key)!;
       if (f.over >= over) {
@@ -329,13 +334,16 @@ function rowsOf(
         bound = Math.max(bound, f.bound);
       }
       writes += world.writesByBucket.get(bucketIdOfKey(world, policy, key)) ?? 0;
+      reads += world.readsByBucket.get(bucketIdOfKey(world, policy, key)) ?? 0;
     }
     // A shared bucket's writes come from every region: this row's share of them.
     const sharedKey =
       keys.size === 1 && [...byKey.get([...keys][0]!)!].some((o) => o.edgeRegion !== edge);
-    const writesHere = sharedKey
-      ? (writes * admitted.length) / Math.max(1, outcomes.filter((o) => o.allowed).length)
-      : writes;
+    const shareHere = sharedKey
+      ? admitted.length / Math.max(1, outcomes.filter((o) => o.allowed).length)
+      : 1;
+    const writesHere = writes * shareHere;
+    const readsHere = reads * shareHere;
     const replica = world.replicaOf(edge);
     return {
       workload,
@@ -355,6 +363,11 @@ function rowsOf(
       overAdmissionTokens: round(over),
       boundTokens: round(bound),
       writesPerAdmitted: round(writesHere / Math.max(1, admitted.length), 3),
+      readsPerAdmitted: round(readsHere / Math.max(1, admitted.length), 3),
+      billedMsMean: round(
+        mine.reduce((sum, o) => sum + Math.max(1, Math.ceil(o.addedLatencyMs)), 0) /
+          Math.max(1, mine.length),
+      ),
       coldStarts: mine.filter((o) => o.coldStart).length,
       maxPartitionWritesPerSecond: world.maxPartitionWritesPerSecond,
       throttledWrites: world.throttledWrites,

@@ -204,6 +204,7 @@ class EdgeStore implements BucketStore {
 
   readView(bucketId: string, options: { abortSignal?: AbortSignal } = {}): Promise<SlotItem[]> {
     return this.#call(options.abortSignal, () => {
+      this.world.countRead(bucketId);
       const items = this.world.itemsOf(this.container.replica, bucketId);
       this.container.lastRead.set(bucketId, new Map(items.map((i) => [i.slot, i])));
       return items;
@@ -215,9 +216,10 @@ class EdgeStore implements BucketStore {
     slot: string,
     options: { abortSignal?: AbortSignal } = {},
   ): Promise<SlotItem | undefined> {
-    return this.#call(options.abortSignal, () =>
-      this.world.itemOf(this.container.replica, bucketId, slot),
-    );
+    return this.#call(options.abortSignal, () => {
+      this.world.countRead(bucketId);
+      return this.world.itemOf(this.container.replica, bucketId, slot);
+    });
   }
 
   applyWrite(
@@ -300,6 +302,8 @@ export class EdgeWorld {
   containerCount = 0;
   coldStarts = 0;
   readonly writesByBucket = new Map<string, number>();
+  /** Read calls (queries and single-item reads) per bucket. */
+  readonly readsByBucket = new Map<string, number>();
 
   constructor(options: EdgeWorldOptions) {
     this.config = options.config;
@@ -485,9 +489,15 @@ export class EdgeWorld {
     };
   }
 
-  /** Starts the measured part: write counts, the partition maximum and throttling from zero. */
+  /** Counts one read call of a bucket. */
+  countRead(bucketId: string): void {
+    this.readsByBucket.set(bucketId, (this.readsByBucket.get(bucketId) ?? 0) + 1);
+  }
+
+  /** Starts the measured part: write and read counts, the partition maximum and throttling from zero. */
   resetCounters(): void {
     this.writesByBucket.clear();
+    this.readsByBucket.clear();
     this.maxPartitionWritesPerSecond = 0;
     this.throttledWrites = 0;
     this.coldStarts = 0;

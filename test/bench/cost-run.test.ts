@@ -22,7 +22,8 @@ describe('costConfig', () => {
     expect(costConfig(regions, byId('default')).policies).toEqual(shipped.policies);
     const none = costConfig(regions, byId('no-leases')).policies;
     expect(none.map((p) => p.id)).toEqual(shipped.policies.map((p) => p.id));
-    expect(none.every((p) => p.lease === undefined)).toBe(true);
+    // `false`, not absent: an absent lease is the default one.
+    expect(none.every((p) => p.lease === false)).toBe(true);
   });
 
   it('runs the default first: the report and the target read it', () => {

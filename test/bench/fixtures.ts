@@ -315,6 +315,8 @@ export function edgeRow(edgeRegion: string, extra: Partial<EdgeRow> = {}): EdgeR
     overAdmissionTokens: 0,
     boundTokens: 20,
     writesPerAdmitted: 0.2,
+    readsPerAdmitted: 0.1,
+    billedMsMean: 7,
     coldStarts: 1,
     maxPartitionWritesPerSecond: 10,
     throttledWrites: 0,

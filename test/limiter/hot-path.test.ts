@@ -174,3 +174,77 @@ describe('a hot bucket stays within one item’s write rate', () => {
     expect(Math.min(...store.taken)).toBeGreaterThanOrEqual(8);
   });
 });
+
+describe('answers that waited out a freeze', () => {
+  it('a read sent over a second ago is not joined: the next decision reads afresh', async () => {
+    // A read no decision waits for (a peek here; a background lease in a container) whose
+    // answer arrives late, as when Lambda froze the container while it was out.
+    store = new MemoryStore({ takes: false });
+    let firstRead = false;
+    store.beforeAnswerAsync = (operation) => {
+      if (operation === 'readView' && firstRead) {
+        firstRead = false;
+        return time.sleep(1800);
+      }
+      return time.sleep(RTT_MS);
+    };
+    const l = new Limiter({
+      config: configWith([{ ...api, lease: false }]),
+      region: REGION,
+      store,
+      time,
+      storeBudgetMs: 2000,
+      log: () => undefined,
+    });
+    // A warm container: its round trip is known (about 100 ms).
+    await timed(l, 'warm');
+    firstRead = true;
+    const peek = l.peek({ policyId: 'api', key: 'k', costTokens: 1 });
+    await time.advance(1100);
+    const decided = await timed(l, 'k');
+    expect(decided.result).toMatchObject({ allowed: true, source: 'store' });
+    // Its own read and its write: had it joined the peek's read, it would have waited for it.
+    expect(decided.waitedMs).toBe(2 * RTT_MS);
+    expect(store.calls.readView).toBe(3);
+    await time.run(peek);
+  });
+
+  it('a read sent within the last second is joined', async () => {
+    store = new MemoryStore({ takes: false });
+    store.beforeAnswerAsync = () => time.sleep(RTT_MS);
+    const l = limiter([{ ...api, lease: false }]);
+    const peek = l.peek({ policyId: 'api', key: 'k', costTokens: 1 });
+    await time.advance(RTT_MS / 2);
+    const decided = await timed(l, 'k');
+    expect(decided.waitedMs).toBe(RTT_MS / 2 + RTT_MS);
+    expect(store.calls.readView).toBe(1);
+    await time.run(peek);
+  });
+
+  it('a lease is not taken from a view whose answer arrived seconds late', async () => {
+    const l = limiter();
+    let slowReads = false;
+    store.beforeAnswerAsync = (operation) =>
+      time.sleep(operation === 'readView' && slowReads ? 2500 : RTT_MS);
+    // A busy key: leases, taken ahead in the background.
+    for (let i = 0; i < 200; i++) {
+      await timed(l, 'k');
+      await time.advance(10);
+    }
+    // From now on a read's answer waits 2.5 s (the container frozen meanwhile). Requests go
+    // on until the next background lease has sent its read, then stop.
+    slowReads = true;
+    const reads = store.calls.readView;
+    for (let i = 0; i < 500 && store.calls.readView === reads; i++) {
+      const { result } = await timed(l, 'k');
+      expect(result.source).toBe('lease');
+      await time.advance(10);
+    }
+    expect(store.calls.readView).toBe(reads + 1);
+    const writes = store.calls.applyWrite;
+    await time.advance(3000);
+    await time.run(l.settled());
+    // The read landed 2.5 s after it was sent: no lease was written from it.
+    expect(store.calls.applyWrite).toBe(writes);
+  });
+});

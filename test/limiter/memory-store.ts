@@ -38,8 +38,8 @@ export class MemoryStore implements BucketStore {
   honourAbort = true;
   /** Called before each call is answered: lets a test interleave another writer. */
   beforeAnswer: ((operation: keyof MemoryStore['calls']) => void) | undefined;
-  /** Awaited before each call is answered: a slow store. */
-  beforeAnswerAsync: (() => Promise<void>) | undefined;
+  /** Awaited before each call is answered: a slow store (per operation, when it says so). */
+  beforeAnswerAsync: ((operation: keyof MemoryStore['calls']) => Promise<void>) | undefined;
 
   async readView(bucketId: string, options?: ReadOptions): Promise<SlotItem[]> {
     await this.#enter('readView', options?.abortSignal);
@@ -133,7 +133,7 @@ export class MemoryStore implements BucketStore {
   ): Promise<void> {
     this.calls[operation] += 1;
     await Promise.resolve();
-    if (this.beforeAnswerAsync !== undefined) await this.beforeAnswerAsync();
+    if (this.beforeAnswerAsync !== undefined) await this.beforeAnswerAsync(operation);
     this.beforeAnswer?.(operation);
     if (this.fault === 'hang') {
       await new Promise<never>((_, reject) => {

@@ -12,6 +12,7 @@ import type { LimiterConfig } from '../../functions/config/schema';
 import { StoreError } from '../../functions/store/types';
 import { config as shippedConfig } from '../../limiter.config';
 import { CliUsageError, DEFAULT_EDGE_CONFIG, formatEdgeTable, parseArgs } from '../../sim/cli';
+import { compareReplicaSets, formatReplicaSets, REPLICA_SETS } from '../../sim/edge/replicas';
 import {
   EDGE_WORKLOADS,
   runEdgeWorkload,
@@ -221,7 +222,9 @@ describe('edge simulator: flags and table', () => {
       workloads: [...EDGE_WORKLOADS],
       edgeRegions: [...REGIONAL_EDGE_CACHE_REGIONS],
       durationS: 60,
+      replicaSets: false,
     });
+    expect(parseArgs(['--edge', '--replica-sets']).edge?.replicaSets).toBe(true);
     expect(parseArgs([]).edge).toBeUndefined();
   });
 
@@ -260,6 +263,7 @@ describe('edge simulator: flags and table', () => {
     [['--edge', '--edge-regions', 'mars-1'], /--edge-regions: unknown "mars-1"/],
     [['--edge', '--duration', '0'], /--duration must be an integer between 1 and 3600/],
     [['--edge', '--config'], /--config needs a file/],
+    [['--replica-sets'], /--replica-sets only apply with --edge/],
   ])('refuses %j', (argv, message) => {
     expect(() => parseArgs(argv)).toThrow(CliUsageError);
     expect(() => parseArgs(argv)).toThrow(message);
@@ -278,5 +282,45 @@ describe('edge simulator: flags and table', () => {
     expect(lines[0]).toMatch(/^\| workload +\| edge region +\| replica/);
     expect(lines[2]).toContain('| eu-west-1');
     expect(lines[3]).toContain('| ap-southeast-2');
+  });
+});
+
+describe('edge simulator: what replicas buy', () => {
+  it('compares 3, 5 and 13 replica regions', () => {
+    expect(REPLICA_SETS.map((set) => set.length)).toEqual([3, 5, 13]);
+    for (const set of REPLICA_SETS) expect(new Set(set).size).toBe(set.length);
+  });
+
+  it('a replica in the edge region brings its store near; writes are paid on every replica', async () => {
+    const results = await compareReplicaSets(config, {
+      sets: [
+        ['us-east-1', 'eu-west-1', 'ap-southeast-1'],
+        ['us-east-1', 'eu-west-1', 'ap-southeast-1', 'sa-east-1'],
+      ],
+      edgeRegions: ['sa-east-1', 'eu-west-1'],
+      durationS: 10,
+    });
+    const rowOf = (i: number, edge: string) =>
+      results[i]!.busyKey.find((r) => r.edgeRegion === edge)!;
+    expect(rowOf(0, 'sa-east-1').replicaRegion).toBe('us-east-1');
+    expect(rowOf(1, 'sa-east-1').replicaRegion).toBe('sa-east-1');
+    expect(rowOf(1, 'sa-east-1').rttMs).toBeLessThan(rowOf(0, 'sa-east-1').rttMs / 5);
+    // The same writes per admitted request cost a replica more each.
+    for (const r of results) {
+      expect(r.dynamodbUsdPerMillion).toBeGreaterThanOrEqual(
+        r.writesPerAdmitted * r.replicas.length * 0.625,
+      );
+      expect(r.sharedOverTokens).toBeLessThanOrEqual(r.sharedBoundTokens);
+    }
+    const table = formatReplicaSets(results).split('\n');
+    expect(table[0]).toBe(
+      '| edge region | 3 replicas: p50 / p99 ms (store wait) | 4 replicas: p50 / p99 ms (store wait) |',
+    );
+    expect(table.filter((line) => line.startsWith('| sa-east-1 |'))).toHaveLength(1);
+    expect(
+      table.some((line) =>
+        line.startsWith('| 4 (us-east-1, eu-west-1, ap-southeast-1, sa-east-1) |'),
+      ),
+    ).toBe(true);
   });
 });
