@@ -9,6 +9,7 @@ import { defineConfig } from 'vitest/config';
 export const INTEGRATION_FILES = [
   'test/bench/counting-proxy.test.ts',
   'test/edge/bundled-handler.test.ts',
+  'test/edge/warm.test.ts',
   'test/limiter/limiter.dynalite.test.ts',
   'test/limiter/multi-region.test.ts',
   'test/local/admin.test.ts',

@@ -40,6 +40,11 @@ export interface EdgeContainer {
   readonly handle: ViewerRequestHandler;
   readonly limiter: Limiter;
   readonly metrics: EmfLimiterMetrics;
+  /**
+   * Opens the connections to the replica ahead of the first decision (two
+   * reads of no bucket); later calls reuse them. Never rejects.
+   */
+  readonly warm: () => Promise<void>;
 }
 
 /** What {@link composeEdgeContainer} builds a container from. */
@@ -104,6 +109,7 @@ export function composeEdgeContainer(options: EdgeContainerOptions): EdgeContain
     },
     limiter,
     metrics,
+    warm: () => stores.store.warm?.() ?? Promise.resolve(),
   };
 }
 
@@ -139,6 +145,27 @@ export function handlerForRegion(awsRegion: string | undefined): ViewerRequestHa
 export function replicaRegionFor(awsRegion: string | undefined): string {
   return containerFor(awsRegion).replicaRegion;
 }
+
+/**
+ * In Lambda, the module is loaded in the init phase: the container is built
+ * then, and its connections to the replica (TCP and TLS, two round trips,
+ * three with the read that opens them) start opening. A container Lambda
+ * initialises ahead of any request (it may, for on-demand functions) has
+ * them ready for its first viewer; otherwise the first request's calls open
+ * their own, as without it (docs/edge-latency.md). Elsewhere (tests, the
+ * local runtime) nothing happens at load. A container that cannot be built
+ * here is built, and fails, on the first request as before.
+ */
+export function warmAtInit(env: NodeJS.ProcessEnv): Promise<void> | undefined {
+  if (env.AWS_LAMBDA_FUNCTION_NAME === undefined) return undefined;
+  try {
+    return containerFor(env.AWS_REGION).warm();
+  } catch {
+    return undefined;
+  }
+}
+
+warmAtInit(process.env);
 
 /** Lambda@Edge viewer-request handler. */
 export async function handler(event: CloudFrontRequestEvent): Promise<CloudFrontRequestResult> {

@@ -67,6 +67,9 @@ export interface DynamoDbStoreOptions {
   readonly random?: () => number;
 }
 
+/** The key {@link DynamoDbStore.warm} reads: no bucket id or slot has this form. */
+export const WARM_KEY = '#connection';
+
 /** {@link BucketStore} on one DynamoDB table. */
 export class DynamoDbStore implements BucketStore {
   readonly #transport: DynamoDbTransport;
@@ -76,6 +79,8 @@ export class DynamoDbStore implements BucketStore {
   readonly #conflictRetries: number;
   readonly #backoffMs: number;
   readonly #random: () => number;
+  /** The connection-opening reads under way ({@link DynamoDbStore.warm}). */
+  #warming: Promise<void> | undefined;
 
   constructor(options: DynamoDbStoreOptions) {
     this.#transport = options.transport;
@@ -85,6 +90,31 @@ export class DynamoDbStore implements BucketStore {
     this.#conflictRetries = options.replicatedConflictRetries ?? 2;
     this.#backoffMs = options.replicatedConflictBackoffMs ?? 10;
     this.#random = options.random ?? Math.random;
+  }
+
+  /**
+   * Opens the connections to the replica before the first decision needs
+   * them: two eventually consistent GetItems of a key no bucket has (half a
+   * read unit each), side by side, whose kept-alive connections the next
+   * calls reuse; two, because a take sends its read and its write side by
+   * side. Calls made meanwhile do not wait for them (they open connections
+   * of their own, as without a warm-up); the transport's own timeouts bound
+   * them. Never rejects.
+   */
+  warm(): Promise<void> {
+    if (this.#warming === undefined) {
+      const read = () =>
+        this.#transport.getItem({
+          TableName: this.#table,
+          Key: { [ATTR.pk]: { S: WARM_KEY }, [ATTR.sk]: { S: WARM_KEY } },
+        });
+      const warming = Promise.allSettled([read(), read()]).then(() => undefined);
+      this.#warming = warming;
+      warming.then(() => {
+        if (this.#warming === warming) this.#warming = undefined;
+      });
+    }
+    return this.#warming;
   }
 
   async readView(bucketId: string, options: ReadOptions = {}): Promise<SlotItem[]> {

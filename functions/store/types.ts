@@ -22,6 +22,11 @@ export interface BucketStore {
    * the implementation), never invented.
    */
   readView(bucketId: string, options?: ReadOptions): Promise<SlotItem[]>;
+  /**
+   * Opens connections to the store ahead of the first calls, when the store
+   * has any to open. Never rejects.
+   */
+  warm?(): Promise<void>;
   /** One slot item, or `undefined` when it does not exist. */
   readSlot(bucketId: string, slot: string, options?: ReadOptions): Promise<SlotItem | undefined>;
   /**
