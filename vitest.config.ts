@@ -29,6 +29,9 @@ export const INTEGRATION_FILES = [
 /** The local runtime over HTTP and the CLI as a process (`npm run test:e2e`). */
 export const E2E_GLOB = 'test/e2e/**/*.test.ts';
 
+/** The simulators and their generated docs: seconds of virtual time each (`npm run test:sim`). */
+export const SIM_GLOB = 'test/sim/**/*.test.ts';
+
 /** CDK templates, cdk-nag, the bundle build and the synth entry point (`npm run test:infra`). */
 export const INFRA_GLOB = 'test/infra/**/*.test.ts';
 
@@ -52,9 +55,10 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: [ALL_TESTS_GLOB],
-          exclude: [...INTEGRATION_FILES, E2E_GLOB, INFRA_GLOB],
+          exclude: [...INTEGRATION_FILES, E2E_GLOB, INFRA_GLOB, SIM_GLOB],
         },
       },
+      { extends: true, test: { name: 'sim', include: [SIM_GLOB] } },
       { extends: true, test: { name: 'integration', include: INTEGRATION_FILES } },
       // Processes and nine-region runtimes start slowly on a busy machine; the
       // tests wait for conditions with their own deadlines inside this one.

@@ -47,7 +47,8 @@ describe('test projects', () => {
         f !== SELF &&
         !INTEGRATION_FILES.includes(f) &&
         !f.startsWith('test/e2e/') &&
-        !f.startsWith('test/infra/'),
+        !f.startsWith('test/infra/') &&
+        !f.startsWith('test/sim/'),
     );
     expect(unit.length).toBeGreaterThan(10);
     const offenders = unit.flatMap((file) => {
