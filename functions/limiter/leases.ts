@@ -49,8 +49,9 @@ export function demandPerMs(state: BucketState, nowMs: number): number {
 
 /**
  * How long before its leases run out a container starts the next one (ms):
- * one round trip of the store at worst without a lost packet (`waitMs`) and two
- * requests at the current demand (the answer is seen by a later request).
+ * what taking a lease costs at worst without a lost packet (`waitMs`: the
+ * pipeline passes the read's and the write's round trips) and two requests
+ * at the current demand (the answer is seen by a later request).
  */
 export function refreshLeadMs(
   state: BucketState,

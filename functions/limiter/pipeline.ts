@@ -110,7 +110,6 @@ interface Taken {
   readonly stored?: SlotItem;
 }
 
-/** Runs one request. */
 /** The least age at which a read's answer is too old to take a lease from or to join (ms). */
 const STALE_READ_MIN_MS = 1000;
 
@@ -122,6 +121,7 @@ function refreshTripMs(target: PolicyStore): number {
   return 2 * target.guard.roundTripMs();
 }
 
+/** Runs one request. */
 export class Pipeline {
   readonly #refreshes = new Set<Promise<void>>();
 

@@ -8,10 +8,10 @@
  * - a slow answer costs only its own decision. A decision waits for its call
  *   up to a wait that follows the measured round trip (twice the smoothed
  *   latency plus four deviations plus one TCP retransmission timeout, never
- *   below `budgetMs`, never above
- *   `maxWaitMs`); past it, that decision alone goes to its failure mode and
- *   the call carries on in the background until the hard ceiling, where its
- *   result is still used (a late write is a write: see {@link StoreWaitError}).
+ *   below `budgetMs`, never above `maxWaitMs`); past it, that decision alone
+ *   goes to its failure mode and the call carries on in the background until
+ *   the hard ceiling, where its result is still used (a late write is a
+ *   write: see {@link StoreWaitError}).
  *   A healthy store therefore never causes a fallback, however far away it
  *   is: its latency raises the wait;
  * - a store that is down is detected by failures, not by one slow answer:
@@ -184,7 +184,9 @@ export class StoreGuard {
 
   /** How long a decision waits for one call now (ms). */
   waitMs(): number {
-    return this.#waitMs(RETRANSMISSION_ALLOWANCE_MS);
+    if (!this.#answered || this.#smoothedMs === undefined) return this.#coldBudgetMs;
+    const adaptive = 2 * this.#smoothedMs + 4 * this.#deviationMs + RETRANSMISSION_ALLOWANCE_MS;
+    return Math.min(this.#maxWaitMs, Math.max(this.#budgetMs, Math.ceil(adaptive)));
   }
 
   /**
@@ -199,12 +201,6 @@ export class StoreGuard {
     if (!this.#answered || this.#smoothedMs === undefined) return this.#coldBudgetMs;
     const adaptive = 2 * this.#smoothedMs + 4 * this.#deviationMs;
     return Math.min(this.#maxWaitMs, Math.ceil(adaptive));
-  }
-
-  #waitMs(allowanceMs: number): number {
-    if (!this.#answered || this.#smoothedMs === undefined) return this.#coldBudgetMs;
-    const adaptive = 2 * this.#smoothedMs + 4 * this.#deviationMs + allowanceMs;
-    return Math.min(this.#maxWaitMs, Math.max(this.#budgetMs, Math.ceil(adaptive)));
   }
 
   /** The smoothed latency of answered calls (ms), for reporting; undefined before any. */
