@@ -62,18 +62,20 @@ describe('links in the docs', () => {
   });
 });
 
-// Spelled in parts so that this file does not cite them itself.
-const DESIGN_NOTES = ['DESIGN', 'md'].join('.');
 const SHARED_DIR = new RegExp(`(?:\\.\\./)+${'shared'}\\b`, 'g');
+/** A notes file named like README.md: upper case, `.md`. */
+const NOTES_FILE = /\b[A-Z][A-Z0-9_-]*\.md\b/g;
 
 /**
- * What `file` cites outside the repository: the design notes by name, and any
- * relative path to a `shared` folder that, taken relative to the file, leaves
- * the repository or names nothing in it (from functions/api, the folder
+ * What `file` cites outside the repository: a notes file (an upper-case name
+ * ending in `.md`) that no file of the repository is called, and any relative
+ * path to a `shared` folder that, taken relative to the file, leaves the
+ * repository or names nothing in it (from functions/api, the folder
  * functions/shared is a module of the project).
  */
-function citationsIn(file: string, text: string): string[] {
-  const found = text.includes(DESIGN_NOTES) ? [DESIGN_NOTES] : [];
+function citationsIn(file: string, text: string, names: ReadonlySet<string>): string[] {
+  const found: string[] = [];
+  for (const m of text.matchAll(NOTES_FILE)) if (!names.has(m[0])) found.push(m[0]);
   for (const m of text.matchAll(SHARED_DIR)) {
     const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(file), m[0]));
     if (resolved.startsWith('..') || !existsSync(path.join(REPO_ROOT, resolved))) {
@@ -100,26 +102,30 @@ function repositoryFiles(): string[] {
     .filter((f) => !/\.(png|jpe?g|gif|ico|woff2?|zip|gz)$/i.test(f));
 }
 
-function citations(file: string): string[] {
-  const text = read(file);
-  return text.includes('\0') ? [] : citationsIn(file, text);
-}
-
 describe('no references outside the repository', () => {
   const files = repositoryFiles();
+  const names = new Set(files.map((f) => path.posix.basename(f)));
 
   it('recognises a citation, and tells a module path from a path out of the repository', () => {
     const notes = ['..', 'shared'].join('/');
-    expect(citationsIn('README.md', `see ${notes}/STYLE.md`)).toEqual([notes]);
-    expect(citationsIn('docs/a.md', `see ../${notes}/STYLE.md`)).toEqual([`../${notes}`]);
-    expect(citationsIn('functions/api/handler.ts', `import '${notes}/http';`)).toEqual([]);
-    expect(citationsIn('test/core/a.ts', `(${DESIGN_NOTES} §4)`)).toEqual([DESIGN_NOTES]);
+    const known = new Set(['README.md']);
+    expect(citationsIn('README.md', `see ${notes}/guide`, known)).toEqual([notes]);
+    expect(citationsIn('docs/a.md', `see ../${notes}/guide`, known)).toEqual([`../${notes}`]);
+    expect(citationsIn('functions/api/handler.ts', `import '${notes}/http';`, known)).toEqual([]);
+    // Spelled in parts, so that this file cites no such file itself.
+    const missing = ['NOTES', 'md'].join('.');
+    expect(citationsIn('test/core/a.ts', `(${missing} §4)`, known)).toEqual([missing]);
+    expect(citationsIn('docs/a.md', 'see README.md', known)).toEqual([]);
   });
 
-  it('no file cites design notes that are not in the repository', () => {
-    const offenders = files.flatMap((f) =>
-      citations(f).map((note) => `${f} cites ${note}: point it at docs/design.md`),
-    );
+  it('no file cites notes that are not in the repository', () => {
+    const offenders = files.flatMap((f) => {
+      const text = read(f);
+      if (text.includes('\0')) return [];
+      return citationsIn(f, text, names).map(
+        (note) => `${f} cites ${note}: say it in docs/ instead`,
+      );
+    });
     expect(offenders, `\n${offenders.join('\n')}\n`).toEqual([]);
   });
 });
