@@ -12,6 +12,7 @@
  * from a seeded stream.
  */
 
+import { MinHeap } from './heap';
 import { createRng, type Rng } from './prng';
 import type { LagModel, Partition } from './types';
 
@@ -21,50 +22,6 @@ interface Delivery<T> {
   readonly to: string;
   readonly key: string;
   readonly item: T;
-}
-
-/** A binary min-heap of deliveries by (atMs, seq). */
-class DeliveryQueue<T> {
-  private readonly heap: Delivery<T>[] = [];
-
-  get size(): number {
-    return this.heap.length;
-  }
-
-  peek(): Delivery<T> | undefined {
-    return this.heap[0];
-  }
-
-  push(d: Delivery<T>): void {
-    const h = this.heap;
-    h.push(d);
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
-      i = parent;
-    }
-  }
-
-  pop(): Delivery<T> | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (top === undefined || last === undefined || h.length === 0) return top;
-    h[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && before(h[l]!, h[m]!)) m = l;
-      if (r < h.length && before(h[r]!, h[m]!)) m = r;
-      if (m === i) return top;
-      [h[i], h[m]] = [h[m]!, h[i]!];
-      i = m;
-    }
-  }
 }
 
 function before<T>(a: Delivery<T>, b: Delivery<T>): boolean {
@@ -100,7 +57,7 @@ export interface NetworkOptions {
 /** One replica per region of a table of items, with replication in virtual time. */
 export class ReplicatedStore<T> {
   private readonly replicas = new Map<string, Map<string, T>>();
-  private readonly queue = new DeliveryQueue<T>();
+  private readonly queue = new MinHeap<Delivery<T>>(before);
   private readonly rng: Rng;
   private seq = 0;
   private nowMs = 0;

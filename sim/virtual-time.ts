@@ -6,6 +6,7 @@
  * would see on a real event loop, without waiting for real time.
  */
 import type { Time, TimerHandle } from '../functions/limiter/timers';
+import { MinHeap } from './heap';
 
 interface Timer {
   readonly id: number;
@@ -17,7 +18,7 @@ interface Timer {
 export class VirtualTime implements Time {
   #nowMs: number;
   #nextId = 1;
-  readonly #heap: Timer[] = [];
+  readonly #heap = new MinHeap<Timer>(earlier);
   /** Ids of timers set and neither fired nor cleared. */
   readonly #live = new Set<number>();
 
@@ -30,7 +31,7 @@ export class VirtualTime implements Time {
 
   setTimer(fn: () => void, ms: number): TimerHandle {
     const id = this.#nextId++;
-    this.#push({ id, atMs: this.#nowMs + Math.max(0, Math.ceil(ms)), fn });
+    this.#heap.push({ id, atMs: this.#nowMs + Math.max(0, Math.ceil(ms)), fn });
     this.#live.add(id);
     return id;
   }
@@ -59,7 +60,7 @@ export class VirtualTime implements Time {
     for (;;) {
       const next = this.#earliest();
       if (next === undefined || next.atMs > endMs) break;
-      this.#pop();
+      this.#heap.pop();
       this.#live.delete(next.id);
       this.#nowMs = Math.max(this.#nowMs, next.atMs);
       next.fn();
@@ -94,39 +95,9 @@ export class VirtualTime implements Time {
   /** The earliest live timer, dropping cleared ones from the top of the heap. */
   #earliest(): Timer | undefined {
     for (;;) {
-      const top = this.#heap[0];
+      const top = this.#heap.peek();
       if (top === undefined || this.#live.has(top.id)) return top;
-      this.#pop();
-    }
-  }
-
-  #push(t: Timer): void {
-    const h = this.#heap;
-    h.push(t);
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!earlier(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
-      i = parent;
-    }
-  }
-
-  #pop(): void {
-    const h = this.#heap;
-    const last = h.pop();
-    if (last === undefined || h.length === 0) return;
-    h[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && earlier(h[l]!, h[m]!)) m = l;
-      if (r < h.length && earlier(h[r]!, h[m]!)) m = r;
-      if (m === i) return;
-      [h[i], h[m]] = [h[m]!, h[i]!];
-      i = m;
+      this.#heap.pop();
     }
   }
 }
