@@ -14,7 +14,7 @@ describe('MinHeap', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: 20 }), { maxLength: 200 }), (times) => {
         const heap = new MinHeap<Item>(before);
-        times.forEach((atMs, seq) => heap.push({ atMs, seq }));
+        for (const [seq, atMs] of times.entries()) heap.push({ atMs, seq });
         expect(heap.size).toBe(times.length);
         const out: Item[] = [];
         for (let item = heap.pop(); item !== undefined; item = heap.pop()) out.push(item);
