@@ -22,6 +22,14 @@ export const config: LimiterConfig = {
       onStoreError: 'open',
     },
     {
+      // Per client IP, under every API key that IP sends: inventing keys does not get around it.
+      id: 'demo-ip',
+      capacityTokens: 40,
+      refillTokens: 2,
+      refillIntervalMs: 1000,
+      onStoreError: 'open',
+    },
+    {
       id: 'api',
       capacityTokens: 100,
       refillTokens: 50,
@@ -32,6 +40,19 @@ export const config: LimiterConfig = {
       // at most a tenth of it): `lease: false` would turn them off.
     },
     {
+      id: 'api-ip',
+      capacityTokens: 400,
+      refillTokens: 200,
+      refillIntervalMs: 1000,
+      onStoreError: 'open',
+    },
+    {
+      // The monthly allowance of each API key, beside its 100-token burst.
+      id: 'api-monthly',
+      quota: { limit: 1_000_000, period: 'month' },
+      onStoreError: 'open',
+    },
+    {
       id: 'global-cap',
       capacityTokens: 5000,
       refillTokens: 2000,
@@ -40,29 +61,41 @@ export const config: LimiterConfig = {
       watchKeys: ['all'],
     },
   ],
+  // Each rule charges every one of its limits or none: a request is refused when any refuses.
   rules: [
     {
       id: 'demo',
       match: { path: '/demo/**' },
-      policy: 'demo',
-      key: [{ header: 'x-api-key' }],
-      onMissingKey: 'ip',
-      cost: { fixed: 1 },
+      limits: [
+        { policy: 'demo', key: [{ header: 'x-api-key' }], onMissingKey: 'ip' },
+        { policy: 'demo-ip', key: [{ ip: true }] },
+        { policy: 'global-cap', key: [{ constant: 'all' }] },
+      ],
     },
     {
       id: 'api-writes',
       match: { path: '/api/**', methods: ['POST', 'PUT', 'PATCH', 'DELETE'] },
-      policy: 'api',
-      key: [{ header: 'x-api-key' }],
-      onMissingKey: 'reject',
-      cost: { bodyBytesPerToken: 65536, minTokens: 1, maxTokens: 10 },
+      limits: [
+        {
+          policy: 'api',
+          key: [{ header: 'x-api-key' }],
+          onMissingKey: 'reject',
+          cost: { bodyBytesPerToken: 65536, minTokens: 1, maxTokens: 10 },
+        },
+        { policy: 'api-monthly', key: [{ header: 'x-api-key' }], onMissingKey: 'reject' },
+        { policy: 'api-ip', key: [{ ip: true }] },
+        { policy: 'global-cap', key: [{ constant: 'all' }] },
+      ],
     },
     {
       id: 'api',
       match: { path: '/api/**' },
-      policy: 'api',
-      key: [{ header: 'x-api-key' }],
-      onMissingKey: 'ip',
+      limits: [
+        { policy: 'api', key: [{ header: 'x-api-key' }], onMissingKey: 'ip' },
+        { policy: 'api-monthly', key: [{ header: 'x-api-key' }], onMissingKey: 'ip' },
+        { policy: 'api-ip', key: [{ ip: true }] },
+        { policy: 'global-cap', key: [{ constant: 'all' }] },
+      ],
     },
     {
       id: 'everything',

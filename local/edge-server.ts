@@ -9,6 +9,7 @@
  */
 
 import http from 'node:http';
+import net from 'node:net';
 import type {
   CloudFrontHeaders,
   CloudFrontRequest,
@@ -68,6 +69,13 @@ export interface EdgeServerOptions {
   readonly onOutcome?: (outcome: EdgeOutcome) => void;
   /** Reports unexpected failures (handler exceptions, origin errors). */
   readonly log?: (line: string) => void;
+  /**
+   * Tests only: a request header (lower case) whose value, a valid IP
+   * address, is taken as the viewer's address instead of the connection's,
+   * so one test can play viewers from several addresses. CloudFront has no
+   * such thing: its `clientIp` is the connection's. @default none
+   */
+  readonly viewerIpHeader?: string;
 }
 
 /** A running edge. */
@@ -77,6 +85,13 @@ export interface EdgeServer {
 }
 
 const originAgent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+/** The viewer's address: the connection's, or the test header's when set and valid. */
+function viewerIpOf(options: EdgeServerOptions, req: http.IncomingMessage): string {
+  if (options.viewerIpHeader === undefined) return clientIpOf(req);
+  const value = req.headers[options.viewerIpHeader];
+  return typeof value === 'string' && net.isIP(value) !== 0 ? value : clientIpOf(req);
+}
 
 /** Starts a region's edge on loopback. */
 export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeServer> {
@@ -111,7 +126,7 @@ async function handle(
     sendCloudFrontError(res, 413, 'Request body too large.', requestId, options.region);
     return finish({ kind: 'error', status: 413, reason: 'body too large' });
   }
-  const event = viewerRequestEvent(req, clientIpOf(req), requestId);
+  const event = viewerRequestEvent(req, viewerIpOf(options, req), requestId);
   const original = event.Records[0]?.cf.request as CloudFrontRequest;
   const originalCopy = structuredClone(original);
 

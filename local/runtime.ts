@@ -14,7 +14,7 @@
  * and the error is rethrown.
  */
 
-import type { LimiterConfig, PolicyConfig } from '../functions/config/schema';
+import { bucketPolicyOf, type LimiterConfig, type PolicyConfig } from '../functions/config/schema';
 import type { ReconcilerOptions } from '../functions/reconciler/reconcile';
 import type { ReconcilerStatus } from '../functions/shared/replication-status';
 import { DynamoDbReplicationStore } from '../functions/store/dynamodb-replication-store';
@@ -56,6 +56,8 @@ import {
 
 /** Options of {@link startLocal}. */
 export interface LocalOptions {
+  /** Tests only: the request header the local edges take the viewer's address from (see startEdgeServer). */
+  readonly viewerIpHeader?: string;
   /** The config (validated here); its regions unless {@link LocalOptions.regions} is given. */
   readonly config: LimiterConfig;
   /** Regions to run instead of the config's. */
@@ -266,6 +268,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalHandle> {
         counters: counters.get(region) as EdgeCounters,
         log,
         onOutcome: (outcome) => fns.observe?.(outcome, counters.get(region) as EdgeCounters),
+        ...(options.viewerIpHeader === undefined ? {} : { viewerIpHeader: options.viewerIpHeader }),
       });
       stops.push(() => edge.stop());
       edges.set(region, edge);
@@ -288,6 +291,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalHandle> {
         counters: counters.get(region) as EdgeCounters,
         log,
         onOutcome: (outcome) => countFallbacks(outcome, counters.get(region) as EdgeCounters),
+        ...(options.viewerIpHeader === undefined ? {} : { viewerIpHeader: options.viewerIpHeader }),
       });
       stops.push(() => edge.stop());
       edges.set(region, edge);
@@ -473,7 +477,11 @@ function setEnvDefaults(defaults: Readonly<Record<string, string>>): () => Promi
 
 function watchedOf(config: LimiterConfig) {
   return config.policies.flatMap((p) =>
-    (p.watchKeys ?? []).map((key) => ({ policy: p.id, key, capacityTokens: p.capacityTokens })),
+    (p.watchKeys ?? []).map((key) => ({
+      policy: p.id,
+      key,
+      capacityTokens: bucketPolicyOf(p).capacityTokens,
+    })),
   );
 }
 

@@ -9,8 +9,8 @@
  * always a valid one.
  */
 
-import type { BucketPolicy, LeasePolicy } from '../core';
-import { fullRefillMs } from '../core';
+import type { BucketPolicy, LeasePolicy, QuotaPeriod } from '../core';
+import { calendarPeriodAt, fullRefillMs } from '../core';
 import { nearestReplica } from '../edge/region-map';
 import { bucketGeneration, DEFAULT_MAX_KEY_LENGTH } from '../limiter/bucket-id';
 import { localPolicyOf } from '../limiter/levels';
@@ -93,10 +93,27 @@ export interface ResolvedPolicy {
   /** Normalised deny-listed keys. */
   readonly denyKeys: ReadonlySet<string>;
   readonly watchKeys: readonly string[];
-  /** `w=` of `RateLimit-Policy`: seconds to refill from empty (at least 1). */
+  /**
+   * `w=` of `RateLimit-Policy`: seconds to refill from empty (at least 1); a
+   * quota's period, in seconds.
+   */
   readonly windowSeconds: number;
+  /**
+   * A calendar quota: its limit and period. Its buckets live one period each:
+   * decisions use {@link quotaPeriodPolicy}, never this policy's `bucket`.
+   */
+  readonly quota?: ResolvedQuota;
+  /** A quota's bucket for one period: when that period ends (ms since the epoch). */
+  readonly periodEndsAtMs?: number;
   /** The policy as configured. */
   readonly config: PolicyConfig;
+}
+
+/** A quota with its defaults applied. */
+export interface ResolvedQuota {
+  readonly limit: number;
+  readonly period: QuotaPeriod;
+  readonly timeZone: string;
 }
 
 /** A validated config with every default applied. */
@@ -159,12 +176,68 @@ export function minTakeTokensOf(bucket: BucketPolicy, lease: LeasePolicy | undef
   return Math.max(1, Math.min(floor, lease.maxTokens));
 }
 
+/** Period policies of quotas, per policy object: a container decides a handful of periods at most. */
+const periodPolicies = new WeakMap<ResolvedPolicy, Map<number, ResolvedPolicy>>();
+/** Periods remembered per quota policy (the current one, and a few older for late writes). */
+const MAX_REMEMBERED_PERIODS = 4;
+
+/**
+ * The policy a quota decides with at `nowMs`: the bucket of the calendar
+ * period `nowMs` falls in (capacity the quota's limit, no refill, ending with
+ * the period), whose generation names the period, so every period's buckets
+ * are fresh items. The same object for the same period. A token bucket is
+ * returned unchanged.
+ */
+export function quotaPeriodPolicy(policy: ResolvedPolicy, nowMs: number): ResolvedPolicy {
+  const quota = policy.quota;
+  if (quota === undefined) return policy;
+  const period = calendarPeriodAt(nowMs, quota.period, quota.timeZone);
+  let periods = periodPolicies.get(policy);
+  if (periods === undefined) {
+    periods = new Map();
+    periodPolicies.set(policy, periods);
+  }
+  const known = periods.get(period.startMs);
+  if (known !== undefined) return known;
+  const bucket = bucketPolicyOf(policy.config, period.endMs);
+  const resolved: ResolvedPolicy = {
+    ...policy,
+    generation: `${policy.version}.q${Math.floor(period.startMs / 1000)}`,
+    bucket,
+    local: localPolicyOf(bucket, policy.localShare),
+    windowSeconds: Math.max(1, Math.round((period.endMs - period.startMs) / 1000)),
+    periodEndsAtMs: period.endMs,
+  };
+  periods.set(period.startMs, resolved);
+  if (periods.size > MAX_REMEMBERED_PERIODS) {
+    periods.delete(Math.min(...periods.keys()));
+  }
+  return resolved;
+}
+
+/**
+ * The period policy a quota's bucket id was decided with (pending writes of
+ * an earlier period), from the generation the id carries; the policy itself
+ * for a token bucket or an id of no known period.
+ */
+export function policyOfBucket(policy: ResolvedPolicy, bucketId: string): ResolvedPolicy {
+  if (policy.quota === undefined) return policy;
+  const generation = bucketId.split('#')[1] ?? '';
+  const match = /\.q(\d+)$/.exec(generation);
+  if (match === null) return policy;
+  return quotaPeriodPolicy(policy, Number(match[1]) * 1000);
+}
+
 /** One policy with its defaults applied. */
 export function resolvePolicy(p: PolicyConfig): ResolvedPolicy {
   const bucket = bucketPolicyOf(p);
   const localShare = p.localShare ?? DEFAULT_LOCAL_SHARE;
   const consistency = p.consistency ?? 'eventual';
   const lease = p.lease === false ? undefined : (p.lease ?? defaultLeaseFor(bucket, consistency));
+  const quota: ResolvedQuota | undefined =
+    p.quota === undefined
+      ? undefined
+      : { limit: p.quota.limit, period: p.quota.period, timeZone: p.quota.timeZone ?? 'UTC' };
   return {
     id: p.id,
     version: p.version ?? 1,
@@ -180,7 +253,8 @@ export function resolvePolicy(p: PolicyConfig): ResolvedPolicy {
     allowKeys: new Set((p.allowKeys ?? []).map(normaliseListedKey)),
     denyKeys: new Set((p.denyKeys ?? []).map(normaliseListedKey)),
     watchKeys: p.watchKeys ?? [],
-    windowSeconds: Math.max(1, Math.ceil(fullRefillMs(bucket) / 1000)),
+    windowSeconds: quota === undefined ? Math.max(1, Math.ceil(fullRefillMs(bucket) / 1000)) : 1,
+    ...(quota === undefined ? {} : { quota }),
     config: p,
   };
 }

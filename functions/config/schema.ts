@@ -8,7 +8,16 @@
  * problem at once, each with the path of the field it concerns.
  */
 
-import { type LeasePolicy, validateBucketPolicy, validateCost, validateLeasePolicy } from '../core';
+import {
+  type BucketPolicy,
+  isKnownTimeZone,
+  type LeasePolicy,
+  QUOTA_PERIODS,
+  type QuotaPeriod,
+  validateBucketPolicy,
+  validateCost,
+  validateLeasePolicy,
+} from '../core';
 import { validateDeployment } from './validate-deployment';
 
 /** What a policy does when the store times out, throttles or fails (docs/design.md, Failure semantics). */
@@ -36,18 +45,35 @@ export type ClientHeadersMode = 'viewer-response' | 'none';
 /** Every {@link ClientHeadersMode}. */
 export const CLIENT_HEADERS_MODES: readonly ClientHeadersMode[] = ['viewer-response', 'none'];
 
-/** One rate-limit policy: a token bucket shape and how it behaves. */
+/**
+ * A quota: at most `limit` units per calendar hour, day or month, counted
+ * afresh from each period's start (not refilled continuously).
+ */
+export interface QuotaConfig {
+  /** Units per period. */
+  readonly limit: number;
+  readonly period: QuotaPeriod;
+  /** Where the period's boundaries are: `UTC` or an IANA zone, e.g. `Europe/Paris`. @default 'UTC' */
+  readonly timeZone?: string;
+}
+
+/**
+ * One rate-limit policy: a token bucket (`capacityTokens`, `refillTokens`)
+ * or a calendar quota (`quota`), and how it behaves.
+ */
 export interface PolicyConfig {
   /** Short id, `[a-z0-9-]{1,32}`; it names the policy in headers and metrics. */
   readonly id: string;
   /** Bump to start every bucket of the policy afresh (it is part of the bucket id). @default 1 */
   readonly version?: number;
-  /** Burst size. */
-  readonly capacityTokens: number;
-  /** Tokens added per `refillIntervalMs`, continuously. */
-  readonly refillTokens: number;
+  /** Burst size (a token bucket; not with `quota`). */
+  readonly capacityTokens?: number;
+  /** Tokens added per `refillIntervalMs`, continuously (a token bucket; not with `quota`). */
+  readonly refillTokens?: number;
   /** @default 1000 */
   readonly refillIntervalMs?: number;
+  /** A calendar quota instead of a token bucket. */
+  readonly quota?: QuotaConfig;
   /** @default 'eventual' */
   readonly consistency?: ConsistencyMode;
   /** @default 'open' */
@@ -113,10 +139,20 @@ export interface RuleMatch {
   readonly hosts?: readonly string[];
 }
 
-/** A rule: first match wins. */
-export interface RuleConfig {
-  readonly id: string;
-  readonly match: RuleMatch;
+/** A token-bucket policy: capacity and refill given. */
+export type TokenBucketPolicyConfig = PolicyConfig & {
+  readonly capacityTokens: number;
+  readonly refillTokens: number;
+  readonly quota?: undefined;
+};
+
+/** Whether a policy is a token bucket (not a quota). */
+export function isTokenBucketPolicy(p: PolicyConfig): p is TokenBucketPolicyConfig {
+  return p.quota === undefined;
+}
+
+/** One limit a request is charged to: a policy, the key of its bucket, a cost. */
+export interface LimitConfig {
   readonly policy: string;
   /** Key parts; at least one. */
   readonly key: readonly KeyPart[];
@@ -124,6 +160,46 @@ export interface RuleConfig {
   readonly cost?: CostConfig;
   /** When a key part is missing: use the viewer IP instead, or answer 401. @default 'ip' */
   readonly onMissingKey?: 'ip' | 'reject';
+}
+
+/** Largest quota limit accepted (units per period). */
+export const MAX_QUOTA_LIMIT = 1e12;
+
+/** Most limits one rule charges (each is a bucket decided, in parallel). */
+export const MAX_LIMITS_PER_RULE = 4;
+
+/**
+ * A rule: first match wins. It charges the request to one limit (`policy`,
+ * `key`, `cost`, `onMissingKey` on the rule itself) or to several
+ * (`limits`): then the request is admitted only if every limit admits it,
+ * and a refusal by any charges none of them.
+ */
+export interface RuleConfig {
+  readonly id: string;
+  readonly match: RuleMatch;
+  /** The one limit's policy (or use `limits`). */
+  readonly policy?: string;
+  /** The one limit's key parts; at least one. */
+  readonly key?: readonly KeyPart[];
+  /** @default { fixed: 1 } */
+  readonly cost?: CostConfig;
+  /** When a key part is missing: use the viewer IP instead, or answer 401. @default 'ip' */
+  readonly onMissingKey?: 'ip' | 'reject';
+  /** Several limits, all charged or none (instead of `policy`, `key`, `cost`, `onMissingKey`). */
+  readonly limits?: readonly LimitConfig[];
+}
+
+/** The limits a rule charges, in order: its `limits`, or the one limit written on the rule. */
+export function limitsOf(rule: RuleConfig): readonly LimitConfig[] {
+  if (rule.limits !== undefined) return rule.limits;
+  return [
+    {
+      policy: rule.policy ?? '',
+      key: rule.key ?? [],
+      ...(rule.cost === undefined ? {} : { cost: rule.cost }),
+      ...(rule.onMissingKey === undefined ? {} : { onMissingKey: rule.onMissingKey }),
+    },
+  ];
 }
 
 /** CloudWatch alarm thresholds. */
@@ -423,7 +499,11 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
     if (p.version !== undefined && (!Number.isSafeInteger(p.version) || p.version < 1)) {
       add(`${at}.version`, 'must be a positive integer');
     }
-    for (const m of validateBucketPolicy(bucketPolicyOf(p))) add(at, m);
+    if (p.quota === undefined) {
+      for (const m of validateBucketPolicy(bucketPolicyOf(p))) add(at, m);
+    } else {
+      for (const [path, m] of quotaProblems(p)) add(`${at}${path}`, m);
+    }
     if (p.onStoreError !== undefined && !['open', 'closed', 'local'].includes(p.onStoreError)) {
       add(`${at}.onStoreError`, `must be open, closed or local (got "${p.onStoreError}")`);
     }
@@ -498,8 +578,6 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
     if (!ID.test(rule.id ?? '')) add(`${at}.id`, `"${rule.id}" must match ${ID}`);
     if (ruleIds.has(rule.id)) add(`${at}.id`, `duplicate rule id "${rule.id}"`);
     ruleIds.add(rule.id);
-    const policy = policies.find((p) => p.id === rule.policy);
-    if (policy === undefined) add(`${at}.policy`, `unknown policy "${rule.policy}"`);
     if (rule.match?.path !== undefined && !rule.match.path.startsWith('/')) {
       add(`${at}.match.path`, 'must start with "/"');
     }
@@ -507,23 +585,37 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
       if (!/^[A-Z]+$/.test(m))
         add(`${at}.match.methods`, `"${m}" must be an upper-case HTTP method`);
     }
-    if (!Array.isArray(rule.key) || rule.key.length === 0)
-      add(`${at}.key`, 'must have at least one part');
-    (rule.key ?? []).forEach((part, j) => {
-      const header = 'header' in part ? part.header : undefined;
-      if (header !== undefined && !HEADER.test(header)) {
-        add(`${at}.key[${j}].header`, `"${header}" must be a lower-case header name`);
+    const single = (['policy', 'key', 'cost', 'onMissingKey'] as const).filter(
+      (f) => rule[f] !== undefined,
+    );
+    if (rule.limits !== undefined) {
+      if (single.length > 0) {
+        add(
+          at,
+          `give either limits or ${single.join(', ')} on the rule, not both (limits: [{ policy, key, cost?, onMissingKey? }])`,
+        );
       }
-      if ('jwtClaim' in part && !part.jwtClaim)
-        add(`${at}.key[${j}].jwtClaim`, 'must name a claim');
-    });
-    if (rule.onMissingKey !== undefined && !['ip', 'reject'].includes(rule.onMissingKey)) {
-      add(`${at}.onMissingKey`, 'must be "ip" or "reject"');
-    }
-    if (policy !== undefined) {
-      for (const [where, cost] of costsOf(rule.cost)) {
-        for (const m of validateCost(bucketPolicyOf(policy), cost)) add(`${at}.cost${where}`, m);
+      if (!Array.isArray(rule.limits) || rule.limits.length === 0) {
+        add(`${at}.limits`, 'must list at least one limit');
+      } else if (rule.limits.length > MAX_LIMITS_PER_RULE) {
+        add(
+          `${at}.limits`,
+          `lists ${rule.limits.length} limits; at most ${MAX_LIMITS_PER_RULE} (each is a bucket decided per request)`,
+        );
       }
+      const seen = new Set<string>();
+      (Array.isArray(rule.limits) ? rule.limits : []).forEach((limit, j) => {
+        if (seen.has(limit.policy)) {
+          add(
+            `${at}.limits[${j}].policy`,
+            `policy "${limit.policy}" is charged twice; a rule charges each policy once (its headers name the policy)`,
+          );
+        }
+        seen.add(limit.policy);
+        validateLimit(limit, `${at}.limits[${j}]`, policies, add);
+      });
+    } else {
+      validateLimit(limitsOf(rule)[0] as LimitConfig, at, policies, add);
     }
   });
   if (config.defaultRule !== undefined && !ruleIds.has(config.defaultRule)) {
@@ -573,13 +665,88 @@ export function assertConfig(config: LimiterConfig): LimiterConfig {
   return config;
 }
 
-/** The core bucket shape of a policy, defaults applied. */
-export function bucketPolicyOf(p: PolicyConfig) {
+/**
+ * The core bucket shape of a policy, defaults applied. A quota's is that of
+ * one period (no refill; `endsAtMs` is the period's end, 0 until a period is
+ * chosen: functions/config/resolve.ts `quotaPeriodPolicy`).
+ */
+export function bucketPolicyOf(p: PolicyConfig, endsAtMs = 0): BucketPolicy {
+  if (p.quota !== undefined) {
+    return { capacityTokens: p.quota.limit, refillTokens: 0, refillIntervalMs: 1, endsAtMs };
+  }
   return {
-    capacityTokens: p.capacityTokens,
-    refillTokens: p.refillTokens,
+    capacityTokens: p.capacityTokens as number,
+    refillTokens: p.refillTokens as number,
     refillIntervalMs: p.refillIntervalMs ?? 1000,
   };
+}
+
+/** The problems of one limit of a rule (`at` is the path its fields hang from). */
+function validateLimit(
+  limit: LimitConfig,
+  at: string,
+  policies: readonly PolicyConfig[],
+  add: (path: string, message: string) => void,
+): void {
+  const policy = policies.find((p) => p.id === limit.policy);
+  if (policy === undefined) add(`${at}.policy`, `unknown policy "${limit.policy}"`);
+  if (!Array.isArray(limit.key) || limit.key.length === 0)
+    add(`${at}.key`, 'must have at least one part');
+  (Array.isArray(limit.key) ? limit.key : []).forEach((part, j) => {
+    const header = 'header' in part ? part.header : undefined;
+    if (header !== undefined && !HEADER.test(header)) {
+      add(`${at}.key[${j}].header`, `"${header}" must be a lower-case header name`);
+    }
+    if ('jwtClaim' in part && !part.jwtClaim) add(`${at}.key[${j}].jwtClaim`, 'must name a claim');
+  });
+  if (limit.onMissingKey !== undefined && !['ip', 'reject'].includes(limit.onMissingKey)) {
+    add(`${at}.onMissingKey`, 'must be "ip" or "reject"');
+  }
+  if (policy !== undefined && (policy.quota === undefined || quotaProblems(policy).length === 0)) {
+    for (const [where, cost] of costsOf(limit.cost)) {
+      for (const m of validateCost(bucketPolicyOf(policy), cost)) add(`${at}.cost${where}`, m);
+    }
+  }
+}
+
+/** The problems of a quota policy, as [path below the policy, message]. */
+function quotaProblems(p: PolicyConfig): [string, string][] {
+  const problems: [string, string][] = [];
+  const q = p.quota as QuotaConfig;
+  if (typeof q !== 'object' || q === null)
+    return [['.quota', 'must be { limit, period, timeZone? }']];
+  for (const field of ['capacityTokens', 'refillTokens', 'refillIntervalMs'] as const) {
+    if (p[field] !== undefined) {
+      problems.push([
+        `.${field}`,
+        'is for token buckets; a quota has only quota.limit and quota.period',
+      ]);
+    }
+  }
+  if (!Number.isSafeInteger(q.limit) || q.limit <= 0) {
+    problems.push(['.quota.limit', `must be a positive integer (got ${String(q.limit)})`]);
+  } else if (q.limit > MAX_QUOTA_LIMIT) {
+    problems.push(['.quota.limit', `must be at most ${MAX_QUOTA_LIMIT} (got ${q.limit})`]);
+  }
+  if (!QUOTA_PERIODS.includes(q.period)) {
+    problems.push([
+      '.quota.period',
+      `must be one of ${QUOTA_PERIODS.join(', ')} (got ${JSON.stringify(q.period)})`,
+    ]);
+  }
+  if (
+    q.timeZone !== undefined &&
+    (typeof q.timeZone !== 'string' || !isKnownTimeZone(q.timeZone))
+  ) {
+    problems.push([
+      '.quota.timeZone',
+      `unknown time zone ${JSON.stringify(q.timeZone)}: use UTC or an IANA name such as Europe/Paris`,
+    ]);
+  }
+  if ((p.watchKeys ?? []).length > 0) {
+    problems.push(['.watchKeys', 'the reconciler watches token buckets only, not quotas']);
+  }
+  return problems;
 }
 
 function costsOf(cost: CostConfig | undefined): [string, number][] {

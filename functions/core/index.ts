@@ -1,8 +1,10 @@
 /**
- * The pure limiter core: bucket math, merge on read, checkpoints and leases.
+ * The pure limiter core: bucket math, merge on read, checkpoints, leases and
+ * the calendar periods of quotas.
  * No AWS SDK, no environment, no clock: time is always an argument.
  */
 export * from './bucket';
+export * from './calendar';
 export * from './lease';
 export * from './policy';
 export * from './slot';

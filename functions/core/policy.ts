@@ -9,7 +9,9 @@
  * bucket refills `refillTokens` scaled units per millisecond.
  *
  * Invariants checked by {@link validateBucketPolicy}:
- * - every field is a positive safe integer;
+ * - every field is a positive safe integer, but `refillTokens`, which is 0 for
+ *   a quota period's bucket: nothing refills, and the bucket is used until
+ *   `endsAtMs` only (its items expire a grace after it);
  * - `capacityTokens × refillIntervalMs` stays far below 2^53.
  */
 
@@ -21,6 +23,12 @@ export interface BucketPolicy {
   readonly refillTokens: number;
   /** The refill interval in milliseconds, e.g. `1000` for "per second". */
   readonly refillIntervalMs: number;
+  /**
+   * With `refillTokens` 0 only (a quota's bucket for one calendar period):
+   * the first moment the bucket is no longer used (ms since the epoch). Its
+   * items expire a grace after it instead of after a refill.
+   */
+  readonly endsAtMs?: number;
 }
 
 /** Largest scaled capacity accepted; leaves ample headroom below 2^53. */
@@ -43,7 +51,18 @@ export function validateBucketPolicy(policy: BucketPolicy, costTokens?: number):
     return true;
   };
   const capOk = positiveInt('capacityTokens', policy.capacityTokens);
-  positiveInt('refillTokens', policy.refillTokens);
+  if (policy.refillTokens === 0) {
+    if (policy.endsAtMs === undefined || !Number.isSafeInteger(policy.endsAtMs)) {
+      problems.push(
+        `a bucket that never refills (refillTokens 0) needs endsAtMs, a safe integer (got ${String(policy.endsAtMs)})`,
+      );
+    }
+  } else {
+    positiveInt('refillTokens', policy.refillTokens);
+    if (policy.endsAtMs !== undefined) {
+      problems.push('endsAtMs is only for a bucket that never refills (refillTokens 0)');
+    }
+  }
   const intervalOk = positiveInt('refillIntervalMs', policy.refillIntervalMs);
   if (
     capOk &&
@@ -141,14 +160,19 @@ export function scaledCapacity(policy: BucketPolicy): number {
   return policy.capacityTokens * policy.refillIntervalMs;
 }
 
-/** Milliseconds for the bucket to refill from empty to full. */
+/** Milliseconds for the bucket to refill from empty to full (infinite when it never refills). */
 export function fullRefillMs(policy: BucketPolicy): number {
+  if (policy.refillTokens === 0) return Number.POSITIVE_INFINITY;
   return Math.ceil(scaledCapacity(policy) / policy.refillTokens);
 }
 
-/** Milliseconds until a scaled level reaches `targetScaled` (0 when already there). */
+/**
+ * Milliseconds until a scaled level reaches `targetScaled` (0 when already
+ * there; infinite when it never will: a bucket that never refills).
+ */
 export function msUntil(policy: BucketPolicy, levelScaled: number, targetScaled: number): number {
   if (levelScaled >= targetScaled) return 0;
+  if (policy.refillTokens === 0) return Number.POSITIVE_INFINITY;
   return Math.ceil((targetScaled - levelScaled) / policy.refillTokens);
 }
 
@@ -171,9 +195,12 @@ export function ttlEpochSeconds(
   graceSeconds = MIN_TTL_GRACE_SECONDS,
   levelAfterScaled = 0,
 ): number {
+  const grace = Math.max(graceSeconds, MIN_TTL_GRACE_SECONDS);
+  // A quota period's bucket is never read after its end: nothing it holds can matter then.
+  if (policy.refillTokens === 0) return Math.ceil((policy.endsAtMs ?? atMs) / 1000) + grace;
   const refillMs = Math.max(
     fullRefillMs(policy),
     msUntil(policy, Math.min(0, levelAfterScaled), scaledCapacity(policy)),
   );
-  return Math.ceil((atMs + refillMs) / 1000) + Math.max(graceSeconds, MIN_TTL_GRACE_SECONDS);
+  return Math.ceil((atMs + refillMs) / 1000) + grace;
 }

@@ -30,7 +30,7 @@
  * `\` and `|` escaped by a backslash.
  */
 import type { CloudFrontHeaders } from 'aws-lambda';
-import type { KeyPart, RuleConfig } from '../config/schema';
+import type { KeyPart, LimitConfig } from '../config/schema';
 import { DEFAULT_MAX_KEY_LENGTH, normaliseKey } from '../limiter/bucket-id';
 import { LimitRequestError } from '../limiter/errors';
 import { headerValue } from './cf-headers';
@@ -93,7 +93,7 @@ type PartOutcome =
  * rejecting as `rule.onMissingKey` says.
  */
 export function buildKey(
-  rule: Pick<RuleConfig, 'key' | 'onMissingKey'>,
+  rule: Pick<LimitConfig, 'key' | 'onMissingKey'>,
   input: KeyInput,
   maxKeyLength: number = DEFAULT_MAX_KEY_LENGTH,
 ): KeyOutcome {

@@ -21,43 +21,47 @@
  * responses reach the client without `RateLimit` headers (the origin still
  * got the decision headers and may copy them itself); responses generated
  * by the viewer-request function (429, 403, 401, 503) carry their own
- * headers. Shadow policies stay invisible to clients: no headers are added.
+ * headers. Shadow policies stay invisible to clients: the lists the
+ * viewer-request function writes leave them out, and a request with only
+ * shadow policies gets no headers.
  *
  * Only values the viewer-request function could have written are copied: the
  * viewer's own `x-ratelimit-*` headers were stripped there, and every value is
  * checked against its exact syntax here, so nothing else can be injected.
  */
 import type { CloudFrontResponseEvent, CloudFrontResponseResult } from 'aws-lambda';
-import { RATE_LIMIT_HEADERS, rateLimitValue } from '../shared/ratelimit-headers';
+import { RATE_LIMIT_HEADERS } from '../shared/ratelimit-headers';
 import { headerValue, setHeader } from './cf-headers';
 import { ORIGIN_HEADERS } from './responses';
 
-const POLICY = /^"([a-z0-9][a-z0-9-]{0,31})";q=\d{1,15};w=\d{1,15}$/;
-const COUNT = /^\d{1,15}$/;
+const POLICY_MEMBER = /^"[a-z0-9][a-z0-9-]{0,31}";q=\d{1,15};w=\d{1,15}$/;
+const STATE_MEMBER = /^"[a-z0-9][a-z0-9-]{0,31}";r=\d{1,15};t=\d{1,15}$/;
+/** Most members a list may have (a rule charges at most a handful of limits). */
+const MAX_MEMBERS = 8;
 
-/** The client headers for a request's decision headers, or `undefined` when there is no (visible) decision. */
+/** Whether `value` is a list of up to {@link MAX_MEMBERS} members each matching `member`. */
+function isList(value: string, member: RegExp): boolean {
+  const members = value.split(', ');
+  return members.length <= MAX_MEMBERS && members.every((m) => member.test(m));
+}
+
+/**
+ * The client headers for a request's decision headers, or `undefined` when
+ * there is no visible decision (no enforced limit: only shadow policies).
+ * Both lists must be present once and well formed, with the same policies.
+ */
 export function clientRateLimitHeaders(
   requestHeaders: Parameters<typeof headerValue>[0],
 ): { readonly rateLimit: string; readonly rateLimitPolicy: string } | undefined {
-  if (headerValue(requestHeaders, ORIGIN_HEADERS.shadow).kind !== 'absent') return undefined;
   const policy = headerValue(requestHeaders, ORIGIN_HEADERS.policy);
-  const remaining = headerValue(requestHeaders, ORIGIN_HEADERS.remaining);
-  const retryAfter = headerValue(requestHeaders, ORIGIN_HEADERS.retryAfter);
-  if (policy.kind !== 'single' || remaining.kind !== 'single' || retryAfter.kind !== 'single') {
+  const state = headerValue(requestHeaders, ORIGIN_HEADERS.state);
+  if (policy.kind !== 'single' || state.kind !== 'single') return undefined;
+  if (!isList(policy.value, POLICY_MEMBER) || !isList(state.value, STATE_MEMBER)) {
     return undefined;
   }
-  const name = POLICY.exec(policy.value)?.[1];
-  if (name === undefined || !COUNT.test(remaining.value) || !COUNT.test(retryAfter.value)) {
-    return undefined;
-  }
-  return {
-    rateLimit: rateLimitValue({
-      policy: name,
-      remainingTokens: Number(remaining.value),
-      retryAfterMs: Number(retryAfter.value) * 1000,
-    }),
-    rateLimitPolicy: policy.value,
-  };
+  const names = (list: string) => list.split(', ').map((m) => m.slice(0, m.indexOf(';')));
+  if (names(policy.value).join() !== names(state.value).join()) return undefined;
+  return { rateLimit: state.value, rateLimitPolicy: policy.value };
 }
 
 /**

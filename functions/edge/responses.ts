@@ -15,19 +15,27 @@
  * limit on generated responses, and never cached (`Cache-Control: no-store`).
  */
 import type { CloudFrontHeaders, CloudFrontResultResponse } from 'aws-lambda';
-import type { LimitResult } from '../limiter/types';
+import type { LimitResult, MultiLimitResult } from '../limiter/types';
 import { JSON_HEADERS, type ProblemBody } from '../shared/http';
 import {
+  multiRateLimitHeaders,
   RATE_LIMIT_HEADERS,
-  rateLimitHeaders,
+  rateLimitList,
+  rateLimitPolicyList,
   rateLimitPolicyValue,
   retryAfterSeconds,
   secondsCeil,
+  visibleResults,
 } from '../shared/ratelimit-headers';
 import { setHeader } from './cf-headers';
 import type { KeyProblem } from './request-key';
 
-/** Request headers the origin receives with every limited request. */
+/**
+ * Request headers the origin receives with every limited request. With
+ * several limits, `limit`, `remaining`, `reset` and `retryAfter` describe the
+ * one closest to refusing (the least share of its capacity left), and
+ * `policy` and `state` list every enforced one.
+ */
 export const ORIGIN_HEADERS = {
   /** The bucket's capacity. */
   limit: 'x-ratelimit-limit',
@@ -37,8 +45,10 @@ export const ORIGIN_HEADERS = {
   reset: 'x-ratelimit-reset',
   /** Seconds until one more request of the same cost would be admitted (`t=` of `RateLimit`). */
   retryAfter: 'x-ratelimit-retry-after',
-  /** The policy, in `RateLimit-Policy` syntax: `"api";q=100;w=2`. */
+  /** The policies, in `RateLimit-Policy` syntax: `"api";q=100;w=2, "api-ip";q=20;w=20`. */
   policy: 'x-ratelimit-policy',
+  /** The enforced limits' state, in `RateLimit` syntax: `"api";r=40;t=0, "api-ip";r=7;t=0`. */
+  state: 'x-ratelimit-state',
   /** Shadow policies only: `would-allow` or `would-refuse`. */
   shadow: 'x-ratelimit-shadow',
   /** Set when a failure mode decided (`open`, `local`; `error` when the limiter itself failed). */
@@ -55,32 +65,56 @@ export const MAX_GENERATED_RESPONSE_BYTES = 40 * 1024;
  * Adds the decision headers for the origin to a request's headers (after the
  * viewer's own `x-ratelimit-*` headers were stripped).
  */
-export function addOriginHeaders(headers: CloudFrontHeaders, result: LimitResult): void {
+export function addOriginHeaders(headers: CloudFrontHeaders, multi: MultiLimitResult): void {
+  const visible = visibleResults(multi.results);
+  const closest = closestToRefusing(visible.length > 0 ? visible : multi.results);
   const pairs: [name: string, displayName: string, value: string][] = [
-    [ORIGIN_HEADERS.limit, 'X-RateLimit-Limit', String(Math.floor(result.limitTokens))],
+    [ORIGIN_HEADERS.limit, 'X-RateLimit-Limit', String(Math.floor(closest.limitTokens))],
     [
       ORIGIN_HEADERS.remaining,
       'X-RateLimit-Remaining',
-      String(Math.max(0, Math.floor(result.remainingTokens))),
+      String(Math.max(0, Math.floor(closest.remainingTokens))),
     ],
-    [ORIGIN_HEADERS.reset, 'X-RateLimit-Reset', String(secondsCeil(result.resetAfterMs))],
+    [ORIGIN_HEADERS.reset, 'X-RateLimit-Reset', String(secondsCeil(closest.resetAfterMs))],
     [
       ORIGIN_HEADERS.retryAfter,
       'X-RateLimit-Retry-After',
-      String(secondsCeil(result.retryAfterMs)),
+      String(secondsCeil(closest.retryAfterMs)),
     ],
-    [ORIGIN_HEADERS.policy, 'X-RateLimit-Policy', rateLimitPolicyValue(result)],
+    [
+      ORIGIN_HEADERS.policy,
+      'X-RateLimit-Policy',
+      visible.length > 0 ? rateLimitPolicyList(visible) : rateLimitPolicyValue(closest),
+    ],
   ];
-  if (result.shadow !== undefined) {
-    const verdict = result.shadow.wouldAllow ? 'would-allow' : SHADOW_WOULD_REFUSE;
+  if (visible.length > 0) {
+    pairs.push([ORIGIN_HEADERS.state, 'X-RateLimit-State', rateLimitList(visible)]);
+  }
+  const shadows = multi.results.filter((r) => r.shadow !== undefined);
+  if (shadows.length > 0) {
+    const verdict = shadows.every((r) => r.shadow?.wouldAllow)
+      ? 'would-allow'
+      : SHADOW_WOULD_REFUSE;
     pairs.push([ORIGIN_HEADERS.shadow, 'X-RateLimit-Shadow', verdict]);
   }
-  if (result.source === 'fallback' && result.fallback !== undefined) {
+  const fallback = multi.results.find((r) => r.source === 'fallback' && r.fallback !== undefined);
+  if (fallback !== undefined) {
     // A failure of the limiter itself is marked `error`, whichever mode answered it.
-    const value = result.fallbackCause === 'internal' ? 'error' : result.fallback;
+    const value = fallback.fallbackCause === 'internal' ? 'error' : (fallback.fallback as string);
     pairs.push([ORIGIN_HEADERS.fallback, 'X-RateLimit-Fallback', value]);
   }
   for (const [name, displayName, value] of pairs) setHeader(headers, name, displayName, value);
+}
+
+/** The limit with the least share of its capacity left (the first of equals). */
+function closestToRefusing(results: readonly LimitResult[]): LimitResult {
+  let closest = results[0] as LimitResult;
+  for (const r of results) {
+    if (r.remainingTokens / r.limitTokens < closest.remainingTokens / closest.limitTokens) {
+      closest = r;
+    }
+  }
+  return closest;
 }
 
 function jsonResponse(
@@ -102,20 +136,25 @@ function jsonResponse(
   };
 }
 
-/** The 429 answer: `Retry-After`, `RateLimit`, `RateLimit-Policy`, and a JSON body saying when to retry. */
-export function tooManyRequests(result: LimitResult, nowMs: number): CloudFrontResultResponse {
-  const seconds = retryAfterSeconds(result);
+/**
+ * The 429 answer: `Retry-After` (from the refusing limit), `RateLimit` and
+ * `RateLimit-Policy` (every enforced limit decided), and a JSON body saying
+ * which policy refused and when to retry.
+ */
+export function tooManyRequests(multi: MultiLimitResult, nowMs: number): CloudFrontResultResponse {
+  const refused = multi.results[multi.decidedBy] as LimitResult;
+  const seconds = retryAfterSeconds(refused);
   return jsonResponse(
     429,
     'Too Many Requests',
     {
       error: 'rate_limited',
-      message: `Rate limit of policy "${result.policy}" exceeded; retry after ${seconds} s.`,
-      policy: result.policy,
+      message: `Rate limit of policy "${refused.policy}" exceeded; retry after ${seconds} s.`,
+      policy: refused.policy,
       retryAfterSeconds: seconds,
       retryAt: new Date(nowMs + seconds * 1000).toISOString(),
     },
-    rateLimitHeaders(result),
+    multiRateLimitHeaders(multi),
   );
 }
 

@@ -14,7 +14,13 @@
  * is literal. Globs are compiled to anchored regular expressions once per
  * container.
  */
-import type { LimiterConfig, PolicyConfig, RuleConfig } from '../config/schema';
+import {
+  type LimitConfig,
+  type LimiterConfig,
+  limitsOf,
+  type PolicyConfig,
+  type RuleConfig,
+} from '../config/schema';
 
 /** The parts of a request a rule looks at. */
 export interface MatchInput {
@@ -26,10 +32,17 @@ export interface MatchInput {
   readonly host: string | undefined;
 }
 
-/** A rule ready to match, with its policy resolved. */
+/** One limit of a rule, with its policy resolved. */
+export interface CompiledLimit {
+  readonly limit: LimitConfig;
+  readonly policy: PolicyConfig;
+}
+
+/** A rule ready to match, with the policies of its limits resolved. */
 export interface CompiledRule {
   readonly rule: RuleConfig;
-  readonly policy: PolicyConfig;
+  /** What the request is charged to, in the rule's order (at least one). */
+  readonly limits: readonly CompiledLimit[];
   /** Whether the rule's `match` accepts the request (the path given already normalised). */
   readonly accepts: (normalisedPath: string, input: MatchInput) => boolean;
 }
@@ -138,11 +151,14 @@ export function compileRules(
 ): CompiledRules {
   const policies = new Map(config.policies.map((p) => [p.id, p]));
   const rules = config.rules.map((rule): CompiledRule => {
-    const policy = policies.get(rule.policy);
-    if (policy === undefined) {
-      throw new RuleCompileError(`rule "${rule.id}" names unknown policy "${rule.policy}"`);
-    }
-    return { rule, policy, accepts: compileMatch(rule) };
+    const limits = limitsOf(rule).map((limit): CompiledLimit => {
+      const policy = policies.get(limit.policy);
+      if (policy === undefined) {
+        throw new RuleCompileError(`rule "${rule.id}" names unknown policy "${limit.policy}"`);
+      }
+      return { limit, policy };
+    });
+    return { rule, limits, accepts: compileMatch(rule) };
   });
   let defaultRule: CompiledRule | undefined;
   if (config.defaultRule !== undefined) {

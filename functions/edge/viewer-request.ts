@@ -1,6 +1,6 @@
 /**
  * The viewer-request decision, with its dependencies passed in: event in,
- * one limiter call, response out. handler.ts wires the container's real
+ * one limiter call (for every limit of the matched rule), response out. handler.ts wires the container's real
  * limiter; tests pass a limiter on an in-memory store.
  *
  * Everything that is policy (allow and deny lists, shadow mode, caches,
@@ -12,8 +12,10 @@
  * - every `x-ratelimit-*` header the viewer sent is removed, whatever follows,
  *   so the origin can trust the ones it receives;
  * - no rule matches (and no default rule): the request goes on unchanged;
- * - no usable key and `onMissingKey: 'reject'`: 401;
- * - denylisted: 403; refused: 429; store down with `onStoreError: 'closed'`: 503;
+ * - no usable key for a limit with `onMissingKey: 'reject'`: 401;
+ * - denylisted by any limit: 403; refused by any: 429 (`Retry-After` of the
+ *   refusing limit, none of the limits charged); store down with
+ *   `onStoreError: 'closed'`: 503;
  * - otherwise the request goes on with the decision headers (shadow policies
  *   add `x-ratelimit-shadow`, failure modes `x-ratelimit-fallback`).
  *
@@ -32,7 +34,7 @@ import { resolvePolicy } from '../config/resolve';
 import { DEFAULT_MAX_KEY_LENGTH } from '../limiter/bucket-id';
 import { LimitRequestError } from '../limiter/errors';
 import { unexpectedFailureResult } from '../limiter/failure-modes';
-import type { LimitRequest, LimitResult } from '../limiter/types';
+import type { LimitRequest, LimitResult, MultiLimitResult } from '../limiter/types';
 import { headerValue, ORIGIN_HEADER_PREFIX, stripHeadersWithPrefix } from './cf-headers';
 import { ipKey } from './client-ip';
 import { costOf } from './request-cost';
@@ -48,7 +50,7 @@ import { type CompiledRule, type CompiledRules, matchRule, normaliseHost } from 
 
 /** The part of the limiter the edge uses. */
 export interface EdgeLimiter {
-  limit(request: LimitRequest): Promise<LimitResult>;
+  limitAll(requests: readonly LimitRequest[]): Promise<MultiLimitResult>;
 }
 
 /** One structured log line (CloudWatch Logs of the region the function ran in). */
@@ -102,26 +104,33 @@ export function createViewerRequestHandler(options: ViewerRequestOptions): Viewe
     });
     if (matched === undefined) return request;
 
-    const key = buildKey(
-      matched.rule,
-      {
-        headers: request.headers,
-        querystring: request.querystring ?? '',
-        clientIp: request.clientIp,
-      },
-      maxKeyLength,
+    const keyInput = {
+      headers: request.headers,
+      querystring: request.querystring ?? '',
+      clientIp: request.clientIp,
+    };
+    const keys: Extract<KeyOutcome, { kind: 'key' }>[] = [];
+    for (const { limit } of matched.limits) {
+      const key = buildKey(limit, keyInput, maxKeyLength);
+      if (key.kind === 'reject') return missingKey(matched.rule.id, key.problem);
+      keys.push(key);
+    }
+    const requests = matched.limits.map(
+      ({ limit, policy }, i): LimitRequest => ({
+        policyId: policy.id,
+        key: (keys[i] as Extract<KeyOutcome, { kind: 'key' }>).key,
+        costTokens: costOf(limit.cost, request).costTokens,
+      }),
     );
-    if (key.kind === 'reject') return missingKey(matched.rule.id, key.problem);
-    const { costTokens } = costOf(matched.rule.cost, request);
 
-    let result: LimitResult;
+    let result: MultiLimitResult;
     try {
-      result = await limitOnce(options.limiter, matched, key, costTokens, request);
+      result = await limitOnce(options.limiter, matched, requests, request);
     } catch (error) {
       if (
         error instanceof LimitRequestError &&
         error.field === 'key' &&
-        matched.rule.onMissingKey === 'reject'
+        matched.limits[error.limitIndex ?? 0]?.limit.onMissingKey === 'reject'
       ) {
         return missingKey(matched.rule.id, { part: 'key', reason: 'too-long' });
       }
@@ -129,51 +138,69 @@ export function createViewerRequestHandler(options: ViewerRequestOptions): Viewe
         level: 'error',
         message: 'limiter failed',
         rule: matched.rule.id,
-        policy: matched.policy.id,
+        policies: matched.limits.map((l) => l.policy.id),
         error: describe(error),
       });
       // The failure modes decide, as for a store failure: a viewer never fails for it.
-      result = unexpectedFailureResult(resolvePolicy(matched.policy), costTokens);
+      result = unexpectedFailure(matched, requests, clock());
     }
     return shape(result, request, clock());
   };
 }
 
-/** One limiter call; a key the limiter itself refuses is retried once as the viewer's IP. */
+/**
+ * One limiter call for every limit; a key the limiter itself refuses (too
+ * long once normalised) is retried once as the viewer's IP, when that
+ * limit falls back to the IP.
+ */
 async function limitOnce(
   limiter: EdgeLimiter,
   matched: CompiledRule,
-  key: Extract<KeyOutcome, { kind: 'key' }>,
-  costTokens: number,
+  requests: readonly LimitRequest[],
   request: CloudFrontRequest,
-): Promise<LimitResult> {
-  const call = (k: string) => limiter.limit({ policyId: matched.policy.id, key: k, costTokens });
+): Promise<MultiLimitResult> {
   try {
-    return await call(key.key);
+    return await limiter.limitAll(requests);
   } catch (error) {
+    const i = error instanceof LimitRequestError ? (error.limitIndex ?? 0) : -1;
     if (
       !(error instanceof LimitRequestError) ||
       error.field !== 'key' ||
-      matched.rule.onMissingKey === 'reject'
+      matched.limits[i]?.limit.onMissingKey === 'reject'
     ) {
       throw error;
     }
-    return call(ipKey(request.clientIp) ?? UNKNOWN_IP_KEY);
+    const ip = ipKey(request.clientIp) ?? UNKNOWN_IP_KEY;
+    return limiter.limitAll(requests.map((r, j) => (j === i ? { ...r, key: ip } : r)));
   }
 }
 
+/** Every limit's failure mode, when the limiter failed for a reason that is not the store's. */
+function unexpectedFailure(
+  matched: CompiledRule,
+  requests: readonly LimitRequest[],
+  nowMs: number,
+): MultiLimitResult {
+  const results: LimitResult[] = matched.limits.map(({ policy }, i) =>
+    unexpectedFailureResult(resolvePolicy(policy), requests[i]?.costTokens ?? 1, nowMs),
+  );
+  const refused = results.findIndex((r) => !r.allowed);
+  return { allowed: refused < 0, results, decidedBy: Math.max(0, refused) };
+}
+
 function shape(
-  result: LimitResult,
+  multi: MultiLimitResult,
   request: CloudFrontRequest,
   nowMs: number,
 ): CloudFrontRequestResult {
-  if (result.source === 'denylist') return forbidden(result.policy);
-  if (!result.allowed) {
-    return result.source === 'fallback' && result.fallback === 'closed'
-      ? limiterUnavailable(result)
-      : tooManyRequests(result, nowMs);
+  const decided = multi.results[multi.decidedBy] as LimitResult;
+  if (!multi.allowed) {
+    if (decided.source === 'denylist') return forbidden(decided.policy);
+    return decided.source === 'fallback' && decided.fallback === 'closed'
+      ? limiterUnavailable(decided)
+      : tooManyRequests(multi, nowMs);
   }
-  addOriginHeaders(request.headers, result);
+  addOriginHeaders(request.headers, multi);
   return request;
 }
 

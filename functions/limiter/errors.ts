@@ -10,6 +10,8 @@ export type LimitRequestField = 'policy' | 'key' | 'cost';
 /** A rate-limit request the limiter refuses to evaluate; `field` names the culprit. */
 export class LimitRequestError extends Error {
   override readonly name = 'LimitRequestError';
+  /** With several limits: the index of the one at fault. */
+  limitIndex: number | undefined;
   constructor(
     readonly field: LimitRequestField,
     message: string,

@@ -17,7 +17,7 @@
  * A peek is answered the same way but consumes nothing and is not counted.
  */
 
-import type { ResolvedPolicy } from '../config/resolve';
+import { quotaPeriodPolicy, type ResolvedPolicy } from '../config/resolve';
 import { type Decision, decide, inspect, levelAt, scale, withItem } from '../core';
 import type { BucketState } from './bucket-cache';
 import { decisionAtLevel } from './levels';
@@ -142,9 +142,14 @@ function closedDecision(policy: ResolvedPolicy, levelScaled: number, costTokens:
  * policy. The edge's last resort, so that a viewer request never fails
  * because of the limiter; `closed` refuses, `open` and `local` admit.
  */
-export function unexpectedFailureResult(policy: ResolvedPolicy, costTokens: number): LimitResult {
-  const fallback = unexpectedFallback(policy, costTokens);
-  return shapeResult(policy, { decision: fallback.decision, source: 'fallback', fallback });
+export function unexpectedFailureResult(
+  policy: ResolvedPolicy,
+  costTokens: number,
+  nowMs: number,
+): LimitResult {
+  const period = quotaPeriodPolicy(policy, nowMs);
+  const fallback = unexpectedFallback(period, costTokens);
+  return shapeResult(period, { decision: fallback.decision, source: 'fallback', fallback }, nowMs);
 }
 
 /**

@@ -13,7 +13,7 @@
  * (reported by the `pending` metric).
  */
 
-import type { ResolvedPolicy } from '../config/resolve';
+import { policyOfBucket, type ResolvedPolicy } from '../config/resolve';
 import { type HandBack, recordingWrite, type SlotItem, type View, viewOf, withItem } from '../core';
 import type { BucketCache } from './bucket-cache';
 import type { PendingEntry, PendingWrites } from './pending-writes';
@@ -52,7 +52,8 @@ export class Flusher {
     if (pending.size === 0) return;
     const nowMs = now();
     for (const entry of pending.take(perPass, nowMs, handBackDelayMs)) {
-      const policy = policies.get(entry.policyId);
+      const base = policies.get(entry.policyId);
+      const policy = base === undefined ? undefined : policyOfBucket(base, entry.bucketId);
       if (policy === undefined) {
         // The policy is gone from the config: its buckets can no longer be written.
         this.parts.log({

@@ -143,16 +143,44 @@ export function serveFromLeases(
   state: BucketState,
   costTokens: number,
   nowMs: number,
-): Decision | undefined {
+): { readonly decision: Decision; readonly lease: Lease } | undefined {
   expireLeases(state, nowMs);
   for (let i = 0; i < state.leases.length; i++) {
-    const served = serveFromLease(policy.bucket, state.leases[i]!, costTokens, nowMs);
+    const lease = state.leases[i]!;
+    const served = serveFromLease(policy.bucket, lease, costTokens, nowMs);
     if (served === undefined) continue;
     if (served.lease.tokensLeft > 0) state.leases[i] = served.lease;
     else state.leases.splice(i, 1);
-    return served.decision;
+    return { decision: served.decision, lease };
   }
   return undefined;
+}
+
+/**
+ * Puts tokens served from `lease` back into it (their request was refused by
+ * another limit), when it still serves: into the queued lease, or, when it
+ * was served out and left the queue, as that lease again, in its place.
+ * Never more than it took. False when it no longer serves: the caller hands
+ * them back to the store instead.
+ */
+export function returnToLease(
+  state: BucketState,
+  lease: Lease,
+  tokens: number,
+  nowMs: number,
+): boolean {
+  if (nowMs >= lease.expiresAtMs) return false;
+  const i = state.leases.findIndex((l) => l.takenUpToN === lease.takenUpToN && l.inc === lease.inc);
+  const queued = state.leases[i];
+  if (queued === undefined) {
+    if (tokens > lease.tokensTaken) return false;
+    const at = state.leases.findIndex((l) => l.takenAtMs > lease.takenAtMs);
+    state.leases.splice(at < 0 ? state.leases.length : at, 0, { ...lease, tokensLeft: tokens });
+    return true;
+  }
+  if (queued.tokensLeft + tokens > queued.tokensTaken) return false;
+  state.leases[i] = { ...queued, tokensLeft: queued.tokensLeft + tokens };
+  return true;
 }
 
 /** Tokens of live leases that will still be valid at `atMs`. */

@@ -49,5 +49,10 @@ export function levelUpperBound(
 export function localPolicyOf(policy: BucketPolicy, share: number): BucketPolicy {
   const capacityTokens = Math.max(1, Math.floor(policy.capacityTokens * share));
   const refillIntervalMs = Math.max(1, Math.round(policy.refillIntervalMs / share));
-  return { capacityTokens, refillTokens: policy.refillTokens, refillIntervalMs };
+  return {
+    capacityTokens,
+    refillTokens: policy.refillTokens,
+    refillIntervalMs,
+    ...(policy.endsAtMs === undefined ? {} : { endsAtMs: policy.endsAtMs }),
+  };
 }

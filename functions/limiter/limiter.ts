@@ -17,6 +17,7 @@
  */
 
 import {
+  quotaPeriodPolicy,
   type ResolvedConfig,
   type ResolvedPolicy,
   type ResolvedRuntime,
@@ -42,6 +43,7 @@ import {
   type LimiterMetrics,
   type LimitRequest,
   type LimitResult,
+  type MultiLimitResult,
   NOOP_METRICS,
   type StoreOperation,
 } from './types';
@@ -109,6 +111,7 @@ export class Limiter {
     handedBackTokens: 0,
     storeDownEvents: 0,
     droppedHandBackTokens: 0,
+    refundedTokens: 0,
   };
   readonly #config: ResolvedConfig;
   readonly #runtime: ResolvedRuntime;
@@ -206,9 +209,69 @@ export class Limiter {
    * @throws {@link LimitRequestError} for an unknown policy, a bad key or a bad cost (no store call made).
    */
   async limit(request: LimitRequest): Promise<LimitResult> {
-    const { policy, key, bucketId } = this.#resolve(request);
-    const outcome = await this.#run(policy, key, bucketId, request.costTokens, true);
-    const result = shapeResult(policy, outcome);
+    const resolved = this.#resolve(request);
+    const outcome = await this.#run(resolved, request.costTokens, true);
+    return this.#decided(resolved.policy, outcome);
+  }
+
+  /**
+   * Decides one request charged to several limits (a rule's `limits`): it is
+   * admitted only if every limit admits it, and then every limit is charged;
+   * when one refuses, what the others took is given back (into the lease it
+   * came from, or written back with the bucket's next write: see
+   * {@link Pipeline.refund}), so a refused request leaves no tokens taken.
+   *
+   * The limits are decided side by side (their store calls overlap: one
+   * round trip, not one per limit). A limit known to refuse without a store
+   * call (deny list, the blocked-until cache) refuses the request before any
+   * other is asked; its answer then carries only the limits decided.
+   *
+   * @throws {@link LimitRequestError} like {@link Limiter.limit}, with the
+   * index of the limit at fault in `limitIndex`; nothing is decided then.
+   */
+  async limitAll(requests: readonly LimitRequest[]): Promise<MultiLimitResult> {
+    if (requests.length === 0) throw new LimitRequestError('policy', 'no limit to decide');
+    const resolved = requests.map((request, i) => {
+      try {
+        return this.#resolve(request);
+      } catch (error) {
+        if (error instanceof LimitRequestError) error.limitIndex = i;
+        throw error;
+      }
+    });
+    if (resolved.length === 1) {
+      const only = await this.limit(requests[0] as LimitRequest);
+      return { allowed: only.allowed, results: [only], decidedBy: 0 };
+    }
+    // Refusals known without the store come first: nothing is taken from the others.
+    for (let i = 0; i < resolved.length; i++) {
+      const r = resolved[i] as Resolved;
+      const known = this.#pipeline.knownRefusal(r.policy, r.key, r.bucketId, r.costTokens);
+      if (known === undefined) continue;
+      // A shadow policy's refusal refuses nothing: it is decided with the others.
+      if (shapeResult(r.policy, known, this.#time.now()).allowed) continue;
+      return { allowed: false, results: [this.#decided(r.policy, known)], decidedBy: 0 };
+    }
+    const outcomes = await Promise.all(resolved.map((r) => this.#run(r, r.costTokens, true)));
+    const results = outcomes.map((o, i) => this.#decided((resolved[i] as Resolved).policy, o));
+    let decidedBy = -1;
+    results.forEach((r, i) => {
+      if (r.allowed) return;
+      const longest = decidedBy < 0 ? undefined : results[decidedBy];
+      if (longest === undefined || r.retryAfterMs > longest.retryAfterMs) decidedBy = i;
+    });
+    if (decidedBy < 0) return { allowed: true, results, decidedBy: 0 };
+    outcomes.forEach((outcome, i) => {
+      if (!outcome.decision.allowed) return;
+      const r = resolved[i] as Resolved;
+      this.counters.refundedTokens += this.#pipeline.refund(r.policy, r.bucketId, outcome);
+    });
+    return { allowed: false, results, decidedBy };
+  }
+
+  /** Counts and reports one limit's decision, and shapes it. */
+  #decided(policy: ResolvedPolicy, outcome: Outcome): LimitResult {
+    const result = shapeResult(policy, outcome, this.#time.now());
     this.counters.decisions += 1;
     if (result.allowed) this.counters.admitted += 1;
     else this.counters.refused += 1;
@@ -229,11 +292,9 @@ export class Limiter {
    * @throws {@link LimitRequestError} like {@link Limiter.limit}.
    */
   async peek(request: LimitRequest): Promise<LimitResult> {
-    const { policy, key, bucketId } = this.#resolve(request);
-    const result = shapeResult(
-      policy,
-      await this.#run(policy, key, bucketId, request.costTokens, false),
-    );
+    const resolved = this.#resolve(request);
+    const outcome = await this.#run(resolved, request.costTokens, false);
+    const result = shapeResult(resolved.policy, outcome, this.#time.now());
     this.#afterDecision();
     return result;
   }
@@ -267,9 +328,7 @@ export class Limiter {
   }
 
   async #run(
-    policy: ResolvedPolicy,
-    key: string,
-    bucketId: string,
+    { policy, key, bucketId }: Resolved,
     costTokens: number,
     consume: boolean,
   ): Promise<Outcome> {
@@ -293,16 +352,23 @@ export class Limiter {
     }
   }
 
-  #resolve(request: LimitRequest): { policy: ResolvedPolicy; key: string; bucketId: string } {
-    const policy = this.#config.policies.get(request.policyId);
-    if (policy === undefined) {
+  #resolve(request: LimitRequest): Resolved {
+    const configured = this.#config.policies.get(request.policyId);
+    if (configured === undefined) {
       throw new LimitRequestError('policy', `unknown policy "${String(request.policyId)}"`);
     }
+    // A quota decides with the bucket of the calendar period it is in now.
+    const policy = quotaPeriodPolicy(configured, this.#time.now());
     const costProblems = validateCost(policy.bucket, request.costTokens);
     if (costProblems.length > 0) throw new LimitRequestError('cost', costProblems.join('; '));
     const maxKeyLength = this.#runtime.maxKeyLength;
     const key = normaliseKey(request.key, maxKeyLength);
-    return { policy, key, bucketId: bucketIdOf(policy.id, policy.generation, key, maxKeyLength) };
+    return {
+      policy,
+      key,
+      bucketId: bucketIdOf(policy.id, policy.generation, key, maxKeyLength),
+      costTokens: request.costTokens,
+    };
   }
 
   #afterDecision(): void {
@@ -354,6 +420,14 @@ export class Limiter {
       ...(errorKind === undefined ? {} : { errorKind: errorKind as 'timeout' }),
     });
   }
+}
+
+/** A request with its policy (a quota's: the period's), normalised key and bucket. */
+interface Resolved {
+  readonly policy: ResolvedPolicy;
+  readonly key: string;
+  readonly bucketId: string;
+  readonly costTokens: number;
 }
 
 function isResolved(config: ResolvedConfig | LimiterConfig): config is ResolvedConfig {

@@ -84,6 +84,20 @@ export class PendingWrites {
   }
 
   /**
+   * Forgives up to `tokens` of a bucket's debt not yet on its way to the
+   * store (their request was refused by another limit). Debt already being
+   * written stays: it is recorded. Returns the tokens forgiven.
+   */
+  forgiveDebt(bucketId: string, tokens: number): number {
+    const entry = this.#entries.get(bucketId);
+    if (entry === undefined || entry.inFlight) return 0;
+    const forgiven = Math.min(tokens, entry.debtTokens);
+    entry.debtTokens -= forgiven;
+    this.#dropIfEmpty(entry);
+    return forgiven;
+  }
+
+  /**
    * Records tokens to hand back. Never refused: handing back is only ever
    * generous to others, and dropping it under pressure loses no consumption,
    * so a full ledger drops the hand-back instead (returns false).

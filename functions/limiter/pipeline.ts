@@ -31,6 +31,7 @@ import {
   type Decision,
   decide,
   type HandBack,
+  type Lease,
   levelAt,
   levelBeforeTake,
   levelWithHandBack,
@@ -55,6 +56,7 @@ import {
   observeDemand,
   refreshDue,
   refreshLeadMs,
+  returnToLease,
   serveFromLeases,
   wantedTokens,
 } from './leases';
@@ -68,6 +70,19 @@ export interface Outcome {
   readonly decision: Decision;
   readonly source: DecisionSource;
   readonly fallback?: FallbackOutcome;
+  /**
+   * An admission that took the cost from the store's tokens: what gives it
+   * back if the request is refused after all (another of its limits refused:
+   * {@link Pipeline.refund}).
+   */
+  readonly charged?: Charged;
+}
+
+/** What an admission took, as the hand-back that returns it. */
+export interface Charged {
+  readonly handBack: HandBack;
+  /** The lease of this container it was served from, as it was (the tokens may go back into it). */
+  readonly lease?: Lease;
 }
 
 /** One policy's store, its guard and the slot it writes. */
@@ -160,7 +175,12 @@ export class Pipeline {
       const fromLease = serveFromLeases(policy, state, costTokens, at);
       if (fromLease !== undefined) {
         this.#maybeRefresh(policy, state, costTokens, at);
-        return { decision: fromLease, source: 'lease' };
+        const { takenUpToN, inc } = fromLease.lease;
+        return {
+          decision: fromLease.decision,
+          source: 'lease',
+          charged: { handBack: { tokens: costTokens, takenUpToN, inc }, lease: fromLease.lease },
+        };
       }
       if (state.deciding === undefined) break;
       await state.deciding;
@@ -174,6 +194,58 @@ export class Pipeline {
     // A busy bucket takes its next lease ahead, whatever decided this request.
     if (outcome.decision.allowed) this.#maybeRefresh(policy, state, costTokens, now());
     return outcome;
+  }
+
+  /**
+   * The refusal of a request known without a store call (the deny list, the
+   * blocked-until cache), or undefined. Nothing is taken or recorded: a
+   * request of several limits asks it of each before deciding any.
+   */
+  knownRefusal(
+    policy: ResolvedPolicy,
+    key: string,
+    bucketId: string,
+    costTokens: number,
+  ): Outcome | undefined {
+    if (policy.denyKeys.has(key)) {
+      return { decision: decisionAtLevel(policy.bucket, 0, costTokens, false), source: 'denylist' };
+    }
+    if (policy.allowKeys.has(key)) return undefined;
+    const state = this.parts.cache.peek(bucketId);
+    if (state === undefined) return undefined;
+    const blocked = this.#blocked(policy, state, costTokens, this.parts.now());
+    return blocked === undefined ? undefined : { decision: blocked, source: 'blocked' };
+  }
+
+  /**
+   * Gives back what an admission took, when the request it admitted was
+   * refused by another of its limits: into the lease it was served from when
+   * that lease still serves, else as a hand-back the next write of the
+   * bucket (or the pending writes, within a second or so) carries; the
+   * `local` failure mode's debt is forgiven. Resolves to the tokens given
+   * back (0 when the admission took none: allow list, `open` fallback).
+   */
+  refund(policy: ResolvedPolicy, bucketId: string, outcome: Outcome): number {
+    const { cache, pending, now } = this.parts;
+    const nowMs = now();
+    if (outcome.charged !== undefined) {
+      const { handBack, lease } = outcome.charged;
+      const state = cache.peek(bucketId);
+      if (
+        lease !== undefined &&
+        state !== undefined &&
+        returnToLease(state, lease, handBack.tokens, nowMs)
+      ) {
+        return handBack.tokens;
+      }
+      if (!pending.addHandBack(bucketId, policy.id, handBack, nowMs)) {
+        this.parts.counters.droppedHandBackTokens += handBack.tokens;
+        return 0;
+      }
+      return handBack.tokens;
+    }
+    const debt = outcome.fallback?.debtTokens ?? 0;
+    return debt > 0 ? pending.forgiveDebt(bucketId, debt) : 0;
   }
 
   /** Marks a store decision (or background lease) of the bucket as under way until it settles. */
@@ -520,6 +592,13 @@ export class Pipeline {
     return {
       decision: decisionAtLevel(policy.bucket, taken.levelScaled, costTokens, true),
       source: 'store',
+      ...(taken.stored === undefined
+        ? {}
+        : {
+            charged: {
+              handBack: { tokens: costTokens, takenUpToN: taken.stored.n, inc: taken.stored.inc },
+            },
+          }),
     };
   }
 

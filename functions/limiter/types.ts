@@ -52,6 +52,23 @@ export interface LimitResult {
  */
 export type FallbackCause = 'store-down' | 'store-error' | 'store-slow' | 'throttled' | 'internal';
 
+/** One request charged to several limits ({@link LimitRequest}s): all or none. */
+export interface MultiLimitResult {
+  /** Whether every limit admitted it (shadow policies never refuse). */
+  readonly allowed: boolean;
+  /**
+   * One result per limit decided, in the request's order; a request refused
+   * before every limit was asked (a deny list, a cached refusal) carries only
+   * the one that refused.
+   */
+  readonly results: readonly LimitResult[];
+  /**
+   * Index in `results` of the limit the answer follows: when refused, the
+   * refusing limit with the longest wait (its `Retry-After`).
+   */
+  readonly decidedBy: number;
+}
+
 /** A rate-limit request. */
 export interface LimitRequest {
   readonly policyId: string;
@@ -140,4 +157,9 @@ export interface LimiterCounters {
    * crediting them twice (under-admission, never over-admission).
    */
   droppedHandBackTokens: number;
+  /**
+   * Tokens given back because another limit of the same request refused it
+   * (see {@link MultiLimitResult}).
+   */
+  refundedTokens: number;
 }

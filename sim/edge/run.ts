@@ -17,7 +17,7 @@
 
 import type { ResolvedConfig, ResolvedPolicy } from '../../functions/config/resolve';
 import { resolveConfig } from '../../functions/config/resolve';
-import type { LimiterConfig, PolicyConfig } from '../../functions/config/schema';
+import { type LimiterConfig, limitsOf, type PolicyConfig } from '../../functions/config/schema';
 import { scale, scaledCapacity } from '../../functions/core';
 import { storeRoundTrip } from '../network/model';
 import { createRng } from '../prng';
@@ -111,8 +111,9 @@ export function workloadPolicies(
   const fastest = policies.reduce((a, b) => (rate(b) > rate(a) ? b : a));
   const constantKeyed = new Set(
     config.config.rules
-      .filter((r) => r.key.length > 0 && r.key.every((part) => 'constant' in part))
-      .map((r) => r.policy),
+      .flatMap((r) => limitsOf(r))
+      .filter((l) => l.key.length > 0 && l.key.every((part) => 'constant' in part))
+      .map((l) => l.policy),
   );
   const shared = policies.find((p) => constantKeyed.has(p.id)) ?? fastest;
   let client: ResolvedPolicy | undefined;

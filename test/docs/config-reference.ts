@@ -83,6 +83,24 @@ export function parentPath(path: string): string {
   return dot < 0 ? '' : path.slice(0, dot);
 }
 
+/**
+ * Fields documented once for two places: a rule's `limits[]` entries have the
+ * fields a single-limit rule writes on itself (`policy`, `key`, `cost`,
+ * `onMissingKey`), so the Rules table describes both and
+ * `rules[].limits[].key[].header` is checked against the row of
+ * `rules[].key[].header`.
+ */
+export const SHARED_FIELD_PREFIXES: readonly (readonly [from: string, to: string])[] = [
+  ['rules[].limits[].', 'rules[].'],
+];
+
+function documentedPathOf(path: string): string {
+  for (const [from, to] of SHARED_FIELD_PREFIXES) {
+    if (path.startsWith(from)) return to + path.slice(from.length);
+  }
+  return path;
+}
+
 /** Every difference between the schema's fields and the reference; empty when in step. */
 export function referenceProblems(fields: readonly SchemaField[], doc: string): string[] {
   const problems: string[] = [];
@@ -90,7 +108,10 @@ export function referenceProblems(fields: readonly SchemaField[], doc: string): 
   const byPath = new Map<string, DocumentedField[]>();
   for (const row of rows) byPath.set(row.path, [...(byPath.get(row.path) ?? []), row]);
   const declarations = new Map<string, SchemaField[]>();
-  for (const f of fields) declarations.set(f.path, [...(declarations.get(f.path) ?? []), f]);
+  for (const f of fields) {
+    const path = documentedPathOf(f.path);
+    declarations.set(path, [...(declarations.get(path) ?? []), f]);
+  }
 
   for (const [path, decls] of declarations) {
     const documented = byPath.get(path);

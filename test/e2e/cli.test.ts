@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { config as projectConfig } from '../../limiter.config';
+import { config as demoConfig } from '../../local/demo.config';
 import {
   type Launcher,
   linesOf,
@@ -44,7 +45,7 @@ describe('npm start (the CLI)', () => {
     ],
     [
       ['--watch', 'nope:alice'],
-      'error: --watch names no policy of local/demo.config.ts: nope (policies: demo, api, global-cap) (see --help)',
+      `error: --watch names no policy of local/demo.config.ts: nope (policies: ${demoConfig.policies.map((p) => p.id).join(', ')}) (see --help)`,
     ],
   ])('refuses %j with one line and exit code 2', async (args, line) => {
     const result = await runProcess('node', MAIN, args);

@@ -10,7 +10,11 @@
  * purpose.
  */
 
-import type { LimiterConfig, PolicyConfig } from '../../functions/config/schema';
+import {
+  isTokenBucketPolicy,
+  type LimiterConfig,
+  type TokenBucketPolicyConfig,
+} from '../../functions/config/schema';
 import { config as projectConfig } from '../../limiter.config';
 import type { EchoBody } from '../../local/echo-origin';
 import type { LocalHandle } from '../../local/runtime';
@@ -19,7 +23,7 @@ import type { LocalHandle } from '../../local/runtime';
 export const E2E_STORE_BUDGET_MS = 3000;
 
 /** Test-only policies, each behind a path prefix of the same name. */
-const TEST_POLICIES: PolicyConfig[] = [
+const TEST_POLICIES: TokenBucketPolicyConfig[] = [
   { id: 'shadow', capacityTokens: 10, refillTokens: 1, shadow: true },
   { id: 'fail-open', capacityTokens: 10, refillTokens: 1, onStoreError: 'open' },
   { id: 'fail-closed', capacityTokens: 10, refillTokens: 1, onStoreError: 'closed' },
@@ -55,9 +59,11 @@ export function e2eConfig(
 }
 
 /** A policy of the config, by id. */
-export function policyOf(config: LimiterConfig, id: string): PolicyConfig {
+export function policyOf(config: LimiterConfig, id: string): TokenBucketPolicyConfig {
   const policy = config.policies.find((p) => p.id === id);
-  if (policy === undefined) throw new Error(`no policy ${id}`);
+  if (policy === undefined || !isTokenBucketPolicy(policy)) {
+    throw new Error(`no token-bucket policy ${id}`);
+  }
   return policy;
 }
 
@@ -72,16 +78,26 @@ export interface EdgeAnswer {
   readonly doneAtMs: number;
 }
 
-/** A GET through `region`'s edge with an `x-api-key`. */
+/**
+ * The header a local runtime started with `viewerIpHeader: VIEWER_IP_HEADER`
+ * takes the viewer's address from: each test plays its own viewer.
+ */
+export const VIEWER_IP_HEADER = 'x-test-viewer-ip';
+
+/** A GET through `region`'s edge with an `x-api-key` (from `viewerIp`, when the runtime lets tests say). */
 export async function edgeGet(
   local: LocalHandle,
   region: string,
   path: string,
   apiKey: string,
+  viewerIp?: string,
 ): Promise<EdgeAnswer> {
   const sentAtMs = Date.now();
   const res = await fetch(`${local.edgeUrls[region]}${path}`, {
-    headers: { 'x-api-key': apiKey },
+    headers: {
+      'x-api-key': apiKey,
+      ...(viewerIp === undefined ? {} : { [VIEWER_IP_HEADER]: viewerIp }),
+    },
   });
   const text = await res.text();
   const doneAtMs = Date.now();
@@ -93,6 +109,19 @@ export async function edgeGet(
     echo = undefined;
   }
   return { status: res.status, headers: res.headers, text, echo, sentAtMs, doneAtMs };
+}
+
+/** The member of `policy` in a `RateLimit` or `RateLimit-Policy` list, or undefined. */
+export function memberOf(list: string | null, policy: string): string | undefined {
+  return (list ?? '').split(', ').find((m) => m.startsWith(`"${policy}";`));
+}
+
+/** The policies a `RateLimit` or `RateLimit-Policy` list names, in order. */
+export function policiesOf(list: string | null): string[] {
+  return (list ?? '')
+    .split(', ')
+    .filter((m) => m !== '')
+    .map((m) => m.slice(1, m.indexOf('"', 1)));
 }
 
 /** The regional API's answer to a peek (`GET /v1/limit`). */

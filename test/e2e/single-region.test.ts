@@ -1,7 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ORIGIN_HEADERS } from '../../functions/edge/responses';
 import { type LocalHandle, startLocal } from '../../local/runtime';
-import { type EdgeAnswer, e2eConfig, edgeGet, policyOf, sleep } from './harness';
+import {
+  type EdgeAnswer,
+  e2eConfig,
+  edgeGet,
+  memberOf,
+  policiesOf,
+  policyOf,
+  sleep,
+  VIEWER_IP_HEADER,
+} from './harness';
 
 /**
  * One region through HTTP: the bundled edge handler behind the local
@@ -17,21 +26,31 @@ describe('one region, through the edge', () => {
       config: e2eConfig(['us-east-1', 'eu-west-1']),
       lagMs: 200,
       reconcileEveryMs: 0,
+      // Each test plays its own viewer: the shipped rules also limit per client IP.
+      viewerIpHeader: VIEWER_IP_HEADER,
     });
   });
   afterAll(() => local?.stop());
 
   /** Requests one after the other until the first 429 (or `max` requests). */
-  const untilRefused = async (path: string, key: string, max: number): Promise<EdgeAnswer[]> => {
+  const untilRefused = async (
+    path: string,
+    key: string | ((i: number) => string),
+    max: number,
+    viewerIp: string,
+  ): Promise<EdgeAnswer[]> => {
     const answers: EdgeAnswer[] = [];
     while (answers.length < max && answers.at(-1)?.status !== 429) {
-      answers.push(await edgeGet(local, region, path, key));
+      const k = typeof key === 'string' ? key : key(answers.length);
+      answers.push(await edgeGet(local, region, path, k, viewerIp));
     }
     return answers;
   };
-  /** Remaining tokens in a `RateLimit` header (`"demo";r=N;t=S`). */
-  const remainingOf = (a: EdgeAnswer) =>
-    Number(/^"demo";r=(\d+);t=\d+$/.exec(a.headers.get('ratelimit') ?? '')?.[1]);
+  /** Remaining tokens of `demo` in a `RateLimit` list (`"demo";r=N;t=S, ...`). */
+  const remainingOf = (a: EdgeAnswer, policy = 'demo') =>
+    Number(
+      /^"[a-z-]+";r=(\d+);t=\d+$/.exec(memberOf(a.headers.get('ratelimit'), policy) ?? '')?.[1],
+    );
 
   // Every bound below is measured around the requests it is about: refill
   // adds R tokens per second of the time that really passed, so a slow
@@ -41,7 +60,7 @@ describe('one region, through the edge', () => {
     const capacity = demo.capacityTokens;
     const perSecond = demo.refillTokens / ((demo.refillIntervalMs ?? 1000) / 1000);
     const originBefore = local.originRequests() as number;
-    const answers = await untilRefused('/demo/hello', 'e2e-burst', capacity + 50);
+    const answers = await untilRefused('/demo/hello', 'e2e-burst', capacity + 50, '192.0.2.1');
     const first = answers[0] as EdgeAnswer;
     const refillUpTo = (a: EdgeAnswer) => (perSecond * (a.doneAtMs - first.sentAtMs)) / 1000;
     const refused = answers.at(-1) as EdgeAnswer;
@@ -59,27 +78,29 @@ describe('one region, through the edge', () => {
     expect(refused.echo).toBeUndefined();
 
     for (const [i, a] of allowed.entries()) {
-      expect(a.headers.get('ratelimit-policy')).toBe(
+      expect(memberOf(a.headers.get('ratelimit-policy'), 'demo')).toBe(
         `"demo";q=${capacity};w=${capacity / demo.refillTokens}`,
       );
       // Each admission takes one token; refill since the first may give some back.
       const remaining = remainingOf(a);
       expect(remaining).toBeGreaterThanOrEqual(Math.max(0, capacity - 1 - i));
       expect(remaining).toBeLessThanOrEqual(capacity - 1 - i + refillUpTo(a));
-      expect(a.echo?.rateLimitHeaders[ORIGIN_HEADERS.remaining]).toBe(String(remaining));
+      // The origin got the same state the client did.
+      expect(a.echo?.rateLimitHeaders[ORIGIN_HEADERS.state]).toBe(a.headers.get('ratelimit'));
       expect(a.echo?.rateLimitHeaders[ORIGIN_HEADERS.fallback]).toBeUndefined();
     }
     const retryAfter = Number(refused.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(retryAfter).toBeLessThanOrEqual(Math.ceil(1 / perSecond));
-    expect(refused.headers.get('ratelimit')).toMatch(/^"demo";r=0;t=\d+$/);
+    expect(memberOf(refused.headers.get('ratelimit'), 'demo')).toMatch(/^"demo";r=0;t=\d+$/);
+    expect(JSON.parse(refused.text)).toMatchObject({ policy: 'demo' });
     expect(refused.headers.get('ratelimit-policy')).toBe(first.headers.get('ratelimit-policy'));
     expect(refused.headers.get('x-cache')).toBe('LambdaGeneratedResponse from cloudfront');
 
     // Retry-After was computed when the 429 was decided, before its answer
     // arrived: waiting that long after the answer, a token is there.
     await sleep(refused.doneAtMs + retryAfter * 1000 - Date.now());
-    const again = await edgeGet(local, region, '/demo/hello', 'e2e-burst');
+    const again = await edgeGet(local, region, '/demo/hello', 'e2e-burst', '192.0.2.1');
     expect(again.status).toBe(200);
     // Less than one token was left at the refusal; what came back since then is at most R·elapsed.
     const sinceRefusedS = (again.doneAtMs - refused.sentAtMs) / 1000;
@@ -89,7 +110,7 @@ describe('one region, through the edge', () => {
     // Back to back after it: at most what remained (below r + 1) plus the refill meanwhile.
     const after: EdgeAnswer[] = [];
     for (let i = 0; i < 3; i++)
-      after.push(await edgeGet(local, region, '/demo/hello', 'e2e-burst'));
+      after.push(await edgeGet(local, region, '/demo/hello', 'e2e-burst', '192.0.2.1'));
     const lastAfter = after.at(-1) as EdgeAnswer;
     const admittedAfter = after.filter((a) => a.status === 200).length;
     expect(admittedAfter).toBeLessThan(
@@ -109,9 +130,12 @@ describe('one region, through the edge', () => {
     // Without the key every request lands in one bucket (the loopback
     // address's): it runs dry. Requests in buckets of their own never would.
     while (answers.length < demo.capacityTokens + 50 && answers.at(-1)?.status !== 429) {
-      const res = await fetch(`${local.edgeUrls[region]}/demo/ip`);
+      const res = await fetch(`${local.edgeUrls[region]}/demo/ip`, {
+        headers: { [VIEWER_IP_HEADER]: '192.0.2.2' },
+      });
       await res.text();
-      const remaining = Number(/;r=(\d+);/.exec(res.headers.get('ratelimit') ?? '')?.[1]);
+      const demoState = memberOf(res.headers.get('ratelimit'), 'demo');
+      const remaining = Number(/;r=(\d+);/.exec(demoState ?? '')?.[1]);
       answers.push({ status: res.status, remaining });
     }
     expect(answers.at(-1)?.status).toBe(429);
@@ -127,7 +151,7 @@ describe('one region, through the edge', () => {
       answers.length < shadow.capacityTokens + 50 &&
       (answers.length === 0 || verdictOf(answers.at(-1) as EdgeAnswer) !== 'would-refuse')
     ) {
-      answers.push(await edgeGet(local, region, '/shadow/x', 'e2e-shadow'));
+      answers.push(await edgeGet(local, region, '/shadow/x', 'e2e-shadow', '192.0.2.3'));
     }
     expect(answers.map((a) => a.status)).toEqual(new Array(answers.length).fill(200));
     const verdicts = answers.map(verdictOf);
@@ -144,9 +168,59 @@ describe('one region, through the edge', () => {
 
   it('strips rate-limit headers a client forges for the origin', async () => {
     const res = await fetch(`${local.edgeUrls[region]}/demo/forged`, {
-      headers: { 'x-api-key': 'e2e-forger', 'x-ratelimit-remaining': '999' },
+      headers: {
+        'x-api-key': 'e2e-forger',
+        'x-ratelimit-remaining': '999',
+        'x-ratelimit-state': '"demo";r=999;t=0',
+        [VIEWER_IP_HEADER]: '192.0.2.4',
+      },
     });
     const echo = (await res.json()) as { rateLimitHeaders: Record<string, string> };
-    expect(echo.rateLimitHeaders[ORIGIN_HEADERS.remaining]).toBe('9');
+    expect(memberOf(echo.rateLimitHeaders[ORIGIN_HEADERS.state] ?? null, 'demo')).toBe(
+      '"demo";r=9;t=0',
+    );
+    expect(Number(echo.rateLimitHeaders[ORIGIN_HEADERS.remaining])).toBeLessThan(999);
+  });
+
+  it('charges a /demo/ request to its three limits: the key, the client IP and the global cap', async () => {
+    const a = await edgeGet(local, region, '/demo/three', 'e2e-three', '192.0.2.5');
+    expect(a.status).toBe(200);
+    expect(policiesOf(a.headers.get('ratelimit-policy'))).toEqual([
+      'demo',
+      'demo-ip',
+      'global-cap',
+    ]);
+    expect(policiesOf(a.headers.get('ratelimit'))).toEqual(['demo', 'demo-ip', 'global-cap']);
+    const ip = policyOf(local.config, 'demo-ip');
+    expect(remainingOf(a, 'demo')).toBe(policyOf(local.config, 'demo').capacityTokens - 1);
+    expect(remainingOf(a, 'demo-ip')).toBe(ip.capacityTokens - 1);
+    expect(remainingOf(a, 'global-cap')).toBeLessThan(
+      policyOf(local.config, 'global-cap').capacityTokens,
+    );
+  });
+
+  it('refuses fresh keys from one IP once its IP limit is spent, in well under 300 requests', async () => {
+    const ip = policyOf(local.config, 'demo-ip');
+    const perSecond = ip.refillTokens / ((ip.refillIntervalMs ?? 1000) / 1000);
+    const answers = await untilRefused('/demo/fresh', (i) => `e2e-fresh-${i}`, 300, '192.0.2.6');
+    const refused = answers.at(-1) as EdgeAnswer;
+    expect(refused.status, `no 429 in ${answers.length} requests`).toBe(429);
+    // A new key every time: only the IP's bucket (and the global cap) ever ran low.
+    const admitted = answers.length - 1;
+    const elapsedS = (refused.doneAtMs - (answers[0] as EdgeAnswer).sentAtMs) / 1000;
+    expect(admitted).toBeGreaterThanOrEqual(ip.capacityTokens);
+    expect(admitted).toBeLessThanOrEqual(ip.capacityTokens + perSecond * elapsedS);
+    expect(JSON.parse(refused.text)).toMatchObject({ error: 'rate_limited', policy: 'demo-ip' });
+    expect(memberOf(refused.headers.get('ratelimit'), 'demo-ip')).toMatch(/^"demo-ip";r=0;t=\d+$/);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    // The refused request's own key was not charged: its bucket is still full.
+    const sameKey = await edgeGet(
+      local,
+      region,
+      '/demo/fresh',
+      `e2e-fresh-${admitted}`,
+      '192.0.2.7',
+    );
+    expect(remainingOf(sameKey, 'demo')).toBe(policyOf(local.config, 'demo').capacityTokens - 1);
   });
 });

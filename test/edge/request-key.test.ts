@@ -1,7 +1,7 @@
 import type { CloudFrontHeaders } from 'aws-lambda';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { KeyPart, RuleConfig } from '../../functions/config/schema';
+import type { KeyPart, LimitConfig } from '../../functions/config/schema';
 import {
   buildKey,
   checkValue,
@@ -27,7 +27,7 @@ function input(partial: Partial<KeyInput> = {}): KeyInput {
 function rule(
   key: KeyPart[],
   onMissingKey?: 'ip' | 'reject',
-): Pick<RuleConfig, 'key' | 'onMissingKey'> {
+): Pick<LimitConfig, 'key' | 'onMissingKey'> {
   return onMissingKey === undefined ? { key } : { key, onMissingKey };
 }
 

@@ -159,7 +159,7 @@ describe('matchRule', () => {
   });
 
   it('resolves each rule to its policy', () => {
-    expect(matchRule(compiled, input('/api/x'))?.policy.id).toBe('p1');
+    expect(matchRule(compiled, input('/api/x'))?.limits[0]?.policy.id).toBe('p1');
   });
 
   it('refuses a config naming unknown policies or default rules', () => {

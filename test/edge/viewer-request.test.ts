@@ -31,9 +31,9 @@ function setup(config: LimiterConfig = edgeTestConfig()) {
   const limiter = new Limiter({ config, region: 'eu-west-1', store, clock: clock.now, metrics });
   const requests: LimitRequest[] = [];
   const spy: EdgeLimiter = {
-    limit: (request) => {
-      requests.push(request);
-      return limiter.limit(request);
+    limitAll: (batch) => {
+      requests.push(...batch);
+      return limiter.limitAll(batch);
     },
   };
   const logs: Record<string, unknown>[] = [];
@@ -469,7 +469,7 @@ describe('store failures', () => {
     const logs: Record<string, unknown>[] = [];
     const handler = createViewerRequestHandler({
       rules: compileRules(config),
-      limiter: { limit: () => Promise.reject(new TypeError('boom')) },
+      limiter: { limitAll: () => Promise.reject(new TypeError('boom')) },
       log: (e) => logs.push({ ...e }),
     });
     expect(header(asRequest(await handler(demo())).headers, 'x-ratelimit-fallback')).toBe('error');

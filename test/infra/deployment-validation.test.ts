@@ -182,7 +182,8 @@ describe('deployment settings', () => {
         p.id === 'global-cap' ? { ...p, watchKeys: ['all', 'x', 'all'] } : p,
       ),
     });
-    expect(at(problems, 'policies[2].watchKeys[2]')).toEqual(['duplicate watched key "all"']);
+    const i = base.policies.findIndex((p) => p.id === 'global-cap');
+    expect(at(problems, `policies[${i}].watchKeys[2]`)).toEqual(['duplicate watched key "all"']);
   });
 });
 

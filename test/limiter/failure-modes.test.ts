@@ -65,7 +65,7 @@ describe('failure modes', () => {
       ['closed', false],
       ['local', true],
     ] as const) {
-      const result = unexpectedFailureResult(resolvePolicy({ ...base, onStoreError: mode }), 3);
+      const result = unexpectedFailureResult(resolvePolicy({ ...base, onStoreError: mode }), 3, 0);
       expect(result).toMatchObject({ allowed, fallback: mode, fallbackCause: 'internal' });
     }
   });

@@ -13,7 +13,7 @@
  *    refuses until the debt is refilled.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { PolicyConfig } from '../../functions/config/schema';
+import type { TokenBucketPolicyConfig } from '../../functions/config/schema';
 import { bucketPolicyOf } from '../../functions/config/schema';
 import { levelAt, scale, viewOf } from '../../functions/core';
 import { bucketGeneration, bucketIdOf } from '../../functions/limiter/bucket-id';
@@ -60,7 +60,7 @@ async function regionsWith(regions: string[], lagMs: number, jitterMs: number) {
 }
 
 /** How many of these requests (cost 1, by start time) an exact token bucket admits. */
-function exactBucketAdmissions(policy: PolicyConfig, startTimesMs: number[]): number {
+function exactBucketAdmissions(policy: TokenBucketPolicyConfig, startTimesMs: number[]): number {
   const times = [...startTimesMs].sort((a, b) => a - b);
   const perMs = policy.refillTokens / (policy.refillIntervalMs ?? 1000);
   let tokens = policy.capacityTokens;
@@ -86,7 +86,7 @@ describe.each([2, 3])('%i regions with replication lag', (regionCount) => {
     const lagMs = 150;
     const jitterMs = 50;
     const viewCacheMs = 100;
-    const policy: PolicyConfig = {
+    const policy: TokenBucketPolicyConfig = {
       id: 'steady',
       capacityTokens: 10,
       refillTokens: 4,
@@ -166,7 +166,7 @@ describe.each([2, 3])('%i regions with replication lag', (regionCount) => {
   });
 
   it('converges after a partition heals: same items, same level everywhere, debt refused', async () => {
-    const policy: PolicyConfig = {
+    const policy: TokenBucketPolicyConfig = {
       id: 'part',
       capacityTokens: 10,
       refillTokens: 1,
