@@ -112,7 +112,9 @@ export function normaliseHost(host: string | undefined): string | undefined {
     const colon = h.indexOf(':');
     if (colon !== -1) h = h.slice(0, colon);
   }
-  h = h.replace(/\.+$/, '');
+  let end = h.length;
+  while (end > 0 && h[end - 1] === '.') end--;
+  h = h.slice(0, end);
   return h === '' ? undefined : h;
 }
 
@@ -177,6 +179,7 @@ export function matchInputOf(request: MatchableRequest): MatchTarget {
     input: { path: path.path, method: String(request.method).toUpperCase(), host: host.host },
   };
 }
+
 /**
  * Compiles every rule of a config.
  *
