@@ -104,6 +104,10 @@ export const config: LimiterConfig = {
       key: [{ constant: 'all' }],
     },
   ],
+  // Paths compare without letter case (the default, written out so it is not missed):
+  // Express, ASP.NET Core and IIS serve /DEMO/x as /demo/x, so a case-sensitive `demo` rule
+  // could be dodged. `false` only suits an origin that tells paths apart by case.
+  matching: { caseInsensitive: true },
   alarms: {
     syncLagMs: 5000,
     replicationLatencyMs: 5000,

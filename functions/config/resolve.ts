@@ -14,6 +14,7 @@ import { calendarPeriodAt, fullRefillMs } from '../core';
 import { nearestReplica } from '../edge/region-map';
 import { bucketGeneration, DEFAULT_MAX_KEY_LENGTH } from '../limiter/bucket-id';
 import { localPolicyOf } from '../limiter/levels';
+import { type KeyList, keyListOf } from './key-list';
 import {
   type AlarmConfig,
   assertConfig,
@@ -22,6 +23,7 @@ import {
   DEFAULT_ALARMS,
   type LimiterConfig,
   type PolicyConfig,
+  type RuleConfig,
   type StoreErrorMode,
 } from './schema';
 
@@ -88,10 +90,10 @@ export interface ResolvedPolicy {
    */
   readonly minTakeTokens: number;
   readonly shadow: boolean;
-  /** Normalised (trimmed, NFC) allow-listed keys. */
-  readonly allowKeys: ReadonlySet<string>;
-  /** Normalised deny-listed keys. */
-  readonly denyKeys: ReadonlySet<string>;
+  /** Allow-listed keys: exact (trimmed, NFC) and `ip:` ranges (functions/config/key-list.ts). */
+  readonly allowKeys: KeyList;
+  /** Deny-listed keys, likewise. */
+  readonly denyKeys: KeyList;
   readonly watchKeys: readonly string[];
   /**
    * `w=` of `RateLimit-Policy`: seconds to refill from empty (at least 1); a
@@ -138,6 +140,19 @@ export interface ResolvedConfig {
 /** Normalises a listed key the way request keys are normalised (trim, NFC). */
 export function normaliseListedKey(key: string): string {
   return key.trim().normalize('NFC');
+}
+
+/** Whether paths compare without letter case when neither the rule nor `matching` says. */
+export const DEFAULT_CASE_INSENSITIVE_PATHS = true;
+
+/** Whether a rule compares paths without letter case: the rule's choice, else the config's, else the default. */
+export function caseInsensitivePathsOf(
+  config: Pick<LimiterConfig, 'matching'>,
+  rule: Pick<RuleConfig, 'match'>,
+): boolean {
+  return (
+    rule.match.caseInsensitive ?? config.matching?.caseInsensitive ?? DEFAULT_CASE_INSENSITIVE_PATHS
+  );
 }
 
 /** Lifetime of a default lease (ms). */
@@ -250,8 +265,8 @@ export function resolvePolicy(p: PolicyConfig): ResolvedPolicy {
     lease,
     minTakeTokens: minTakeTokensOf(bucket, lease),
     shadow: p.shadow ?? false,
-    allowKeys: new Set((p.allowKeys ?? []).map(normaliseListedKey)),
-    denyKeys: new Set((p.denyKeys ?? []).map(normaliseListedKey)),
+    allowKeys: keyListOf(p.allowKeys ?? [], normaliseListedKey),
+    denyKeys: keyListOf(p.denyKeys ?? [], normaliseListedKey),
     watchKeys: p.watchKeys ?? [],
     windowSeconds: quota === undefined ? Math.max(1, Math.ceil(fullRefillMs(bucket) / 1000)) : 1,
     ...(quota === undefined ? {} : { quota }),

@@ -18,6 +18,8 @@ import {
   validateCost,
   validateLeasePolicy,
 } from '../core';
+import { normalisePath } from '../edge/normalise-path';
+import { listedKeyProblem } from './key-list';
 import { validateDeployment } from './validate-deployment';
 
 /** What a policy does when the store times out, throttles or fails (docs/design.md, Failure semantics). */
@@ -137,6 +139,25 @@ export interface RuleMatch {
   readonly methods?: readonly string[];
   /** Host names (exact, lower case). */
   readonly hosts?: readonly string[];
+  /**
+   * Compare `path` without letter case (`/DEMO/x` matches `/demo/**`).
+   * @default `matching.caseInsensitive`
+   */
+  readonly caseInsensitive?: boolean;
+}
+
+/** How requests are compared with rules, for every rule (docs/edge.md, Rules). */
+export interface MatchingConfig {
+  /**
+   * Compare paths without letter case, for rules that do not say
+   * (`rules[].match.caseInsensitive`). On by default because many origins
+   * (Express, ASP.NET Core, IIS) serve `/DEMO/x` as `/demo/x`: a
+   * case-sensitive rule would let a client pick an unlimited spelling.
+   * Set `false` only when the origin treats paths case-sensitively and the
+   * rules tell paths apart by case alone.
+   * @default true
+   */
+  readonly caseInsensitive?: boolean;
 }
 
 /** A token-bucket policy: capacity and refill given. */
@@ -319,6 +340,8 @@ export interface LimiterConfig {
   readonly rules: readonly RuleConfig[];
   /** Rule id applied when no rule matches; unlimited when absent. */
   readonly defaultRule?: string;
+  /** How requests are compared with rules ({@link MatchingConfig}). @default paths compared without letter case */
+  readonly matching?: MatchingConfig;
   readonly alarms?: AlarmConfig;
   readonly notifications?: {
     readonly emails?: readonly string[];
@@ -520,6 +543,18 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
         for (const m of validateLeasePolicy(p.lease)) add(`${at}.lease`, m);
       }
     }
+    for (const list of ['allowKeys', 'denyKeys'] as const) {
+      const entries: unknown = p[list];
+      if (entries === undefined) continue;
+      if (!Array.isArray(entries)) {
+        add(`${at}.${list}`, 'must be a list of keys');
+        continue;
+      }
+      entries.forEach((k: unknown, j) => {
+        const m = listedKeyProblem(k);
+        if (m !== undefined) add(`${at}.${list}[${j}]`, m);
+      });
+    }
     const allow = new Set(p.allowKeys ?? []);
     for (const k of p.denyKeys ?? []) {
       if (allow.has(k)) add(`${at}.denyKeys`, `key "${k}" is in both allowKeys and denyKeys`);
@@ -580,6 +615,18 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
     ruleIds.add(rule.id);
     if (rule.match?.path !== undefined && !rule.match.path.startsWith('/')) {
       add(`${at}.match.path`, 'must start with "/"');
+    } else if (rule.match?.path !== undefined) {
+      const m = globNormalFormProblem(rule.match.path);
+      if (m !== undefined) add(`${at}.match.path`, m);
+    }
+    if (
+      rule.match?.caseInsensitive !== undefined &&
+      typeof rule.match.caseInsensitive !== 'boolean'
+    ) {
+      add(
+        `${at}.match.caseInsensitive`,
+        `must be true or false (got ${JSON.stringify(rule.match.caseInsensitive)})`,
+      );
     }
     for (const m of rule.match?.methods ?? []) {
       if (!/^[A-Z]+$/.test(m))
@@ -622,6 +669,8 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
     add('defaultRule', `unknown rule "${config.defaultRule}"`);
   }
 
+  problems.push(...matchingProblems(config.matching));
+
   const alarms = config.alarms ?? {};
   for (const [k, v] of Object.entries(alarms)) {
     if (!(k in DEFAULT_ALARMS)) {
@@ -656,6 +705,43 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
   }
   problems.push(...validateDeployment(config));
   return problems;
+}
+
+/** Problems of `matching` (an object of known fields only). */
+function matchingProblems(matching: unknown): ConfigProblem[] {
+  if (matching === undefined) return [];
+  if (typeof matching !== 'object' || matching === null || Array.isArray(matching)) {
+    return [{ path: 'matching', message: 'must be an object { caseInsensitive? }' }];
+  }
+  const problems: ConfigProblem[] = [];
+  for (const [k, v] of Object.entries(matching)) {
+    if (k !== 'caseInsensitive') {
+      problems.push({
+        path: `matching.${k}`,
+        message: 'unknown matching setting (known: caseInsensitive)',
+      });
+    } else if (typeof v !== 'boolean') {
+      problems.push({
+        path: 'matching.caseInsensitive',
+        message: `must be true or false (got ${JSON.stringify(v)})`,
+      });
+    }
+  }
+  return problems;
+}
+
+/**
+ * Why a path glob could never match as written, if it could not: rules are
+ * matched against normalised paths (functions/edge/normalise-path.ts), so a
+ * glob must be written in that form (`*` counts as a literal character here).
+ */
+export function globNormalFormProblem(glob: string): string | undefined {
+  const normal = normalisePath(glob);
+  if (normal.kind === 'refused') {
+    return `${JSON.stringify(glob)} can never match: requests with such paths are refused (${normal.reason})`;
+  }
+  if (normal.path === glob) return undefined;
+  return `${JSON.stringify(glob)} can never match: paths are matched normalised, write ${JSON.stringify(normal.path)}`;
 }
 
 /** Throws {@link InvalidConfigError} listing every problem, if any. */

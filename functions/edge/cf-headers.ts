@@ -47,14 +47,18 @@ export function setHeader(
 }
 
 /**
- * Removes every header whose lower-case name starts with `prefix`. Used on the
+ * Removes every header whose name starts with `prefix` (lower case, `-`
+ * between words), whatever the case and whether words are joined by `-` or
+ * `_`: CGI-style origins (PHP, WSGI, Rack) read `X_RateLimit_Limit` as
+ * `X-RateLimit-Limit` (both become `HTTP_X_RATELIMIT_LIMIT`). Used on the
  * viewer's request so that a client can never send the origin a forged
  * rate-limit decision. Returns the names removed.
  */
 export function stripHeadersWithPrefix(headers: CloudFrontHeaders, prefix: string): string[] {
   const removed: string[] = [];
+  const wanted = prefix.toLowerCase().replaceAll('_', '-');
   for (const name of Object.keys(headers)) {
-    if (name.toLowerCase().startsWith(prefix)) {
+    if (name.toLowerCase().replaceAll('_', '-').startsWith(wanted)) {
       delete headers[name];
       removed.push(name);
     }

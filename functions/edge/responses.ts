@@ -1,6 +1,6 @@
 /**
  * What the edge sends: the decision headers added to a forwarded request, and
- * the responses it generates itself (429, 403, 401, 503).
+ * the responses it generates itself (429, 403, 401, 400, 503).
  *
  * Why the origin gets `x-ratelimit-*` request headers and the client gets
  * `RateLimit` response headers through a second function: a viewer-request
@@ -29,6 +29,7 @@ import {
 } from '../shared/ratelimit-headers';
 import { setHeader } from './cf-headers';
 import type { KeyProblem } from './request-key';
+import type { AmbiguousRequest } from './rule-match';
 
 /**
  * Request headers the origin receives with every limited request. With
@@ -202,6 +203,30 @@ export function missingKey(rule: string, problem: KeyProblem): CloudFrontResultR
         : 'ApiKey realm="api"',
     },
   );
+}
+
+/** What each refusal of an ambiguous request says. */
+const AMBIGUITY_MESSAGES: Readonly<Record<AmbiguousRequest['reason'], string>> = {
+  'control-character': 'The path holds a control character (such as %00).',
+  'malformed-escape': 'The path holds a "%" that is not followed by two hex digits.',
+  'dot-segment': 'The path holds a segment of dots and spaces other than "." and "..".',
+  'separator-in-params': 'The path holds an encoded "/" or "\\" inside ";" parameters.',
+  'several-host-lines': 'The request carries more than one Host header.',
+  'invalid-host': 'The Host header is not a host name or address with an optional port.',
+};
+
+/**
+ * The 400 answer to a request whose path or host can be read more than one
+ * way (rule-match.ts `matchInputOf`): origins would disagree on what it asks
+ * for, so no rule can be said to apply.
+ */
+export function ambiguousRequest(problem: AmbiguousRequest): CloudFrontResultResponse {
+  return jsonResponse(400, 'Bad Request', {
+    error: 'ambiguous_request',
+    message: `${AMBIGUITY_MESSAGES[problem.reason]} It is refused because servers read it differently.`,
+    part: problem.part,
+    reason: problem.reason,
+  });
 }
 
 /** Size of a generated response as CloudFront counts it: status line, headers and body. */

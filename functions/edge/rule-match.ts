@@ -2,11 +2,18 @@
  * Which rule applies to a request: path glob, methods and hosts, first match
  * wins, then the config's default rule, else none (the request passes).
  *
- * Why the path is normalised before matching: a rule on `/api/**` must not be
- * dodged by `/public/../api/x`, `//api/x` or `/%61pi/x`, which most origins
- * resolve to `/api/x`. Matching uses the normalised path; the request that is
- * forwarded keeps its original `uri` (rewriting it is the origin's business).
- * Paths stay case-sensitive, as URIs are.
+ * Why the request is normalised before matching: a rule on `/api/**` must not
+ * be dodged by `/public/../api/x`, `/API/x`, `/api;a=b/x`, `/api./x` or
+ * `/%61pi/x`, which some origin resolves to `/api/x`, nor a host rule by
+ * `API.example.com.` or a second `Host` line. Paths are normalised by
+ * normalise-path.ts (the forwarded `uri` is left as it is), hosts here; what
+ * cannot be read one way only is refused ({@link matchInputOf}).
+ *
+ * Paths compare without letter case unless the rule's `match.caseInsensitive`
+ * (or the config's `matching.caseInsensitive`) is `false`: Express, ASP.NET
+ * Core and IIS serve `/DEMO/x` as `/demo/x`, and an over-match on an origin
+ * that does not only charges a request to a rule written for another
+ * spelling of its path. Hosts always compare without case (DNS).
  *
  * Globs: `*` matches within one segment, a `**` segment matches zero or more
  * whole segments (`/api/**` matches `/api`, `/api/` and `/api/a/b`), and `**`
@@ -14,6 +21,7 @@
  * is literal. Globs are compiled to anchored regular expressions once per
  * container.
  */
+import { caseInsensitivePathsOf } from '../config/resolve';
 import {
   type LimitConfig,
   type LimiterConfig,
@@ -21,14 +29,15 @@ import {
   type PolicyConfig,
   type RuleConfig,
 } from '../config/schema';
+import { normalisePath, type PathRefusal } from './normalise-path';
 
 /** The parts of a request a rule looks at. */
 export interface MatchInput {
-  /** The request path as CloudFront gives it (`request.uri`, no query string). */
-  readonly uri: string;
+  /** The request path, normalised by {@link normalisePath} (see {@link matchInputOf}). */
+  readonly path: string;
   /** Upper-case HTTP method. */
   readonly method: string;
-  /** Host name, lower case, without port; undefined when the request had none. */
+  /** Host name as {@link normaliseHost} writes it; undefined when the request had none. */
   readonly host: string | undefined;
 }
 
@@ -43,8 +52,8 @@ export interface CompiledRule {
   readonly rule: RuleConfig;
   /** What the request is charged to, in the rule's order (at least one). */
   readonly limits: readonly CompiledLimit[];
-  /** Whether the rule's `match` accepts the request (the path given already normalised). */
-  readonly accepts: (normalisedPath: string, input: MatchInput) => boolean;
+  /** Whether the rule's `match` accepts the request. */
+  readonly accepts: (input: MatchInput) => boolean;
 }
 
 /** Every rule of a config, compiled. */
@@ -62,8 +71,8 @@ export class RuleCompileError extends Error {
   }
 }
 
-/** Compiles a path glob into an anchored regular expression. */
-export function globToRegExp(glob: string): RegExp {
+/** Compiles a path glob into an anchored regular expression (ASCII letters of any case with `caseInsensitive`). */
+export function globToRegExp(glob: string, caseInsensitive = false): RegExp {
   const segments = glob.split('/');
   let source = '';
   // The leading empty segment of an absolute glob contributes nothing.
@@ -75,7 +84,7 @@ export function globToRegExp(glob: string): RegExp {
     }
     source += segment === '**' ? '(?:/.*)?' : `/${segmentSource(segment)}`;
   }
-  return new RegExp(`^${source}$`);
+  return new RegExp(`^${source}$`, caseInsensitive ? 'i' : '');
 }
 
 function segmentSource(segment: string): string {
@@ -96,36 +105,16 @@ function segmentSource(segment: string): string {
   return out;
 }
 
-const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
+/** Why a request's host is refused. */
+export type HostRefusal = 'several-host-lines' | 'invalid-host';
 
-/**
- * The path a rule is matched against: percent-encoded unreserved characters
- * decoded (RFC 3986 §6.2.2.2), repeated slashes collapsed, `.` and `..`
- * segments resolved (never above the root). Other percent-encodings, `%2F`
- * included, stay as they are.
- */
-export function normalisePathForMatch(uri: string): string {
-  const decoded = uri.replace(/%([0-9A-Fa-f]{2})/g, (triple, hex: string) => {
-    const ch = String.fromCharCode(Number.parseInt(hex, 16));
-    return UNRESERVED.test(ch) ? ch : triple.toUpperCase();
-  });
-  const out: string[] = [];
-  const segments = decoded.split('/');
-  for (let i = 0; i < segments.length; i++) {
-    const segment = segments[i]!;
-    const last = i === segments.length - 1;
-    if (segment === '.' || segment === '..') {
-      if (segment === '..') out.pop();
-      if (last) out.push('');
-      continue;
-    }
-    if (segment === '' && !last) continue;
-    out.push(segment);
-  }
-  return `/${out.join('/')}`;
+/** A request that cannot be matched one way only, and is answered 400. */
+export interface AmbiguousRequest {
+  readonly part: 'path' | 'host';
+  readonly reason: PathRefusal | HostRefusal;
 }
 
-/** The host a rule is matched against: lower case, no port, no trailing dot. */
+/** The host a rule is matched against: lower case, no port, no trailing dots. */
 export function normaliseHost(host: string | undefined): string | undefined {
   if (host === undefined) return undefined;
   let h = host.trim().toLowerCase();
@@ -136,8 +125,72 @@ export function normaliseHost(host: string | undefined): string | undefined {
     const colon = h.indexOf(':');
     if (colon !== -1) h = h.slice(0, colon);
   }
-  if (h.endsWith('.')) h = h.slice(0, -1);
+  let end = h.length;
+  while (end > 0 && h[end - 1] === '.') end--;
+  h = h.slice(0, end);
   return h === '' ? undefined : h;
+}
+
+/** A name of dot-separated labels (letters, digits, `-`, `_`), or a bracketed IPv6 literal. */
+const VALID_HOST = /^(?:[a-z0-9_-]+(?:\.[a-z0-9_-]+)*|\[[0-9a-f:.]+\])$/;
+/** What may follow the host: nothing, or `:` and a port (possibly empty, RFC 3986 §3.2.3). */
+const PORT_TAIL = /^(?::\d{0,5})?$/;
+
+/**
+ * The host of a request, from every `Host` line it carries: two lines (even
+ * equal ones: RFC 9112 §3.2 asks a server to answer 400) or a value that is
+ * not a host name, an IP address or a bracketed IPv6 literal with an
+ * optional port are refused, since the origin may read them otherwise.
+ */
+export function readHost(
+  lines: readonly { readonly value: string }[] | undefined,
+):
+  | { readonly kind: 'host'; readonly host: string | undefined }
+  | { readonly kind: 'refused'; readonly reason: HostRefusal } {
+  if (lines === undefined || lines.length === 0) return { kind: 'host', host: undefined };
+  if (lines.length > 1) return { kind: 'refused', reason: 'several-host-lines' };
+  const raw = lines[0]!.value.trim().toLowerCase();
+  if (raw === '') return { kind: 'host', host: undefined };
+  const bracket = raw.startsWith('[') ? raw.indexOf(']') + 1 : 0;
+  const colon = raw.indexOf(':', bracket);
+  const name = colon === -1 ? raw : raw.slice(0, colon);
+  const tail = colon === -1 ? '' : raw.slice(colon);
+  const host = normaliseHost(name);
+  if (host === undefined || !VALID_HOST.test(host) || !PORT_TAIL.test(tail)) {
+    return { kind: 'refused', reason: 'invalid-host' };
+  }
+  return { kind: 'host', host };
+}
+
+/** What a rule is matched against, or why the request cannot be matched. */
+export type MatchTarget =
+  | { readonly kind: 'input'; readonly input: MatchInput }
+  | { readonly kind: 'refused'; readonly problem: AmbiguousRequest };
+
+/** The part of a CloudFront request rules look at. */
+export interface MatchableRequest {
+  readonly uri: unknown;
+  readonly method: unknown;
+  readonly headers: Readonly<Record<string, readonly { readonly value: string }[] | undefined>>;
+}
+
+/**
+ * Reads a request for matching: its normalised path ({@link normalisePath}),
+ * upper-case method and normalised host ({@link readHost}); or the reason it
+ * is refused. Applied to every request, limited paths or not: an ambiguous
+ * request cannot be said to be on an unlimited path either.
+ */
+export function matchInputOf(request: MatchableRequest): MatchTarget {
+  const path = normalisePath(typeof request.uri === 'string' ? request.uri : '/');
+  if (path.kind === 'refused')
+    return { kind: 'refused', problem: { part: 'path', reason: path.reason } };
+  const host = readHost(request.headers.host);
+  if (host.kind === 'refused')
+    return { kind: 'refused', problem: { part: 'host', reason: host.reason } };
+  return {
+    kind: 'input',
+    input: { path: path.path, method: String(request.method).toUpperCase(), host: host.host },
+  };
 }
 
 /**
@@ -147,7 +200,7 @@ export function normaliseHost(host: string | undefined): string | undefined {
  * default rule does not exist (only possible with an unvalidated config).
  */
 export function compileRules(
-  config: Pick<LimiterConfig, 'rules' | 'policies' | 'defaultRule'>,
+  config: Pick<LimiterConfig, 'rules' | 'policies' | 'defaultRule' | 'matching'>,
 ): CompiledRules {
   const policies = new Map(config.policies.map((p) => [p.id, p]));
   const rules = config.rules.map((rule): CompiledRule => {
@@ -158,7 +211,7 @@ export function compileRules(
       }
       return { limit, policy };
     });
-    return { rule, limits, accepts: compileMatch(rule) };
+    return { rule, limits, accepts: compileMatch(rule, caseInsensitivePathsOf(config, rule)) };
   });
   let defaultRule: CompiledRule | undefined;
   if (config.defaultRule !== undefined) {
@@ -170,15 +223,16 @@ export function compileRules(
   return { rules, defaultRule };
 }
 
-function compileMatch(rule: RuleConfig): CompiledRule['accepts'] {
-  const path = rule.match.path === undefined ? undefined : globToRegExp(rule.match.path);
+function compileMatch(rule: RuleConfig, caseInsensitive: boolean): CompiledRule['accepts'] {
+  const path =
+    rule.match.path === undefined ? undefined : globToRegExp(rule.match.path, caseInsensitive);
   const methods = rule.match.methods === undefined ? undefined : new Set(rule.match.methods);
   const hosts =
     rule.match.hosts === undefined
       ? undefined
-      : new Set(rule.match.hosts.map((h) => h.toLowerCase()));
-  return (normalisedPath, input) =>
-    (path === undefined || path.test(normalisedPath)) &&
+      : new Set(rule.match.hosts.map((h) => normaliseHost(h) ?? ''));
+  return (input) =>
+    (path === undefined || path.test(input.path)) &&
     (methods === undefined || methods.has(input.method)) &&
     (hosts === undefined || (input.host !== undefined && hosts.has(input.host)));
 }
@@ -188,9 +242,8 @@ function compileMatch(rule: RuleConfig): CompiledRule['accepts'] {
  * default rule, else `undefined` (the request is not limited).
  */
 export function matchRule(compiled: CompiledRules, input: MatchInput): CompiledRule | undefined {
-  const path = normalisePathForMatch(input.uri);
   for (const candidate of compiled.rules) {
-    if (candidate.accepts(path, input)) return candidate;
+    if (candidate.accepts(input)) return candidate;
   }
   return compiled.defaultRule;
 }

@@ -35,18 +35,19 @@ import { DEFAULT_MAX_KEY_LENGTH } from '../limiter/bucket-id';
 import { LimitRequestError } from '../limiter/errors';
 import { unexpectedFailureResult } from '../limiter/failure-modes';
 import type { LimitRequest, LimitResult, MultiLimitResult } from '../limiter/types';
-import { headerValue, ORIGIN_HEADER_PREFIX, stripHeadersWithPrefix } from './cf-headers';
+import { ORIGIN_HEADER_PREFIX, stripHeadersWithPrefix } from './cf-headers';
 import { ipKey } from './client-ip';
 import { costOf } from './request-cost';
 import { buildKey, type KeyOutcome, UNKNOWN_IP_KEY } from './request-key';
 import {
   addOriginHeaders,
+  ambiguousRequest,
   forbidden,
   limiterUnavailable,
   missingKey,
   tooManyRequests,
 } from './responses';
-import { type CompiledRule, type CompiledRules, matchRule, normaliseHost } from './rule-match';
+import { type CompiledRule, type CompiledRules, matchInputOf, matchRule } from './rule-match';
 
 /** The part of the limiter the edge uses. */
 export interface EdgeLimiter {
@@ -96,12 +97,9 @@ export function createViewerRequestHandler(options: ViewerRequestOptions): Viewe
     }
     stripHeadersWithPrefix(request.headers, ORIGIN_HEADER_PREFIX);
 
-    const host = headerValue(request.headers, 'host');
-    const matched = matchRule(options.rules, {
-      uri: typeof request.uri === 'string' ? request.uri : '/',
-      method: String(request.method).toUpperCase(),
-      host: normaliseHost(host.kind === 'single' ? host.value : undefined),
-    });
+    const target = matchInputOf(request);
+    if (target.kind === 'refused') return ambiguousRequest(target.problem);
+    const matched = matchRule(options.rules, target.input);
     if (matched === undefined) return request;
 
     const keyInput = {

@@ -1,15 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { LimiterConfig, RuleConfig } from '../../functions/config/schema';
+import { normalisePath } from '../../functions/edge/normalise-path';
 import {
   compileRules,
   globToRegExp,
   type MatchInput,
+  matchInputOf,
   matchRule,
   normaliseHost,
-  normalisePathForMatch,
   RuleCompileError,
+  readHost,
 } from '../../functions/edge/rule-match';
+import projectConfig from '../../limiter.config';
 
 describe('globToRegExp', () => {
   const cases: [glob: string, path: string, matches: boolean][] = [
@@ -53,39 +56,12 @@ describe('globToRegExp', () => {
   });
 });
 
-describe('normalisePathForMatch', () => {
-  const cases: [string, string][] = [
-    ['/api/x', '/api/x'],
-    ['//api///x', '/api/x'],
-    ['/public/../api/x', '/api/x'],
-    ['/./api/./x', '/api/x'],
-    ['/../../api', '/api'],
-    ['/%61pi/x', '/api/x'],
-    ['/%2e%2e/api', '/api'],
-    ['/api%2Fx', '/api%2Fx'],
-    ['/api%2fx', '/api%2Fx'],
-    ['/api/', '/api/'],
-    ['/a/..', '/'],
-    ['', '/'],
-    ['/', '/'],
-  ];
-  it.each(cases)('%s → %s', (uri, expected) => {
-    expect(normalisePathForMatch(uri)).toBe(expected);
-  });
-
-  it('is idempotent on well-formed escapes and always absolute without dot segments', () => {
-    fc.assert(
-      fc.property(
-        fc.stringMatching(/^([a-z./0-9]|%(2[eEfF]|6[0-9a-fA-F]|[0-9A-F]{2})){0,20}$/),
-        (uri) => {
-          const once = normalisePathForMatch(uri);
-          expect(normalisePathForMatch(once)).toBe(once);
-          expect(once.startsWith('/')).toBe(true);
-          expect(once.split('/').some((s) => s === '.' || s === '..')).toBe(false);
-        },
-      ),
-      { numRuns: 300 },
-    );
+describe('globToRegExp without letter case', () => {
+  it('matches ASCII letters of any case, and nothing more', () => {
+    const re = globToRegExp('/demo/**', true);
+    for (const p of ['/demo/x', '/DEMO/x', '/Demo', '/dEmO/a/b']) expect(re.test(p), p).toBe(true);
+    for (const p of ['/demox', '/dem/o', '/%44EMO/x']) expect(re.test(p), p).toBe(false);
+    expect(globToRegExp('/demo/**').test('/DEMO/x')).toBe(false);
   });
 });
 
@@ -94,10 +70,83 @@ describe('normaliseHost', () => {
     ['API.Example.com', 'api.example.com'],
     ['api.example.com:8443', 'api.example.com'],
     ['api.example.com.', 'api.example.com'],
+    ['api.example.com..', 'api.example.com'],
+    ['API.example.com...:443', 'api.example.com'],
     ['[2001:db8::1]:443', '[2001:db8::1]'],
     ['', undefined],
   ] as const)('%s → %s', (host, expected) => {
     expect(normaliseHost(host)).toBe(expected);
+  });
+});
+
+describe('readHost', () => {
+  const lines = (...values: string[]) => values.map((value) => ({ key: 'Host', value }));
+  it.each([
+    [lines('api.example.com'), 'api.example.com'],
+    [lines(' API.Example.COM.. '), 'api.example.com'],
+    [lines('api.example.com:'), 'api.example.com'],
+    [lines('203.0.113.7:8080'), '203.0.113.7'],
+    [lines('[2001:DB8::1]'), '[2001:db8::1]'],
+    [lines(''), undefined],
+    [undefined, undefined],
+    [[], undefined],
+  ])('%j → %s', (given, host) => {
+    expect(readHost(given)).toEqual({ kind: 'host', host });
+  });
+
+  it('refuses two Host lines, even equal ones', () => {
+    expect(readHost(lines('api.example.com', 'admin.example.com'))).toEqual({
+      kind: 'refused',
+      reason: 'several-host-lines',
+    });
+    expect(readHost(lines('api.example.com', 'api.example.com'))).toEqual({
+      kind: 'refused',
+      reason: 'several-host-lines',
+    });
+  });
+
+  it.each([
+    'api.example.com, admin.example.com',
+    'api..example.com',
+    '.api.example.com',
+    'api.example.com:https',
+    'api.example.com:443:443',
+    'user@api.example.com',
+    'api.example.com/x',
+    'api example.com',
+    '[2001:db8::1',
+    '...',
+  ])('refuses the Host value %j', (value) => {
+    expect(readHost(lines(value))).toEqual({ kind: 'refused', reason: 'invalid-host' });
+  });
+});
+
+describe('matchInputOf', () => {
+  const request = (uri: unknown, host?: string[]) => ({
+    uri,
+    method: 'get',
+    headers: host === undefined ? {} : { host: host.map((value) => ({ key: 'Host', value })) },
+  });
+  it('gives the normalised path, the upper-case method and the normalised host', () => {
+    expect(matchInputOf(request('/demo;a=b/./x', ['Api.Example.com.']))).toEqual({
+      kind: 'input',
+      input: { path: '/demo/x', method: 'GET', host: 'api.example.com' },
+    });
+    expect(matchInputOf(request(undefined))).toEqual({
+      kind: 'input',
+      input: { path: '/', method: 'GET', host: undefined },
+    });
+  });
+
+  it('names the part and the reason of a refusal', () => {
+    expect(matchInputOf(request('/demo%00'))).toEqual({
+      kind: 'refused',
+      problem: { part: 'path', reason: 'control-character' },
+    });
+    expect(matchInputOf(request('/demo', ['a.example.com', 'b.example.com']))).toEqual({
+      kind: 'refused',
+      problem: { part: 'host', reason: 'several-host-lines' },
+    });
   });
 });
 
@@ -108,15 +157,16 @@ const rule = (id: string, match: RuleConfig['match']): RuleConfig => ({
   policy: 'p1',
   key: [{ ip: true }],
 });
+/** A request as the edge reads it: the path normalised, as matchInputOf gives it. */
 const input = (
   uri: string,
   method = 'GET',
   host: string | undefined = 'api.example.com',
-): MatchInput => ({
-  uri,
-  method,
-  host,
-});
+): MatchInput => {
+  const path = normalisePath(uri);
+  if (path.kind !== 'path') throw new Error(`${uri} is refused: ${path.reason}`);
+  return { path: path.path, method, host };
+};
 
 describe('matchRule', () => {
   const config: Pick<LimiterConfig, 'rules' | 'policies' | 'defaultRule'> = {
@@ -169,5 +219,81 @@ describe('matchRule', () => {
     expect(() => compileRules({ policies, rules: [rule('r', {})], defaultRule: 'nope' })).toThrow(
       RuleCompileError,
     );
+  });
+});
+
+describe('case-insensitive paths', () => {
+  const rules = [rule('demo', { path: '/demo/**' }), rule('rest', { path: '/**' })];
+  const idOf = (config: Parameters<typeof compileRules>[0], uri: string) =>
+    matchRule(compileRules(config), input(uri))?.rule.id;
+
+  it('are the default', () => {
+    expect(idOf({ policies, rules }, '/DEMO/x')).toBe('demo');
+    expect(idOf({ policies, rules }, '/Demo')).toBe('demo');
+  });
+
+  it('can be turned off for every rule, and back on for one', () => {
+    const off = { policies, rules, matching: { caseInsensitive: false } };
+    expect(idOf(off, '/DEMO/x')).toBe('rest');
+    expect(idOf(off, '/demo/x')).toBe('demo');
+    const oneOn = {
+      ...off,
+      rules: [rule('demo', { path: '/demo/**', caseInsensitive: true }), rules[1]!],
+    };
+    expect(idOf(oneOn, '/DEMO/x')).toBe('demo');
+  });
+
+  it('can be turned off for one rule', () => {
+    const oneOff = {
+      policies,
+      rules: [rule('demo', { path: '/demo/**', caseInsensitive: false }), rules[1]!],
+    };
+    expect(idOf(oneOff, '/DEMO/x')).toBe('rest');
+  });
+});
+
+describe('host rules', () => {
+  it('compare the normalised host with the normalised hosts of the config', () => {
+    const compiled = compileRules({
+      policies,
+      rules: [rule('admin', { hosts: ['Admin.Example.com.'] })],
+    });
+    expect(matchRule(compiled, input('/', 'GET', 'admin.example.com'))?.rule.id).toBe('admin');
+  });
+});
+
+/** Every spelling of `/demo/x` the audit moved from `demo` to `global-cap`, and a few more. */
+const AUDIT_CASES = [
+  '/DEMO/x',
+  '/Demo/x',
+  '/demo./x',
+  '/demo../x',
+  '/demo%2Fx',
+  '/demo%2fx',
+  '/demo;a=b/x',
+  '/demo\\x',
+  '/demo%5Cx',
+  '/demo%20/x',
+  '/demo.%20/x',
+  '/%64emo/x',
+  '/%44EMO/x',
+  '//demo//x',
+  '/./demo/x',
+  '/public/../demo/x',
+  '/public/..;/demo/x',
+  '/public/%2e%2e/demo/x',
+  '/DEMO;jsessionid=1./x',
+];
+
+describe('the shipped config', () => {
+  const compiled = compileRules(projectConfig);
+
+  it.each(AUDIT_CASES)('charges %s to the demo rule', (uri) => {
+    expect(matchRule(compiled, input(uri))?.rule.id).toBe('demo');
+  });
+
+  it('still sends other paths elsewhere', () => {
+    expect(matchRule(compiled, input('/demox'))?.rule.id).toBe('everything');
+    expect(matchRule(compiled, input('/demo/../x'))?.rule.id).toBe('everything');
   });
 });
