@@ -38,6 +38,8 @@ export const config: LimiterConfig = {
       localShare: 0.1,
       // Leases are on by default for a bucket this size (sized to each container's demand,
       // at most a tenth of it): `lease: false` would turn them off.
+      // Keyed per caller, so the regional API may consume it: at most 10 tokens per call (a
+      // tenth of capacity, the default), never a viewer's `ip:` bucket.
     },
     {
       id: 'api-ip',
@@ -59,6 +61,9 @@ export const config: LimiterConfig = {
       refillIntervalMs: 1000,
       onStoreError: 'open',
       watchKeys: ['all'],
+      // One bucket every client shares: the regional API may peek it, never consume it (the
+      // default for a policy a rule keys by constants only, spelled out here).
+      apiAccess: { consume: false },
     },
   ],
   // Each rule charges every one of its limits or none: a request is refused when any refuses.

@@ -179,7 +179,8 @@ export function activeRegions(config: LimiterConfig): string[] {
  * The config compiled into the function bundles: the active regions only, and
  * none of the deployment-only settings (origin protection, distribution, edge
  * monitoring, client headers, the deploy record), so that changing those does
- * not publish a new Lambda@Edge version.
+ * not publish a new Lambda@Edge version. The edge bundles carry less still:
+ * only `edgeConfigOf` of this (scripts/build-functions.ts).
  */
 export function functionConfig(config: LimiterConfig): LimiterConfig {
   const {

@@ -4,9 +4,13 @@
  * is byte for byte what is deployed.
  *
  * Why compile the config in: Lambda@Edge has no environment variables, so the
- * validated config is injected as the global `__LIMITER_CONFIG__` (esbuild
- * `define`). The regional functions read the same global, so every function of
- * one deployment decides with the same policies.
+ * validated config is injected as a global (esbuild `define`): the regional
+ * functions get the whole config as `__LIMITER_CONFIG__`, the edge functions
+ * only what the edge reads (`edgeConfigOf`, functions/config/edge-config.ts)
+ * as `__LIMITER_EDGE_CONFIG__`. Every function of one deployment decides with
+ * the same policies, and a change the edge does not read (an alarm threshold,
+ * a pager address) leaves the edge bundle byte for byte the same, so it
+ * publishes no new Lambda@Edge version.
  *
  * Why bundle `@aws-sdk/*` everywhere (not only at the edge): the Node 20 Lambda
  * runtime ships an SDK v3 whose version changes under us; bundling pins the
@@ -25,6 +29,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deflateRawSync } from 'node:zlib';
 import { type BuildOptions, type BuildResult, build, buildSync } from 'esbuild';
+import { edgeConfigOf } from '../functions/config/edge-config';
 import { assertConfig, type LimiterConfig } from '../functions/config/schema';
 import { checkConfig, configErrorText, loadConfigFile } from '../local/config-file';
 
@@ -108,7 +113,7 @@ export class BundleError extends Error {
 /** Options of one build. */
 export interface BuildFunctionOptions {
   readonly name: FunctionName;
-  /** Compiled in as `__LIMITER_CONFIG__`; validated first. */
+  /** Validated first, then compiled in: whole as `__LIMITER_CONFIG__`, or for edge functions as `__LIMITER_EDGE_CONFIG__` ({@link configDefine}). */
   readonly config: LimiterConfig;
   /** @default {@link DEFAULT_OUT_ROOT} */
   readonly outRoot?: string;
@@ -165,10 +170,22 @@ export function esbuildOptions(options: BuildFunctionOptions): BuildOptions {
     sourcemap: options.sourcemap === true ? 'inline' : false,
     legalComments: 'none',
     charset: 'utf8',
-    define: { __LIMITER_CONFIG__: JSON.stringify(options.config) },
+    define: configDefine(options.name, options.config),
     write: false,
     logLevel: 'silent',
   };
+}
+
+/**
+ * The esbuild `define` carrying a function's config: an edge function gets
+ * only the edge's part (`__LIMITER_EDGE_CONFIG__`), so what it does not read
+ * cannot change its bundle; a regional function the whole config
+ * (`__LIMITER_CONFIG__`).
+ */
+export function configDefine(name: FunctionName, config: LimiterConfig): Record<string, string> {
+  return FUNCTIONS[name].edge
+    ? { __LIMITER_EDGE_CONFIG__: JSON.stringify(edgeConfigOf(config)) }
+    : { __LIMITER_CONFIG__: JSON.stringify(config) };
 }
 
 /** Bundles one function synchronously (the CDK app is synchronous). */

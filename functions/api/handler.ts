@@ -3,7 +3,8 @@
  * payload format 2.0). Thin on purpose: parse, call the limiter, shape.
  *
  * - `POST /v1/limit` `{ policy, key, cost? }` consumes: 200, 429 (refused),
- *   403 (deny-listed key);
+ *   403 (deny-listed key), or 403/400 naming the policy's `apiAccess` rule
+ *   that refuses it before the limiter is asked (consume-guard.ts);
  * - `GET /v1/limit?policy=&key=&cost=` peeks: always 200, `allowed` says
  *   what a consume would get now;
  * - `GET /health`: store reachability and the reconciler's last replication
@@ -28,6 +29,7 @@ import { replicationStoreFor } from '../store/regional-stores';
 import { sdkTransport } from '../store/sdk-transport';
 import { bucketStoresFor } from '../store/stores';
 import type { BucketStore } from '../store/types';
+import { type ConsumeGuard, consumeGuardOf } from './consume-guard';
 import { checkHealth, type ReplicationStatusReader } from './health';
 import { BadRequestError, parseLimitBody, parseLimitQuery } from './request';
 
@@ -37,6 +39,8 @@ export const ROUTES = { limit: '/v1/limit', health: '/health' } as const;
 /** What one container of the API runs with. */
 export interface ApiDependencies {
   readonly limiter: Pick<Limiter, 'limit' | 'peek'>;
+  /** What a consume may take, by each policy's `apiAccess` ({@link consumeGuardOf}). */
+  readonly consumeGuard: ConsumeGuard;
   readonly region: string;
   /** The replica probed by /health. */
   readonly store: BucketStore;
@@ -136,6 +140,8 @@ async function decide(
   let result: LimitResult;
   try {
     request = parse();
+    const refused = mode === 'limit' ? deps.consumeGuard(request) : undefined;
+    if (refused !== undefined) return json(refused.status, refused.body);
     result =
       mode === 'limit' ? await deps.limiter.limit(request) : await deps.limiter.peek(request);
   } catch (error) {
@@ -215,6 +221,7 @@ export function defaultDependencies(
   });
   return {
     limiter,
+    consumeGuard: consumeGuardOf(config),
     region,
     store: stores.store,
     healthBudgetMs: config.runtime.storeBudgetMs,

@@ -14,6 +14,7 @@ import { calendarPeriodAt, fullRefillMs } from '../core';
 import { nearestReplica } from '../edge/region-map';
 import { bucketGeneration, DEFAULT_MAX_KEY_LENGTH } from '../limiter/bucket-id';
 import { localPolicyOf } from '../limiter/levels';
+import { assertEdgeConfig, type EdgeConfig } from './edge-config';
 import { type KeyList, keyListOf } from './key-list';
 import {
   type AlarmConfig,
@@ -22,6 +23,7 @@ import {
   type ConsistencyMode,
   DEFAULT_ALARMS,
   type LimiterConfig,
+  limitsOf,
   type PolicyConfig,
   type RuleConfig,
   type StoreErrorMode,
@@ -135,6 +137,86 @@ export interface ResolvedConfig {
   strongReplicaFor(region: string | undefined): string | undefined;
   /** Whether some policy needs the strong table. */
   readonly usesStrong: boolean;
+  /** What the regional API may do with each policy, by policy id ({@link ResolvedApiAccess}). */
+  readonly apiAccess: ReadonlyMap<string, ResolvedApiAccess>;
+}
+
+/**
+ * What the edge resolves from its part of the config ({@link EdgeConfig}):
+ * everything of a {@link ResolvedConfig} but the alarms and the API's access,
+ * which only the regional functions read. A {@link ResolvedConfig} is one, so
+ * code the edge and the regional functions share (the limiter, the stores)
+ * takes this type.
+ */
+export type ResolvedEdgeConfig = Omit<ResolvedConfig, 'config' | 'alarms' | 'apiAccess'> & {
+  /** The validated edge config as compiled in. */
+  readonly config: EdgeConfig;
+};
+
+/**
+ * Why the regional API may or may not consume a policy:
+ * - `configured`: `apiAccess.consume` says so;
+ * - `per-caller-keys`: every rule using it keys it by something of the caller's;
+ * - `shared-keys`: a rule keys it by constants only, so one bucket is every client's;
+ * - `no-rule`: no rule uses it, so nothing shows its keys are per-caller.
+ */
+export type ApiConsumeBasis = 'configured' | 'per-caller-keys' | 'shared-keys' | 'no-rule';
+
+/** A policy's {@link PolicyConfig.apiAccess}, defaults applied. */
+export interface ResolvedApiAccess {
+  /** Whether `POST /v1/limit` may take tokens from the policy's buckets. */
+  readonly consume: boolean;
+  readonly consumeBasis: ApiConsumeBasis;
+  /** With `shared-keys`: the rule that keys the policy by constants only. */
+  readonly sharedByRule?: string;
+  /** The most tokens one consume may take. */
+  readonly maxCostPerCall: number;
+  /** Whether a consume may name an `ip:` key. */
+  readonly ipKeys: boolean;
+}
+
+/** Share of capacity one API consume may take by default. */
+export const DEFAULT_API_COST_SHARE = 0.1;
+
+/** The default {@link ResolvedApiAccess.maxCostPerCall}: a tenth of capacity, rounded down, at least 1. */
+export function defaultMaxCostPerCall(capacityTokens: number): number {
+  return Math.max(1, Math.floor(capacityTokens * DEFAULT_API_COST_SHARE));
+}
+
+/**
+ * A policy's API access with its defaults: consuming is allowed by default
+ * only when every rule using the policy keys it per caller (a rule whose key
+ * has a header, query, JWT or IP part), since then a caller can only drain
+ * buckets of keys it names; a bucket keyed by constants is every client's.
+ */
+export function resolveApiAccess(
+  policy: PolicyConfig,
+  rules: readonly RuleConfig[],
+): ResolvedApiAccess {
+  const access = policy.apiAccess ?? {};
+  // Every limit that charges the policy, with the rule it belongs to.
+  const using = rules.flatMap((rule) =>
+    limitsOf(rule)
+      .filter((l) => l.policy === policy.id)
+      .map((limit) => ({ id: rule.id, limit })),
+  );
+  const shared = using.find((u) => u.limit.key.every((part) => 'constant' in part));
+  const basis: ApiConsumeBasis =
+    access.consume !== undefined
+      ? 'configured'
+      : using.length === 0
+        ? 'no-rule'
+        : shared === undefined
+          ? 'per-caller-keys'
+          : 'shared-keys';
+  return {
+    consume: access.consume ?? basis === 'per-caller-keys',
+    consumeBasis: basis,
+    ...(shared === undefined ? {} : { sharedByRule: shared.id }),
+    maxCostPerCall:
+      access.maxCostPerCall ?? defaultMaxCostPerCall(bucketPolicyOf(policy).capacityTokens),
+    ipKeys: access.ipKeys ?? false,
+  };
 }
 
 /** Normalises a listed key the way request keys are normalised (trim, NFC). */
@@ -281,6 +363,27 @@ export function resolvePolicy(p: PolicyConfig): ResolvedPolicy {
  */
 export function resolveConfig(config: LimiterConfig): ResolvedConfig {
   assertConfig(config);
+  return {
+    ...resolveEdgeParts(config),
+    config,
+    alarms: { ...DEFAULT_ALARMS, ...definedOnly(config.alarms ?? {}) },
+    apiAccess: new Map(config.policies.map((p) => [p.id, resolveApiAccess(p, config.rules)])),
+  };
+}
+
+/**
+ * Validates the edge's part of a config (see edge-config.ts) and applies
+ * every default, as {@link resolveConfig} does for the whole config.
+ *
+ * @throws InvalidConfigError listing every problem.
+ */
+export function resolveEdgeConfig(config: EdgeConfig): ResolvedEdgeConfig {
+  assertEdgeConfig(config);
+  return { ...resolveEdgeParts(config), config };
+}
+
+/** What {@link resolveConfig} and {@link resolveEdgeConfig} both resolve, from the edge's fields. */
+function resolveEdgeParts(config: EdgeConfig): Omit<ResolvedEdgeConfig, 'config'> {
   const runtime: ResolvedRuntime = {
     ...DEFAULT_RUNTIME,
     ...definedOnly(config.runtime ?? {}),
@@ -288,14 +391,12 @@ export function resolveConfig(config: LimiterConfig): ResolvedConfig {
   const policies = new Map(config.policies.map((p) => [p.id, resolvePolicy(p)]));
   const strongRegions = config.strong?.regions;
   return {
-    config,
     policies,
     runtime: {
       ...runtime,
       // The cold wait is never below the warm one.
       coldStoreBudgetMs: Math.max(runtime.coldStoreBudgetMs, runtime.storeBudgetMs),
     },
-    alarms: { ...DEFAULT_ALARMS, ...definedOnly(config.alarms ?? {}) },
     replicaFor: (region) => nearestReplica(region, config.regions),
     strongReplicaFor: (region) =>
       strongRegions === undefined || strongRegions.length === 0

@@ -1,8 +1,9 @@
 /**
  * The project's one typed config: regions, table, origin, policies, rules,
  * alarms and notifications. `infra/` builds stacks from it, the edge bundle
- * has it compiled in (Lambda@Edge has no environment variables), the regional
- * functions receive it as JSON, and the local runtime loads it from a file.
+ * has the part the edge reads compiled in (edge-config.ts; Lambda@Edge has no
+ * environment variables), the regional functions receive it whole as JSON,
+ * and the local runtime loads it from a file.
  *
  * {@link validateConfig} runs before anything is built and reports every
  * problem at once, each with the path of the field it concerns.
@@ -99,6 +100,27 @@ export interface PolicyConfig {
   readonly denyKeys?: readonly string[];
   /** Shared buckets whose level the reconciler watches (e.g. a global cap), by key. */
   readonly watchKeys?: readonly string[];
+  /** What the regional API may do with this policy's buckets ({@link PolicyApiAccess}). @default the defaults of each field */
+  readonly apiAccess?: PolicyApiAccess;
+}
+
+/**
+ * What a caller of the regional API may do with a policy's buckets. The API
+ * is one caller taking from buckets every client of the edge shares, so by
+ * default it may not drain them: a consume takes a small share of capacity
+ * at most, never from a bucket every client shares, never from a viewer's
+ * IP bucket. Peeks (`GET /v1/limit`) take nothing and are always allowed.
+ */
+export interface PolicyApiAccess {
+  /**
+   * Whether `POST /v1/limit` may take tokens from the policy's buckets.
+   * @default true when every rule using the policy keys it by something of the caller's (a header, a query parameter, a JWT claim, the IP); false when a rule keys it by constants only (a bucket every client shares) or no rule uses it
+   */
+  readonly consume?: boolean;
+  /** The most tokens one consume may take; at most `capacityTokens`. @default a tenth of `capacityTokens`, rounded down, at least 1 */
+  readonly maxCostPerCall?: number;
+  /** Whether a consume may name an `ip:` key (a viewer's IP bucket). @default false */
+  readonly ipKeys?: boolean;
 }
 
 /** One part of a rate-limit key. Parts are joined in order. */
@@ -563,6 +585,7 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
       if (typeof k !== 'string' || k.length === 0)
         add(`${at}.watchKeys[${j}]`, 'must be a non-empty key');
     });
+    validateApiAccess(p, `${at}.apiAccess`, add);
   });
   if (policyIds.size === 0) add('policies', 'must define at least one policy');
   const watched = (Array.isArray(config.policies) ? config.policies : []).reduce(
@@ -851,4 +874,47 @@ function costsOf(cost: CostConfig | undefined): [string, number][] {
       ? []
       : ([['.bodyBytesPerToken', Number.NaN]] as [string, number][])),
   ];
+}
+
+/** Fields of {@link PolicyApiAccess}. */
+const API_ACCESS_FIELDS = new Set(['consume', 'maxCostPerCall', 'ipKeys']);
+
+/** The problems of a policy's `apiAccess`: a mistyped field of a guard must not pass silently. */
+function validateApiAccess(
+  p: PolicyConfig,
+  at: string,
+  add: (path: string, message: string) => void,
+): void {
+  const access: unknown = p.apiAccess;
+  if (access === undefined) return;
+  if (typeof access !== 'object' || access === null || Array.isArray(access)) {
+    add(at, 'must be an object { consume?, maxCostPerCall?, ipKeys? }');
+    return;
+  }
+  const fields = access as Record<string, unknown>;
+  for (const name of Object.keys(fields)) {
+    if (!API_ACCESS_FIELDS.has(name)) {
+      add(`${at}.${name}`, `unknown field (known: ${[...API_ACCESS_FIELDS].join(', ')})`);
+    }
+  }
+  for (const name of ['consume', 'ipKeys'] as const) {
+    const value = fields[name];
+    if (value !== undefined && typeof value !== 'boolean') {
+      add(`${at}.${name}`, `must be true or false (got ${JSON.stringify(value)})`);
+    }
+  }
+  const max = fields.maxCostPerCall;
+  if (max !== undefined) {
+    if (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 1) {
+      add(`${at}.maxCostPerCall`, `must be a positive integer (got ${JSON.stringify(max)})`);
+    } else if (
+      Number.isSafeInteger(bucketPolicyOf(p).capacityTokens) &&
+      max > bucketPolicyOf(p).capacityTokens
+    ) {
+      add(
+        `${at}.maxCostPerCall`,
+        `${max} exceeds the policy's capacity ${bucketPolicyOf(p).capacityTokens}: no call could take it`,
+      );
+    }
+  }
 }

@@ -8,7 +8,7 @@
  * so a deployed function cannot be redirected by its environment.
  *
  * Usage (esbuild): spread {@link storeEndpointsDefine} into `define`, next to
- * `__LIMITER_CONFIG__`:
+ * the config define (`__LIMITER_EDGE_CONFIG__`):
  *
  * ```ts
  * define: { ...esbuildOptions(o).define, ...storeEndpointsDefine({ 'eu-west-1': 'http://127.0.0.1:8011' }) }

@@ -3,8 +3,10 @@
  * scripts/build-functions.ts as `index.handler`).
  *
  * Why it looks like this: Lambda@Edge has no environment variables, so the
- * config is compiled into the bundle (`__LIMITER_CONFIG__`, read by
- * {@link bundledConfig}); the only thing the container learns at run time is
+ * edge's part of the config is compiled into the bundle
+ * (`__LIMITER_EDGE_CONFIG__`, read by {@link bundledEdgeConfig}: only what the
+ * edge reads, functions/config/edge-config.ts says why); the only thing the
+ * container learns at run time is
  * `AWS_REGION` (set by Lambda at the edge too), from which it picks the
  * nearest table replica (the resolved config's rule). Everything expensive
  * (config validation and defaults, rule compilation, the DynamoDB transport
@@ -21,9 +23,9 @@
  * path can reach anything but the regional DynamoDB endpoint.
  */
 import type { CloudFrontRequestEvent, CloudFrontRequestResult } from 'aws-lambda';
-import { type ResolvedConfig, resolveConfig } from '../config/resolve';
+import { type ResolvedEdgeConfig, resolveEdgeConfig } from '../config/resolve';
 import { Limiter } from '../limiter/limiter';
-import { bundledConfig } from '../shared/bundled-config';
+import { bundledEdgeConfig } from '../shared/bundled-config';
 import { EmfLimiterMetrics, type EmfLimiterMetricsOptions } from '../shared/metrics';
 import { httpTransport } from '../store/http-transport';
 import { bucketStoresFor, type StoreAccess } from '../store/stores';
@@ -49,7 +51,7 @@ export interface EdgeContainer {
 
 /** What {@link composeEdgeContainer} builds a container from. */
 export interface EdgeContainerOptions {
-  readonly config: ResolvedConfig;
+  readonly config: ResolvedEdgeConfig;
   /** Where the container runs (`AWS_REGION`); it picks the replica. */
   readonly awsRegion: string | undefined;
   /** How the replicas are reached. @default the regional DynamoDB endpoints */
@@ -120,7 +122,7 @@ function containerFor(awsRegion: string | undefined): EdgeContainer {
   if (cached !== undefined) return cached;
   const endpoints = storeEndpoints();
   const container = composeEdgeContainer({
-    config: resolveConfig(bundledConfig()),
+    config: resolveEdgeConfig(bundledEdgeConfig()),
     awsRegion,
     ...(endpoints === undefined
       ? {}

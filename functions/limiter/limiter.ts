@@ -18,7 +18,7 @@
 
 import {
   quotaPeriodPolicy,
-  type ResolvedConfig,
+  type ResolvedEdgeConfig,
   type ResolvedPolicy,
   type ResolvedRuntime,
   resolveConfig,
@@ -59,7 +59,7 @@ const HAND_BACK_DELAY_MS = 1000;
 /** What a {@link Limiter} is built from. */
 export interface LimiterOptions {
   /** The config, resolved (a raw config is resolved here: validated, defaults applied). */
-  readonly config: ResolvedConfig | LimiterConfig;
+  readonly config: ResolvedEdgeConfig | LimiterConfig;
   /** The replica this container talks to: the slot it writes in eventual mode. */
   readonly region: string;
   /** The global table's replica in that region. */
@@ -113,7 +113,7 @@ export class Limiter {
     droppedHandBackTokens: 0,
     refundedTokens: 0,
   };
-  readonly #config: ResolvedConfig;
+  readonly #config: ResolvedEdgeConfig;
   readonly #runtime: ResolvedRuntime;
   readonly #time: Time;
   readonly #metrics: LimiterMetrics;
@@ -430,8 +430,8 @@ interface Resolved {
   readonly costTokens: number;
 }
 
-function isResolved(config: ResolvedConfig | LimiterConfig): config is ResolvedConfig {
-  return (config as ResolvedConfig).policies instanceof Map;
+function isResolved(config: ResolvedEdgeConfig | LimiterConfig): config is ResolvedEdgeConfig {
+  return (config as ResolvedEdgeConfig).policies instanceof Map;
 }
 
 function defined<T extends object>(value: T): Partial<T> {

@@ -13,7 +13,7 @@
  * credentials; deployed functions pass nothing and reach the regional
  * DynamoDB endpoints with the function's role.
  */
-import type { ResolvedConfig } from '../config/resolve';
+import type { ResolvedEdgeConfig } from '../config/resolve';
 import { DynamoDbStore } from './dynamodb-store';
 import type { StaticCredentials, TransportFactory, TransportOptions } from './transport';
 import type { BucketStore } from './types';
@@ -37,7 +37,7 @@ export interface BucketStores {
 
 /** The stores of a container running in `region`, on transports from `transportOf`. */
 export function bucketStoresFor(
-  config: ResolvedConfig,
+  config: ResolvedEdgeConfig,
   region: string | undefined,
   transportOf: TransportFactory,
   access: StoreAccess = {},
@@ -68,7 +68,7 @@ export function bucketStoresFor(
  * decides how long a decision waits, up to this ceiling.
  */
 export function containerTransportOptions(
-  config: ResolvedConfig,
+  config: ResolvedEdgeConfig,
   replicaRegion: string,
   access: StoreAccess,
 ): TransportOptions {

@@ -5,15 +5,26 @@
  */
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { consumeGuardOf } from '../../functions/api/consume-guard';
 import { createApiHandler, ROUTES } from '../../functions/api/handler';
 import type { ReplicationStatusReader } from '../../functions/api/health';
+import { resolveConfig } from '../../functions/config/resolve';
 import { Limiter } from '../../functions/limiter/limiter';
 import { configWith, ManualClock } from '../limiter/fixtures';
 import { MemoryStore } from '../limiter/memory-store';
 import { functionUrlEvent } from './events';
 
+// No rule uses the policy, so the API may consume it only because it says so
+// (consume-guard.test.ts tests the defaults); any cost up to capacity.
 const config = configWith([
-  { id: 'api', capacityTokens: 3, refillTokens: 1, refillIntervalMs: 1000, denyKeys: ['mallory'] },
+  {
+    id: 'api',
+    capacityTokens: 3,
+    refillTokens: 1,
+    refillIntervalMs: 1000,
+    denyKeys: ['mallory'],
+    apiAccess: { consume: true, maxCostPerCall: 3 },
+  },
 ]);
 
 let store: MemoryStore;
@@ -24,6 +35,7 @@ let statusReader: ReplicationStatusReader | undefined;
 function api(limiter?: Pick<Limiter, 'limit' | 'peek'>) {
   return createApiHandler({
     limiter: limiter ?? new Limiter({ config, region: 'us-east-1', store, clock: clock.now }),
+    consumeGuard: consumeGuardOf(resolveConfig(config)),
     region: 'us-east-1',
     store,
     clock: clock.now,

@@ -10,12 +10,14 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { edgeConfigOf } from '../../functions/config/edge-config';
 import { InvalidConfigError, type LimiterConfig } from '../../functions/config/schema';
 import {
   type BuiltFunction,
   BundleError,
   buildFunctionSync,
   buildFunctions,
+  configDefine,
   EDGE_VIEWER_MAX_ZIPPED_BYTES,
   FUNCTIONS,
   type FunctionName,
@@ -27,6 +29,7 @@ const require = createRequire(import.meta.url);
 let work: string;
 let outRoot: string;
 let echoEntry: string;
+let edgeEchoEntry: string;
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'limiter-bundle-'));
@@ -38,6 +41,18 @@ beforeAll(() => {
       'declare const __LIMITER_CONFIG__: unknown;',
       'export const handler = async () => __LIMITER_CONFIG__;',
       'export const responseHandler = handler;',
+    ].join('\n'),
+  );
+  edgeEchoEntry = join(work, 'edge-echo.ts');
+  writeFileSync(
+    edgeEchoEntry,
+    [
+      'declare const __LIMITER_CONFIG__: unknown;',
+      'declare const __LIMITER_EDGE_CONFIG__: unknown;',
+      'export const handler = async () => [',
+      '  typeof __LIMITER_CONFIG__ === "undefined" ? undefined : __LIMITER_CONFIG__,',
+      '  typeof __LIMITER_EDGE_CONFIG__ === "undefined" ? undefined : __LIMITER_EDGE_CONFIG__,',
+      '];',
     ].join('\n'),
   );
 });
@@ -69,6 +84,20 @@ describe('buildFunctionSync', () => {
     expect(b.directory).toBe(a.directory);
     expect(c.directory).not.toBe(a.directory);
     expect(readFileSync(c.file, 'utf8')).toContain('another-table');
+  });
+
+  it('compiles only the edge config into an edge function, the whole config into the others', async () => {
+    const config = baseConfig();
+    const edge = buildFunctionSync({ name: 'edge', config, outRoot, entry: edgeEchoEntry });
+    const api = buildFunctionSync({ name: 'api', config, outRoot, entry: edgeEchoEntry });
+    const run = (b: BuiltFunction) =>
+      (require(b.file) as { handler: () => Promise<[unknown, unknown]> }).handler();
+    const [edgeFull, edgePart] = await run(edge);
+    expect(edgeFull).toBeUndefined();
+    expect(edgePart).toEqual(edgeConfigOf(config));
+    expect(edgePart).not.toHaveProperty('alarms');
+    await expect(run(api)).resolves.toEqual([config, undefined]);
+    expect(Object.keys(configDefine('edge-response', config))).toEqual(['__LIMITER_EDGE_CONFIG__']);
   });
 
   it('uses the export name of the function in the handler string', () => {
@@ -145,6 +174,22 @@ describe('buildFunctions (the real handlers)', () => {
       required.delete('@aws-sdk/signature-v4-crt');
       expect([...required], b.name).toEqual([]);
     }
+  });
+
+  it('keeps what only the regional functions read out of the edge bundles', () => {
+    const config = baseConfig();
+    const email = config.notifications?.emails?.[0] ?? '';
+    expect(email).not.toBe('');
+    for (const b of Object.values(built)) {
+      const code = readFileSync(b.file, 'utf8');
+      if (FUNCTIONS[b.name].edge) {
+        expect(code, b.name).not.toContain(email);
+        expect(code, b.name).not.toContain(config.origin.domainName);
+      }
+    }
+    const edgeCode = readFileSync(built.edge?.file ?? '', 'utf8');
+    expect(edgeCode).toContain(config.tableName);
+    expect(readFileSync(built.api?.file ?? '', 'utf8')).toContain(email);
   });
 
   it('keeps the edge bundles within the viewer-trigger limit', () => {
