@@ -52,6 +52,10 @@ export interface ResolvedRuntime {
   readonly maxPendingBuckets: number;
   /** Most pending writes (debt, hand-backs) a container starts per decision. */
   readonly flushPerDecision: number;
+  /** How often a container reads the run-time overrides (ms). */
+  readonly overridesRefreshMs: number;
+  /** The oldest overrides a decision applies; older ones are read first (ms). */
+  readonly overridesMaxAgeMs: number;
 }
 
 /** Default hot-path tuning. */
@@ -64,6 +68,8 @@ export const DEFAULT_RUNTIME: ResolvedRuntime = {
   maxBuckets: 10_000,
   maxPendingBuckets: 100_000,
   flushPerDecision: 2,
+  overridesRefreshMs: 20_000,
+  overridesMaxAgeMs: 45_000,
 };
 
 /** One policy with everything the hot path needs. */
@@ -205,6 +211,8 @@ export function resolveConfig(config: LimiterConfig): ResolvedConfig {
       ...runtime,
       // The cold wait is never below the warm one.
       coldStoreBudgetMs: Math.max(runtime.coldStoreBudgetMs, runtime.storeBudgetMs),
+      // The maximum age is never below the refresh interval.
+      overridesMaxAgeMs: Math.max(runtime.overridesMaxAgeMs, runtime.overridesRefreshMs),
     },
     alarms: { ...DEFAULT_ALARMS, ...definedOnly(config.alarms ?? {}) },
     replicaFor: (region) => nearestReplica(region, config.regions),

@@ -281,6 +281,17 @@ export interface LimiterConfig {
     readonly viewCacheMs?: number;
     /** Longest accepted key, in characters, before hashing. @default 256 */
     readonly maxKeyLength?: number;
+    /**
+     * How often a container reads the run-time overrides (ms): a request
+     * that finds them older starts a read in the background. @default 20000
+     */
+    readonly overridesRefreshMs?: number;
+    /**
+     * The oldest overrides a decision may apply (ms): a request that finds
+     * them older waits for the read (docs/design.md, Overrides). At least
+     * `overridesRefreshMs`. @default 45000
+     */
+    readonly overridesMaxAgeMs?: number;
   };
   /** Keeping the origin from being called around the limiter. @default a secret header for `http` origins */
   readonly originProtection?: OriginProtectionConfig;
@@ -561,6 +572,13 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
       'runtime.storeBudgetMs',
       'must leave room in the 5 s viewer-request timeout (at most 3000)',
     );
+  }
+  if (
+    rt.overridesRefreshMs !== undefined &&
+    rt.overridesMaxAgeMs !== undefined &&
+    rt.overridesMaxAgeMs < rt.overridesRefreshMs
+  ) {
+    add('runtime.overridesMaxAgeMs', 'must be at least runtime.overridesRefreshMs');
   }
   problems.push(...validateDeployment(config));
   return problems;

@@ -28,6 +28,8 @@ export interface FlusherParts {
   readonly cache: BucketCache;
   readonly metrics: LimiterMetrics;
   readonly policies: ReadonlyMap<string, ResolvedPolicy>;
+  /** The policy a bucket was decided under when a run-time override patched it (overrides.ts). */
+  readonly policyOfBucket?: (bucketId: string) => ResolvedPolicy | undefined;
   readonly storeOf: (policy: ResolvedPolicy) => PolicyStore;
   /** Entries started per call of {@link Flusher.flush}. */
   readonly perPass: number;
@@ -52,7 +54,7 @@ export class Flusher {
     if (pending.size === 0) return;
     const nowMs = now();
     for (const entry of pending.take(perPass, nowMs, handBackDelayMs)) {
-      const policy = policies.get(entry.policyId);
+      const policy = this.parts.policyOfBucket?.(entry.bucketId) ?? policies.get(entry.policyId);
       if (policy === undefined) {
         // The policy is gone from the config: its buckets can no longer be written.
         this.parts.log({

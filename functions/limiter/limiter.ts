@@ -31,6 +31,7 @@ import { LimitRequestError } from './errors';
 import { FailureModes } from './failure-modes';
 import { Flusher } from './flusher';
 import { leasedTokensValidAt, releaseLeases } from './leases';
+import type { OverrideSource } from './overrides';
 import { PendingWrites } from './pending-writes';
 import { type Outcome, Pipeline, type PolicyStore } from './pipeline';
 import { shapeResult } from './result';
@@ -84,6 +85,8 @@ export interface LimiterOptions {
   readonly maxBuckets?: number;
   /** Refuse from the blocked-until bound without a store call (off only to measure its effect). @default true */
   readonly blockedCache?: boolean;
+  /** Run-time overrides (overrides.ts): the effective policy of each key. @default none */
+  readonly overrides?: OverrideSource;
   /** Down detection of the store guards. */
   readonly guard?: {
     readonly errorsToOpen?: number;
@@ -122,6 +125,7 @@ export class Limiter {
   readonly #flusher: Flusher;
   readonly #eventual: PolicyStore;
   readonly #strong: PolicyStore | undefined;
+  readonly #overrides: OverrideSource | undefined;
 
   constructor(options: LimiterOptions) {
     const config = isResolved(options.config) ? options.config : resolveConfig(options.config);
@@ -134,6 +138,7 @@ export class Limiter {
       ]);
     }
     this.#config = config;
+    this.#overrides = options.overrides;
     this.#runtime = {
       ...config.runtime,
       ...options.runtime,
@@ -180,6 +185,7 @@ export class Limiter {
       cache,
       metrics: this.#metrics,
       policies: config.policies,
+      policyOfBucket: (bucketId) => this.#overrides?.policyOfBucket?.(bucketId),
       storeOf,
       perPass: this.#runtime.flushPerDecision,
       handBackDelayMs: HAND_BACK_DELAY_MS,
@@ -298,11 +304,16 @@ export class Limiter {
     if (policy === undefined) {
       throw new LimitRequestError('policy', `unknown policy "${String(request.policyId)}"`);
     }
-    const costProblems = validateCost(policy.bucket, request.costTokens);
-    if (costProblems.length > 0) throw new LimitRequestError('cost', costProblems.join('; '));
     const maxKeyLength = this.#runtime.maxKeyLength;
     const key = normaliseKey(request.key, maxKeyLength);
-    return { policy, key, bucketId: bucketIdOf(policy.id, policy.generation, key, maxKeyLength) };
+    const effective = this.#overrides?.effective(policy, key) ?? policy;
+    const costProblems = validateCost(effective.bucket, request.costTokens);
+    if (costProblems.length > 0) throw new LimitRequestError('cost', costProblems.join('; '));
+    return {
+      policy: effective,
+      key,
+      bucketId: bucketIdOf(effective.id, effective.generation, key, maxKeyLength),
+    };
   }
 
   #afterDecision(): void {
