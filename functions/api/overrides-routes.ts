@@ -16,6 +16,7 @@
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import {
+  isOperator,
   MAX_OVERRIDES,
   normaliseOverrideKey,
   type OverrideRecord,
@@ -99,6 +100,10 @@ export async function overrideRoute(
     return json(400, problem('bad_request', 'the path is not valid URL encoding'));
   }
   if (method === 'GET') return getOne(target, deps);
+  if (method === 'PUT' || method === 'DELETE') {
+    const refused = notAnOperator(event, deps.config);
+    if (refused !== undefined) return refused;
+  }
   if (method === 'PUT') return put(event, target, deps);
   if (method === 'DELETE') return remove(event, target, deps);
   return methodNotAllowed('GET, PUT, DELETE');
@@ -167,6 +172,21 @@ async function remove(
   }
   logChange(deps, 'override deleted', { ...normalisedTarget, ...by }, previous);
   return json(200, { deleted: overrideSortKey(normalisedTarget), ...by });
+}
+
+/** 403 when `regionalApi.operators` is set and the caller is not one of them. */
+function notAnOperator(event: APIGatewayProxyEventV2, config: ResolvedConfig): Result | undefined {
+  const operators = config.config.regionalApi?.operators;
+  if (operators === undefined) return undefined;
+  const actor = actorOf(event);
+  if (isOperator(actor, operators)) return undefined;
+  return json(
+    403,
+    problem(
+      'forbidden',
+      `only regionalApi.operators may change overrides; the caller is ${actor.slice(0, 200)}`,
+    ),
+  );
 }
 
 /** The target's own problems (policy known, key well-formed), for GET and DELETE. */

@@ -314,3 +314,29 @@ function costsOfRule(rule: RuleConfig): number[] {
   if ('perMethod' in cost) return [cost.default, ...Object.values(cost.perMethod)];
   return [cost.maxTokens];
 }
+
+/**
+ * Whether the caller `identityArn` (the function URL's IAM identity) is one
+ * of `operators`: an account id admits every principal of the account, a
+ * user ARN that user, a role ARN the role and its sessions
+ * (`arn:aws:sts::<account>:assumed-role/<name>/<session>`).
+ */
+export function isOperator(identityArn: string, operators: readonly string[]): boolean {
+  const identity = /^arn:(aws[a-z-]*):(iam|sts)::(\d{12}):(user|role|assumed-role)\/(.+)$/.exec(
+    identityArn,
+  );
+  if (identity === null) return false;
+  const [, partition, , account, kind, rest] = identity as unknown as string[];
+  return operators.some((operator) => {
+    if (/^\d{12}$/.test(operator)) return operator === account;
+    if (operator === identityArn) return true;
+    const role = /^arn:(aws[a-z-]*):iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/.exec(operator);
+    if (role === null || kind !== 'assumed-role') return false;
+    const [, rolePartition, roleAccount, roleName] = role;
+    return (
+      rolePartition === partition &&
+      roleAccount === account &&
+      (rest as string).split('/')[0] === roleName
+    );
+  });
+}

@@ -263,6 +263,13 @@ export interface LimiterConfig {
      */
     readonly callers?: readonly string[];
     /**
+     * IAM principals (role or user ARNs, or account ids) that may change
+     * run-time overrides through the API (`PUT`/`DELETE /v1/overrides/...`);
+     * they must be callers too. Reading them stays open to every caller.
+     * @default every caller may change them
+     */
+    readonly operators?: readonly string[];
+    /**
      * Reserved concurrency of the API in each region: a cap that keeps a flood
      * of API calls from taking the regional concurrency Lambda@Edge shares.
      * @default unreserved
@@ -340,6 +347,7 @@ const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}
 const TABLE = /^[a-zA-Z0-9_.-]{3,255}$/;
 const HEADER = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 const MAX_PORT = 65535;
+const OPERATOR = /^(\d{12}|arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]+)$/;
 
 /**
  * Most watched buckets (`watchKeys` over all policies) the reconciler measures
@@ -573,6 +581,14 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
       'must leave room in the 5 s viewer-request timeout (at most 3000)',
     );
   }
+  (config.regionalApi?.operators ?? []).forEach((o, i) => {
+    if (typeof o !== 'string' || !OPERATOR.test(o)) {
+      add(
+        `regionalApi.operators[${i}]`,
+        `"${o}" must be an IAM role or user ARN (arn:aws:iam::<account>:role/<name>) or a 12-digit account id`,
+      );
+    }
+  });
   if (
     rt.overridesRefreshMs !== undefined &&
     rt.overridesMaxAgeMs !== undefined &&

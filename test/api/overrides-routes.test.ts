@@ -244,6 +244,36 @@ describe('GET, list and DELETE', () => {
   });
 });
 
+describe('regionalApi.operators', () => {
+  it('lets only the listed principals change overrides; every caller may read them', async () => {
+    const guarded = resolveConfig(
+      configWith(
+        [{ id: 'api', capacityTokens: 3, refillTokens: 1, refillIntervalMs: 1000 }],
+        {},
+        { regionalApi: { operators: ['arn:aws:iam::111111111111:role/incident'] } },
+      ),
+    );
+    const handler = createApiHandler({
+      limiter: new Limiter({ config: guarded, region: 'us-east-1', store: new MemoryStore() }),
+      region: 'us-east-1',
+      store: new MemoryStore(),
+      overrides: { config: guarded, table, clock: clock.now, log: (e) => logged.push(e) },
+      logError: () => undefined,
+    });
+    const refused = await handler(put('api/k', { settings: { mode: 'deny' } }));
+    expect(refused.statusCode).toBe(403);
+    expect(body(refused).message).toMatch(
+      /only regionalApi.operators .*assumed-role\/oncall\/alice/,
+    );
+    expect(table.items.size).toBe(0);
+    const deleteRefused = await handler(
+      signed({ method: 'DELETE', path: `${OVERRIDES_ROUTE}/api` }),
+    );
+    expect(deleteRefused.statusCode).toBe(403);
+    expect((await handler(signed({ path: OVERRIDES_ROUTE }))).statusCode).toBe(200);
+  });
+});
+
 describe('decisions under an override set through the API', () => {
   it('denies the key with 403 once the cache has read the override', async () => {
     const handler = api();

@@ -4,11 +4,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  isOperator,
   overrideSortKey,
   overrideTargetOf,
   validateOverride,
 } from '../../functions/config/overrides';
 import { resolveConfig } from '../../functions/config/resolve';
+import { validateConfig } from '../../functions/config/schema';
 import { configWith } from '../limiter/fixtures';
 
 const config = resolveConfig(
@@ -135,5 +137,30 @@ describe('validateOverride', () => {
     for (const target of [{ policy: 'api' }, { policy: 'api', key: 'tenant#7' }]) {
       expect(overrideTargetOf(overrideSortKey(target))).toEqual(target);
     }
+  });
+});
+
+describe('isOperator', () => {
+  const role = 'arn:aws:iam::111111111111:role/ops/oncall';
+  it('admits a role and its sessions, a user, and every principal of a listed account', () => {
+    expect(isOperator('arn:aws:sts::111111111111:assumed-role/oncall/alice', [role])).toBe(true);
+    expect(
+      isOperator('arn:aws:iam::111111111111:user/bob', ['arn:aws:iam::111111111111:user/bob']),
+    ).toBe(true);
+    expect(isOperator('arn:aws:iam::222222222222:user/carol', ['222222222222'])).toBe(true);
+  });
+
+  it('refuses other roles, other accounts, and callers without an identity', () => {
+    expect(isOperator('arn:aws:sts::111111111111:assumed-role/billing/alice', [role])).toBe(false);
+    expect(isOperator('arn:aws:sts::222222222222:assumed-role/oncall/alice', [role])).toBe(false);
+    expect(isOperator('unauthenticated:bob', [role, '111111111111'])).toBe(false);
+  });
+
+  it('is validated in the config like the callers', () => {
+    const problems = validateConfig({
+      ...configWith([{ id: 'api', capacityTokens: 1, refillTokens: 1 }]),
+      regionalApi: { operators: ['arn:aws:iam::111111111111:role/ok', 'oncall'] },
+    });
+    expect(problems.map((p) => p.path)).toEqual(['regionalApi.operators[1]']);
   });
 });
