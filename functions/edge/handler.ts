@@ -47,7 +47,8 @@ export interface EdgeContainer {
   readonly overrides: OverrideCache;
   /**
    * Opens the connections to the replica ahead of the first decision (two
-   * reads of no bucket); later calls reuse them. Never rejects.
+   * reads of no bucket), then reads the overrides over one of them; later
+   * calls reuse them. Never rejects.
    */
   readonly warm: () => Promise<void>;
 }
@@ -124,8 +125,8 @@ export function composeEdgeContainer(options: EdgeContainerOptions): EdgeContain
     limiter,
     metrics,
     overrides,
-    // The overrides' first read starts with the connections.
-    warm: () => Promise.all([stores.store.warm?.(), overrides.ready()]).then(() => undefined),
+    // Then the overrides' first read, on a connection the warm-up opened.
+    warm: () => (stores.store.warm?.() ?? Promise.resolve()).then(() => overrides.ready()),
   };
 }
 

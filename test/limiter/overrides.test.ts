@@ -129,6 +129,25 @@ describe('effective policy', () => {
     expect(limiter.bucketIdOf('api', 'someone')).toMatch(/^api#1#/);
   });
 
+  it('remembers the shape a patched bucket was decided under, for its pending writes', async () => {
+    set('api', 'acme', { factor: 10 });
+    const { decide, limiter, cache } = setup();
+    await decide('acme');
+    expect(cache.policyOfBucket(limiter.bucketIdOf('api', 'acme'))?.bucket.capacityTokens).toBe(30);
+    expect(cache.policyOfBucket(limiter.bucketIdOf('api', 'someone'))).toBeUndefined();
+  });
+
+  it('refuses a cost the patched bucket could never admit, before any store call', async () => {
+    set('api', 'tiny', { capacityTokens: 1 });
+    const { decide, limiter } = setup();
+    await decide('tiny');
+    const before = { ...store.calls };
+    await expect(limiter.limit({ policyId: 'api', key: 'tiny', costTokens: 2 })).rejects.toThrow(
+      /cost 2 exceeds capacityTokens 1/,
+    );
+    expect(store.calls).toEqual(before);
+  });
+
   it('applies a policy-level patch to every key, and the per-key override over it', async () => {
     set('api', undefined, { capacityTokens: 6 });
     set('api', 'small', { capacityTokens: 2 });
