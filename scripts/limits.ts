@@ -19,6 +19,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { OverrideMode, OverrideSettings } from '../functions/config/overrides';
 import { OVERRIDE_MODES } from '../functions/config/overrides';
+import { planPorts } from '../local/ports';
 
 /** A usage error: printed with a pointer to `--help`, exit code 2. */
 export class LimitsUsageError extends Error {
@@ -240,8 +241,8 @@ function targetOf(values: Values): LimitsTarget {
     if (!Number.isSafeInteger(base) || base < 1024 || base > 65_000) {
       throw new LimitsUsageError(`--port must be a base port 1024-65000 (got "${values.port}")`);
     }
-    // The first region's API: base + 10·1 + 1 (local/ports.ts).
-    return { kind: 'url', url: `http://127.0.0.1:${base + 11}`, sign: false };
+    const api = planPorts(base, 1).regions[0]?.api as number;
+    return { kind: 'url', url: `http://127.0.0.1:${api}`, sign: false };
   }
   const apiUrl = values['api-url'];
   if (apiUrl !== undefined) {

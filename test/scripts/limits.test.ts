@@ -3,6 +3,8 @@
  * the calls they turn into, and clear usage errors.
  */
 import { describe, expect, it } from 'vitest';
+import { CLI_DEFAULTS } from '../../local/cli';
+import { planPorts } from '../../local/ports';
 import {
   LimitsUsageError,
   LOCAL_BASE_PORT,
@@ -30,7 +32,11 @@ describe('parseLimitsArgs', () => {
       parseLimitsArgs(['set', 'api', 'acme', '--factor', '10', '--reason', 'deal', ...LOCAL]),
     ).toEqual({
       action: 'set',
-      target: { kind: 'url', url: `http://127.0.0.1:${LOCAL_BASE_PORT + 11}`, sign: false },
+      target: {
+        kind: 'url',
+        url: `http://127.0.0.1:${planPorts(LOCAL_BASE_PORT, 1).regions[0]?.api}`,
+        sign: false,
+      },
       policy: 'api',
       key: 'acme',
       reason: 'deal',
@@ -73,6 +79,10 @@ describe('parseLimitsArgs', () => {
     expect(parseLimitsArgs(['set', 'api', 'k', '--deny', ...LOCAL])).toMatchObject({
       settings: { mode: 'deny' },
     });
+  });
+
+  it("defaults --local to npm start's base port", () => {
+    expect(LOCAL_BASE_PORT).toBe(CLI_DEFAULTS.basePort);
   });
 
   it('reads the target: a local base port, a function URL and its region, a stack', () => {
