@@ -396,11 +396,19 @@ async function stackApiUrl(target: Extract<LimitsTarget, { kind: 'stack' }>): Pr
     const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? `HTTP ${res.status}`;
     throw new Error(`cannot read stack ${stackName} in ${target.region}: ${message}`);
   }
-  const apiUrl =
-    /<OutputKey>ApiUrl<\/OutputKey>\s*<OutputValue>([^<]+)<\/OutputValue>/.exec(text)?.[1] ??
-    /<OutputValue>([^<]+)<\/OutputValue>\s*<OutputKey>ApiUrl<\/OutputKey>/.exec(text)?.[1];
+  const apiUrl = apiUrlOfStacks(text);
   if (apiUrl === undefined) throw new Error(`stack ${stackName} has no ApiUrl output`);
-  return apiUrl.replace(/\/$/, '');
+  return apiUrl;
+}
+
+/** The `ApiUrl` output in a `DescribeStacks` answer (XML), without a trailing slash. */
+export function apiUrlOfStacks(xml: string): string | undefined {
+  for (const member of xml.split('<member>')) {
+    if (!/<OutputKey>ApiUrl<\/OutputKey>/.test(member)) continue;
+    const value = /<OutputValue>([^<]+)<\/OutputValue>/.exec(member)?.[1];
+    if (value !== undefined) return value.replace(/\/$/, '');
+  }
+  return undefined;
 }
 
 /** Runs a command; resolves to the exit code. */

@@ -19,7 +19,7 @@
  */
 
 import { type BucketPolicy, validateBucketPolicy, validateCost } from '../core';
-import type { ResolvedConfig, ResolvedPolicy } from './resolve';
+import { normaliseListedKey, type ResolvedConfig, type ResolvedPolicy } from './resolve';
 import type { ConfigProblem, CostConfig, RuleConfig } from './schema';
 
 /** How a per-key override answers its key. */
@@ -144,9 +144,9 @@ export const OVERRIDE_FIELDS = Object.keys(FIELDS) as (keyof OverrideSettings)[]
 /** Fields that change the bucket's shape. */
 const BUCKET_FIELDS = ['capacityTokens', 'refillTokens', 'factor'] as const;
 
-/** Normalises an override key the way request keys are normalised (trim, NFC). */
+/** Normalises an override key the way request keys and listed keys are (trim, NFC). */
 export function normaliseOverrideKey(key: string): string {
-  return key.trim().normalize('NFC');
+  return normaliseListedKey(key);
 }
 
 /** The sort key of an override in the overrides partition: `<policy>` or `<policy>#<key>`. */

@@ -103,6 +103,12 @@ export class OverrideTable {
       startKey = page.LastEvaluatedKey;
       pages += 1;
     } while (startKey !== undefined && pages < MAX_PAGES);
+    if (startKey !== undefined) {
+      unreadable.push({
+        sortKey: '',
+        reason: `more than ${MAX_PAGES} pages: the rest was not read`,
+      });
+    }
     return { overrides, unreadable };
   }
 

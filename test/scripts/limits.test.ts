@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { CLI_DEFAULTS } from '../../local/cli';
 import { planPorts } from '../../local/ports';
 import {
+  apiUrlOfStacks,
   LimitsUsageError,
   LOCAL_BASE_PORT,
   parseLimitsArgs,
@@ -152,6 +153,18 @@ describe('regionOfFunctionUrl', () => {
   it('reads the region of a function URL host only', () => {
     expect(regionOfFunctionUrl('abc.lambda-url.ap-southeast-2.on.aws')).toBe('ap-southeast-2');
     expect(regionOfFunctionUrl('api.example.com')).toBeUndefined();
+  });
+});
+
+describe('apiUrlOfStacks', () => {
+  it("reads the ApiUrl output of a DescribeStacks answer, whatever the members' order", () => {
+    const xml = `<DescribeStacksResponse><DescribeStacksResult><Stacks><member><Outputs>
+      <member><OutputKey>AlarmTopicArn</OutputKey><OutputValue>arn:aws:sns:x</OutputValue></member>
+      <member><Description>Regional rating API (function URL)</Description>
+        <OutputValue>https://abc.lambda-url.eu-west-1.on.aws/</OutputValue><OutputKey>ApiUrl</OutputKey></member>
+      </Outputs><StackName>App-eu-west-1</StackName></member></Stacks></DescribeStacksResult></DescribeStacksResponse>`;
+    expect(apiUrlOfStacks(xml)).toBe('https://abc.lambda-url.eu-west-1.on.aws');
+    expect(apiUrlOfStacks('<Outputs></Outputs>')).toBeUndefined();
   });
 });
 
