@@ -8,6 +8,8 @@
  *   what a consume would get now;
  * - `GET /health`: store reachability and the reconciler's last replication
  *   lag (200, or 503 when the store is unreachable);
+ * - `/v1/overrides[/{policy}[/{key}]]`: run-time overrides of the limits
+ *   (overrides-routes.ts);
  * - 400 names the problem of bad input, 404 unknown path, 405 wrong method.
  *
  * The container's dependencies are built once, at the first invocation, from
