@@ -23,6 +23,7 @@ export const INTEGRATION_FILES = [
   'test/reconciler/reconcile-emulator.test.ts',
   'test/store/dynamodb-replication-store.dynalite.test.ts',
   'test/store/dynamodb-store.dynalite.test.ts',
+  'test/store/override-table.dynalite.test.ts',
   'test/store/transports.test.ts',
 ];
 

@@ -51,6 +51,8 @@ export interface BenchSizes {
     readonly concurrency: number;
     readonly keysTimeBudgetMs: number;
   };
+  /** A request charged to several limits against one (bench/several-limits.ts). */
+  readonly severalLimits: { readonly seconds: number; readonly ratePerSecond: number };
   /** Today's edge client against the light one (bench/edge-client.ts). */
   readonly edgeClient: {
     readonly rounds: number;
@@ -90,6 +92,8 @@ export const FULL_SIZES: BenchSizes = {
     concurrency: 32,
     keysTimeBudgetMs: 30_000,
   },
+  // Virtual time: 30 s of 40 requests/s per workload and rule (a few seconds to run).
+  severalLimits: { seconds: 30, ratePerSecond: 40 },
   // Warm-up long enough for the JIT to settle on both clients: early rounds cost more.
   edgeClient: { rounds: 12, decisionsPerRound: 500, warmupDecisions: 2_000, moduleLoadRuns: 15 },
   // A busy key at 10 requests/s per container; three whole metrics-flush intervals.
@@ -132,6 +136,7 @@ export const QUICK_SIZES: BenchSizes = {
     keysTimeBudgetMs: 4_000,
   },
   edgeClient: { rounds: 4, decisionsPerRound: 200, warmupDecisions: 600, moduleLoadRuns: 5 },
+  severalLimits: { seconds: 5, ratePerSecond: 40 },
   // Same rate (the leases depend on it), one interval, the two settings that matter most.
   cost: {
     requestsPerSecondPerContainer: 10,
@@ -156,6 +161,7 @@ export const PARTS = [
   'edge-client',
   'cost',
   'edge',
+  'limits',
 ] as const;
 /** One benchmark part. */
 export type BenchPart = (typeof PARTS)[number];

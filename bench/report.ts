@@ -13,6 +13,7 @@ import { type EdgeLatencyResult, renderEdgeLatency } from './edge-latency';
 import type { E2eRun, EndToEndResult } from './end-to-end';
 import type { MachineInfo } from './machine';
 import type { ScaleResult } from './scale';
+import { renderSeveralLimits, type SeveralLimitsResult } from './several-limits';
 import type { StoreTrafficResult } from './store-traffic';
 import type { BundleResult, TargetResult } from './targets';
 
@@ -36,6 +37,7 @@ export interface BenchReport {
   readonly bundle?: BundleResult;
   readonly edgeClient?: EdgeClientResult;
   readonly edgeLatency?: EdgeLatencyResult;
+  readonly severalLimits?: SeveralLimitsResult;
   readonly targets: readonly TargetResult[];
   /** Parts that failed or were skipped, and why. */
   readonly problems: readonly { readonly part: string; readonly message: string }[];
@@ -379,6 +381,7 @@ export function renderReport(report: BenchReport): string {
   if (report.edgeClient) parts.push('', renderEdgeClient(report.edgeClient));
   if (report.cost) parts.push('', renderCost(report.cost));
   if (report.edgeLatency) parts.push('', renderEdgeLatency(report.edgeLatency));
+  if (report.severalLimits) parts.push('', renderSeveralLimits(report.severalLimits));
   if (report.problems.length > 0) {
     parts.push(
       '',

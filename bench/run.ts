@@ -30,6 +30,7 @@ import { type BenchArgs, BenchUsageError, PARTS, parseArgs, REPORT_DIR } from '.
 import { writePerformanceDoc } from './performance-section';
 import { type BenchReport, renderReport } from './report';
 import { measureScale, type ScaleResult } from './scale';
+import { measureSeveralLimits, type SeveralLimitsResult } from './several-limits';
 import { measureStoreTraffic, type StoreTrafficResult } from './store-traffic';
 import { type BundleResult, evaluateTargets } from './targets';
 
@@ -103,6 +104,10 @@ export async function runBench(args: BenchArgs, command: string): Promise<BenchR
       )
     : undefined;
 
+  const severalLimits: SeveralLimitsResult | undefined = want('limits')
+    ? await step('limits', problems, missing, () => measureSeveralLimits(sizes.severalLimits))
+    : undefined;
+
   const report: BenchReport = {
     meta: {
       generatedAt: new Date().toISOString(),
@@ -120,6 +125,7 @@ export async function runBench(args: BenchArgs, command: string): Promise<BenchR
     ...(bundle ? { bundle } : {}),
     ...(edgeClient ? { edgeClient } : {}),
     ...(edgeLatency ? { edgeLatency } : {}),
+    ...(severalLimits ? { severalLimits } : {}),
     targets: evaluateTargets({
       ...(storeTraffic ? { storeTraffic } : {}),
       ...(endToEnd ? { endToEnd } : {}),

@@ -9,6 +9,8 @@
  *   what a consume would get now;
  * - `GET /health`: store reachability and the reconciler's last replication
  *   lag (200, or 503 when the store is unreachable);
+ * - `/v1/overrides[/{policy}[/{key}]]`: run-time overrides of the limits
+ *   (overrides-routes.ts);
  * - 400 names the problem of bad input, 404 unknown path, 405 wrong method.
  *
  * The container's dependencies are built once, at the first invocation, from
@@ -20,17 +22,20 @@ import { DEFAULT_RUNTIME, resolveConfig } from '../config/resolve';
 import type { LimiterConfig } from '../config/schema';
 import { LimitRequestError } from '../limiter/errors';
 import { Limiter } from '../limiter/limiter';
+import { OverrideCache } from '../limiter/overrides';
 import type { LimitRequest, LimitResult } from '../limiter/types';
 import { bundledConfig } from '../shared/bundled-config';
 import { JSON_HEADERS, problem } from '../shared/http';
 import { EmfLimiterMetrics } from '../shared/metrics';
 import { rateLimitHeaders, retryAfterSeconds, secondsCeil } from '../shared/ratelimit-headers';
+import { overrideTableFor } from '../store/override-table';
 import { replicationStoreFor } from '../store/regional-stores';
 import { sdkTransport } from '../store/sdk-transport';
 import { bucketStoresFor } from '../store/stores';
 import type { BucketStore } from '../store/types';
 import { type ConsumeGuard, consumeGuardOf } from './consume-guard';
 import { checkHealth, type ReplicationStatusReader } from './health';
+import { isOverridePath, type OverrideRoutesDependencies, overrideRoute } from './overrides-routes';
 import { BadRequestError, parseLimitBody, parseLimitQuery } from './request';
 
 /** The API's routes. */
@@ -49,6 +54,10 @@ export interface ApiDependencies {
   readonly healthBudgetMs?: number;
   /** Milliseconds since the epoch (for `resetAt`). @default Date.now */
   readonly clock?: () => number;
+  /** The override routes (overrides-routes.ts); absent: they answer 404. */
+  readonly overrides?: OverrideRoutesDependencies;
+  /** Awaited before every invocation (the override cache's freshness, overrides.ts). */
+  readonly beforeInvocation?: () => Promise<void> | undefined;
   /** Called after every invocation, answered or failed (flushes metrics once per interval). */
   readonly afterInvocation?: () => void;
   /** Where unexpected errors are reported. @default console.error */
@@ -85,6 +94,7 @@ export function createApiHandler(
   const logError = deps.logError ?? ((message, error) => console.error(message, error));
   return async (event) => {
     try {
+      await deps.beforeInvocation?.();
       return await route(event, deps, clock);
     } catch (error) {
       logError('regional API: unexpected error', error);
@@ -123,6 +133,9 @@ async function route(
       ...(deps.statusReader === undefined ? {} : { statusReader: deps.statusReader }),
     });
     return json(report.store.reachable ? 200 : 503, report);
+  }
+  if (deps.overrides !== undefined && isOverridePath(path)) {
+    return overrideRoute(event, method, path, deps.overrides);
   }
   return json(
     404,
@@ -212,11 +225,17 @@ export function defaultDependencies(
   // The SDK client: the status reader below shares it (regional-stores.ts).
   const stores = bucketStoresFor(config, region, sdkTransport, access);
   const metrics = new EmfLimiterMetrics();
+  const table = overrideTableFor(config, region, sdkTransport, access);
+  const overrides = new OverrideCache({
+    config,
+    read: (signal) => table.read({ abortSignal: signal }),
+  });
   const limiter = new Limiter({
     config,
     region: stores.replica,
     store: stores.store,
     metrics,
+    overrides,
     ...(stores.strongStore === undefined ? {} : { strongStore: stores.strongStore }),
   });
   return {
@@ -226,6 +245,8 @@ export function defaultDependencies(
     store: stores.store,
     healthBudgetMs: config.runtime.storeBudgetMs,
     statusReader: replicationStoreFor(config, region, access),
+    overrides: { config, table, region },
+    beforeInvocation: () => overrides.ready(),
     afterInvocation: () => {
       metrics.flushIfDue();
     },

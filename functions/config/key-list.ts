@@ -145,6 +145,17 @@ export function keyListOf(
   };
 }
 
+/** `list` and `extra` together: a key is listed when either lists it (an override's additions). */
+export function keyListWith(
+  list: KeyList,
+  extra: readonly string[],
+  normalise: (key: string) => string = (k) => k,
+): KeyList {
+  if (extra.length === 0) return list;
+  const more = keyListOf(extra, normalise);
+  return { size: list.size + more.size, has: (key) => more.has(key) || list.has(key) };
+}
+
 /**
  * Whether an address key (`ip:<IPv4>`, `ip:<IPv6>`, or an IPv6 network of at
  * least /64 as the edge writes it) lies in a listed range. Any other key

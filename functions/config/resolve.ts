@@ -56,6 +56,10 @@ export interface ResolvedRuntime {
   readonly maxPendingBuckets: number;
   /** Most pending writes (debt, hand-backs) a container starts per decision. */
   readonly flushPerDecision: number;
+  /** How often a container reads the run-time overrides (ms). */
+  readonly overridesRefreshMs: number;
+  /** The oldest overrides a decision applies; older ones are read first (ms). */
+  readonly overridesMaxAgeMs: number;
 }
 
 /** Default hot-path tuning. */
@@ -68,6 +72,8 @@ export const DEFAULT_RUNTIME: ResolvedRuntime = {
   maxBuckets: 10_000,
   maxPendingBuckets: 100_000,
   flushPerDecision: 2,
+  overridesRefreshMs: 20_000,
+  overridesMaxAgeMs: 45_000,
 };
 
 /** One policy with everything the hot path needs. */
@@ -396,6 +402,8 @@ function resolveEdgeParts(config: EdgeConfig): Omit<ResolvedEdgeConfig, 'config'
       ...runtime,
       // The cold wait is never below the warm one.
       coldStoreBudgetMs: Math.max(runtime.coldStoreBudgetMs, runtime.storeBudgetMs),
+      // The maximum age is never below the refresh interval.
+      overridesMaxAgeMs: Math.max(runtime.overridesMaxAgeMs, runtime.overridesRefreshMs),
     },
     replicaFor: (region) => nearestReplica(region, config.regions),
     strongReplicaFor: (region) =>

@@ -384,6 +384,13 @@ export interface LimiterConfig {
      */
     readonly callers?: readonly string[];
     /**
+     * IAM principals (role or user ARNs, or account ids) that may change
+     * run-time overrides through the API (`PUT`/`DELETE /v1/overrides/...`);
+     * they must be callers too. Reading them stays open to every caller.
+     * @default every caller may change them
+     */
+    readonly operators?: readonly string[];
+    /**
      * Reserved concurrency of the API in each region: a cap that keeps a flood
      * of API calls from taking the regional concurrency Lambda@Edge shares.
      * @default unreserved
@@ -402,6 +409,17 @@ export interface LimiterConfig {
     readonly viewCacheMs?: number;
     /** Longest accepted key, in characters, before hashing. @default 256 */
     readonly maxKeyLength?: number;
+    /**
+     * How often a container reads the run-time overrides (ms): a request
+     * that finds them older starts a read in the background. @default 20000
+     */
+    readonly overridesRefreshMs?: number;
+    /**
+     * The oldest overrides a decision may apply (ms): a request that finds
+     * them older waits for the read (docs/design.md, Overrides). At least
+     * `overridesRefreshMs`. @default 45000
+     */
+    readonly overridesMaxAgeMs?: number;
   };
   /** Keeping the origin from being called around the limiter. @default a secret header for `http` origins */
   readonly originProtection?: OriginProtectionConfig;
@@ -450,6 +468,7 @@ const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}
 const TABLE = /^[a-zA-Z0-9_.-]{3,255}$/;
 const HEADER = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 const MAX_PORT = 65535;
+const OPERATOR = /^(\d{12}|arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]+)$/;
 
 /**
  * Most watched buckets (`watchKeys` over all policies) the reconciler measures
@@ -725,6 +744,21 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
       'runtime.storeBudgetMs',
       'must leave room in the 5 s viewer-request timeout (at most 3000)',
     );
+  }
+  (config.regionalApi?.operators ?? []).forEach((o, i) => {
+    if (typeof o !== 'string' || !OPERATOR.test(o)) {
+      add(
+        `regionalApi.operators[${i}]`,
+        `"${o}" must be an IAM role or user ARN (arn:aws:iam::<account>:role/<name>) or a 12-digit account id`,
+      );
+    }
+  });
+  if (
+    rt.overridesRefreshMs !== undefined &&
+    rt.overridesMaxAgeMs !== undefined &&
+    rt.overridesMaxAgeMs < rt.overridesRefreshMs
+  ) {
+    add('runtime.overridesMaxAgeMs', 'must be at least runtime.overridesRefreshMs');
   }
   problems.push(...validateDeployment(config));
   return problems;

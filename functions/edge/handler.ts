@@ -25,9 +25,12 @@
 import type { CloudFrontRequestEvent, CloudFrontRequestResult } from 'aws-lambda';
 import { type ResolvedEdgeConfig, resolveEdgeConfig } from '../config/resolve';
 import { Limiter } from '../limiter/limiter';
+import { OverrideCache } from '../limiter/overrides';
+import { timeWithClock } from '../limiter/timers';
 import { bundledEdgeConfig } from '../shared/bundled-config';
 import { EmfLimiterMetrics, type EmfLimiterMetricsOptions } from '../shared/metrics';
 import { httpTransport } from '../store/http-transport';
+import { overrideTableFor } from '../store/override-table';
 import { bucketStoresFor, type StoreAccess } from '../store/stores';
 import { LOCAL_STORE_CREDENTIALS, type StoreEndpoints } from './build-defines';
 import { compileRules } from './rule-match';
@@ -42,9 +45,12 @@ export interface EdgeContainer {
   readonly handle: ViewerRequestHandler;
   readonly limiter: Limiter;
   readonly metrics: EmfLimiterMetrics;
+  /** The run-time overrides this container applies (docs/design.md, Overrides). */
+  readonly overrides: OverrideCache;
   /**
    * Opens the connections to the replica ahead of the first decision (two
-   * reads of no bucket); later calls reuse them. Never rejects.
+   * reads of no bucket), then reads the overrides over one of them; later
+   * calls reuse them. Never rejects.
    */
   readonly warm: () => Promise<void>;
 }
@@ -83,8 +89,16 @@ export function composeEdgeContainer(options: EdgeContainerOptions): EdgeContain
     ...options.metrics,
     ...(clock === undefined ? {} : { clock }),
   });
+  // Overrides come from the same replica, on the same transport, read in the background.
+  const table = overrideTableFor(config, options.awsRegion, httpTransport, options.access ?? {});
+  const overrides = new OverrideCache({
+    config,
+    read: (signal) => table.read({ abortSignal: signal }),
+    ...(clock === undefined ? {} : { time: timeWithClock(clock) }),
+  });
   const limiter = new Limiter({
     config,
+    overrides,
     // The slot written is the replica's: a slot is only ever written through one replica.
     region: stores.replica,
     store: stores.store,
@@ -102,6 +116,7 @@ export function composeEdgeContainer(options: EdgeContainerOptions): EdgeContain
     replicaRegion: stores.replica,
     handle: async (event) => {
       try {
+        await overrides.ready();
         return await decide(event);
       } finally {
         // Lambda freezes the container when the handler returns: no timer can
@@ -111,7 +126,9 @@ export function composeEdgeContainer(options: EdgeContainerOptions): EdgeContain
     },
     limiter,
     metrics,
-    warm: () => stores.store.warm?.() ?? Promise.resolve(),
+    overrides,
+    // Then the overrides' first read, on a connection the warm-up opened.
+    warm: () => (stores.store.warm?.() ?? Promise.resolve()).then(() => overrides.ready()),
   };
 }
 

@@ -28,6 +28,8 @@ export interface FlusherParts {
   readonly cache: BucketCache;
   readonly metrics: LimiterMetrics;
   readonly policies: ReadonlyMap<string, ResolvedPolicy>;
+  /** The policy a bucket was decided under when a run-time override patched it (overrides.ts). */
+  readonly policyOfBucket?: (bucketId: string) => ResolvedPolicy | undefined;
   readonly storeOf: (policy: ResolvedPolicy) => PolicyStore;
   /** Entries started per call of {@link Flusher.flush}. */
   readonly perPass: number;
@@ -52,8 +54,11 @@ export class Flusher {
     if (pending.size === 0) return;
     const nowMs = now();
     for (const entry of pending.take(perPass, nowMs, handBackDelayMs)) {
+      // The shape the bucket was decided under: an override's, or a quota's period.
       const base = policies.get(entry.policyId);
-      const policy = base === undefined ? undefined : policyOfBucket(base, entry.bucketId);
+      const policy =
+        this.parts.policyOfBucket?.(entry.bucketId) ??
+        (base === undefined ? undefined : policyOfBucket(base, entry.bucketId));
       if (policy === undefined) {
         // The policy is gone from the config: its buckets can no longer be written.
         this.parts.log({

@@ -32,6 +32,7 @@ import { LimitRequestError } from './errors';
 import { FailureModes } from './failure-modes';
 import { Flusher } from './flusher';
 import { leasedTokensValidAt, releaseLeases } from './leases';
+import type { OverrideSource } from './overrides';
 import { PendingWrites } from './pending-writes';
 import { type Outcome, Pipeline, type PolicyStore } from './pipeline';
 import { shapeResult } from './result';
@@ -86,6 +87,8 @@ export interface LimiterOptions {
   readonly maxBuckets?: number;
   /** Refuse from the blocked-until bound without a store call (off only to measure its effect). @default true */
   readonly blockedCache?: boolean;
+  /** Run-time overrides (overrides.ts): the effective policy of each key. @default none */
+  readonly overrides?: OverrideSource;
   /** Down detection of the store guards. */
   readonly guard?: {
     readonly errorsToOpen?: number;
@@ -125,6 +128,7 @@ export class Limiter {
   readonly #flusher: Flusher;
   readonly #eventual: PolicyStore;
   readonly #strong: PolicyStore | undefined;
+  readonly #overrides: OverrideSource | undefined;
 
   constructor(options: LimiterOptions) {
     const config = isResolved(options.config) ? options.config : resolveConfig(options.config);
@@ -137,6 +141,7 @@ export class Limiter {
       ]);
     }
     this.#config = config;
+    this.#overrides = options.overrides;
     this.#runtime = {
       ...config.runtime,
       ...options.runtime,
@@ -183,6 +188,7 @@ export class Limiter {
       cache,
       metrics: this.#metrics,
       policies: config.policies,
+      policyOfBucket: (bucketId) => this.#overrides?.policyOfBucket?.(bucketId),
       storeOf,
       perPass: this.#runtime.flushPerDecision,
       handBackDelayMs: HAND_BACK_DELAY_MS,
@@ -359,14 +365,16 @@ export class Limiter {
     }
     // A quota decides with the bucket of the calendar period it is in now.
     const policy = quotaPeriodPolicy(configured, this.#time.now());
-    const costProblems = validateCost(policy.bucket, request.costTokens);
-    if (costProblems.length > 0) throw new LimitRequestError('cost', costProblems.join('; '));
     const maxKeyLength = this.#runtime.maxKeyLength;
     const key = normaliseKey(request.key, maxKeyLength);
+    // Then the overrides of the table (per key, per policy), when there are any.
+    const effective = this.#overrides?.effective(policy, key) ?? policy;
+    const costProblems = validateCost(effective.bucket, request.costTokens);
+    if (costProblems.length > 0) throw new LimitRequestError('cost', costProblems.join('; '));
     return {
-      policy,
+      policy: effective,
       key,
-      bucketId: bucketIdOf(policy.id, policy.generation, key, maxKeyLength),
+      bucketId: bucketIdOf(effective.id, effective.generation, key, maxKeyLength),
       costTokens: request.costTokens,
     };
   }
