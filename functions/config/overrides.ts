@@ -258,17 +258,13 @@ export function validateOverride(
       }
     }
   }
-  if (policy?.quota !== undefined && problems.length === 0) {
-    for (const field of ['capacityTokens', 'refillTokens', 'factor'] as const) {
-      if (s[field] !== undefined) {
-        add(
-          `settings.${field}`,
-          `policy "${policy.id}" is a quota: its size is changed in the config (quota.limit), not by an override`,
-        );
-      }
-    }
+  if (policy?.quota !== undefined && s.refillTokens !== undefined) {
+    add(
+      'settings.refillTokens',
+      `policy "${policy.id}" is a quota: it never refills (set its size with capacityTokens or factor)`,
+    );
   }
-  if (policy !== undefined && policy.quota === undefined && problems.length === 0) {
+  if (policy !== undefined && problems.length === 0) {
     const bucket = patchedBucket(policy.bucket, s);
     for (const m of validateBucketPolicy(bucket)) add('settings', `the patched bucket: ${m}`);
     for (const rule of config.config.rules) {
@@ -290,6 +286,10 @@ export function patchedBucket(bucket: BucketPolicy, settings: OverrideSettings):
   const capacity = settings.capacityTokens ?? bucket.capacityTokens;
   const refill = settings.refillTokens ?? bucket.refillTokens;
   const factor = settings.factor ?? 1;
+  // A quota period's bucket never refills: its size is its limit, and it ends with its period.
+  if (bucket.refillTokens === 0) {
+    return { ...bucket, capacityTokens: Math.max(1, Math.round(capacity * factor)) };
+  }
   return {
     capacityTokens: Math.max(1, Math.round(capacity * factor)),
     refillTokens: Math.max(1, Math.round(refill * factor)),

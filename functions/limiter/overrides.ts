@@ -39,6 +39,7 @@ import {
 import { type ResolvedEdgeConfig, type ResolvedPolicy, resolvePolicy } from '../config/resolve';
 import type { BucketPolicy } from '../core';
 import type { OverridesRead, StoredOverride } from '../store/override-table';
+import { localPolicyOf } from './levels';
 import { REAL_TIME, type Time } from './timers';
 
 /** What the limiter asks of overrides (see `LimiterOptions.overrides`). */
@@ -126,13 +127,7 @@ function patchedPolicy(
   const sameBucket =
     bucket.capacityTokens === base.bucket.capacityTokens &&
     bucket.refillTokens === base.bucket.refillTokens;
-  const resolved = sameBucket
-    ? base
-    : resolvePolicy({
-        ...base.config,
-        capacityTokens: bucket.capacityTokens,
-        refillTokens: bucket.refillTokens,
-      });
+  const resolved = sameBucket ? base : resizedPolicy(base, bucket);
   return {
     ...resolved,
     generation: sameBucket
@@ -142,6 +137,27 @@ function patchedPolicy(
     allowKeys: allow,
     denyKeys: deny,
     config: base.config,
+  };
+}
+
+/**
+ * `base` with another bucket shape. A token bucket is resolved afresh (its
+ * lease and batch follow the new size); a quota keeps its period (`base` is
+ * the period's policy) with the new limit.
+ */
+function resizedPolicy(base: ResolvedPolicy, bucket: BucketPolicy): ResolvedPolicy {
+  if (base.quota === undefined) {
+    return resolvePolicy({
+      ...base.config,
+      capacityTokens: bucket.capacityTokens,
+      refillTokens: bucket.refillTokens,
+    });
+  }
+  return {
+    ...base,
+    bucket,
+    local: localPolicyOf(bucket, base.localShare),
+    quota: { ...base.quota, limit: bucket.capacityTokens },
   };
 }
 

@@ -68,7 +68,8 @@ function setup() {
 
 const isResponse = (r: CloudFrontRequestResult): r is CloudFrontResultResponse =>
   r != null && 'status' in r;
-const header = (r: CloudFrontResultResponse, name: string) => r.headers?.[name.toLowerCase()]?.[0]?.value;
+const header = (r: CloudFrontResultResponse, name: string) =>
+  r.headers?.[name.toLowerCase()]?.[0]?.value;
 
 describe('a daily quota beside a burst limit, through the edge', () => {
   it('refuses once spent, with the time to its midnight, and starts afresh the next day', async () => {

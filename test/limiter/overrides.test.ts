@@ -6,7 +6,7 @@
  * waited one when too old, failures keeping the last good overrides).
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { OverrideSettings } from '../../functions/config/overrides';
+import { type OverrideSettings, validateOverride } from '../../functions/config/overrides';
 import { resolveConfig } from '../../functions/config/resolve';
 import type { PolicyConfig } from '../../functions/config/schema';
 import { Limiter } from '../../functions/limiter/limiter';
@@ -292,5 +292,49 @@ describe('the override cache', () => {
     await time.advance(READ_LATENCY_MS);
     expect(limiter.bucketIdOf('api', 'acme')).not.toBe(patched);
     expect((await decide('acme')).limitTokens).toBe(3);
+  });
+});
+
+describe('overrides of a quota', () => {
+  const monthly: PolicyConfig = { id: 'monthly', quota: { limit: 3, period: 'month' } };
+  const quotaConfig = resolveConfig(configWith([monthly]));
+
+  it('sizes a tenant’s quota for the period, still no refill, and refuses a refill override', async () => {
+    table = [];
+    set('monthly', 'acme', { capacityTokens: 5 });
+    const cache = new OverrideCache({
+      config: quotaConfig,
+      time,
+      read: async () => ({ overrides: table.map((o) => ({ ...o })), unreadable: [] }),
+    });
+    const limiter = new Limiter({
+      config: quotaConfig,
+      region: 'us-east-1',
+      store,
+      time,
+      overrides: cache,
+    });
+    const decide = async (key: string) => {
+      const waiting = cache.ready();
+      if (waiting !== undefined) await time.run(waiting);
+      return time.run(limiter.limit({ policyId: 'monthly', key, costTokens: 1 }));
+    };
+    const acme: boolean[] = [];
+    for (let i = 0; i < 7; i++) acme.push((await decide('acme')).allowed);
+    expect(acme).toEqual([true, true, true, true, true, false, false]);
+    const plain: boolean[] = [];
+    for (let i = 0; i < 4; i++) plain.push((await decide('plain')).allowed);
+    expect(plain).toEqual([true, true, true, false]);
+    // A day later, still this month: nothing came back (a quota does not refill).
+    await time.advance(86_400_000 / 4);
+    expect((await decide('acme')).allowed).toBe(false);
+    expect(
+      validateOverride(quotaConfig, { policy: 'monthly', key: 'x' }, { refillTokens: 5 }),
+    ).toEqual([
+      {
+        path: 'settings.refillTokens',
+        message: expect.stringMatching(/is a quota: it never refills/),
+      },
+    ]);
   });
 });
