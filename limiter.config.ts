@@ -49,12 +49,6 @@ export const config: LimiterConfig = {
       onStoreError: 'open',
     },
     {
-      // The monthly allowance of each API key, beside its 100-token burst.
-      id: 'api-monthly',
-      quota: { limit: 1_000_000, period: 'month' },
-      onStoreError: 'open',
-    },
-    {
       id: 'global-cap',
       capacityTokens: 5000,
       refillTokens: 2000,
@@ -67,6 +61,9 @@ export const config: LimiterConfig = {
     },
   ],
   // Each rule charges every one of its limits or none: a request is refused when any refuses.
+  // A monthly allowance per key is one more limit, e.g. a policy
+  // { id: 'api-monthly', quota: { limit: 1_000_000, period: 'month' } } charged by the API rules
+  // with the key's parts (docs/configuration.md, Quotas).
   rules: [
     {
       id: 'demo',
@@ -87,7 +84,6 @@ export const config: LimiterConfig = {
           onMissingKey: 'reject',
           cost: { bodyBytesPerToken: 65536, minTokens: 1, maxTokens: 10 },
         },
-        { policy: 'api-monthly', key: [{ header: 'x-api-key' }], onMissingKey: 'reject' },
         { policy: 'api-ip', key: [{ ip: true }] },
         { policy: 'global-cap', key: [{ constant: 'all' }] },
       ],
@@ -97,7 +93,6 @@ export const config: LimiterConfig = {
       match: { path: '/api/**' },
       limits: [
         { policy: 'api', key: [{ header: 'x-api-key' }], onMissingKey: 'ip' },
-        { policy: 'api-monthly', key: [{ header: 'x-api-key' }], onMissingKey: 'ip' },
         { policy: 'api-ip', key: [{ ip: true }] },
         { policy: 'global-cap', key: [{ constant: 'all' }] },
       ],

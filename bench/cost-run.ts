@@ -25,7 +25,7 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import type { CloudFrontRequest, CloudFrontRequestEvent, CloudFrontResponse } from 'aws-lambda';
+import type { CloudFrontRequest, CloudFrontResponse } from 'aws-lambda';
 import { resolveConfig } from '../functions/config/resolve';
 import type { LimiterConfig, PolicyConfig } from '../functions/config/schema';
 import { composeEdgeContainer, type EdgeContainer } from '../functions/edge/handler';
@@ -57,7 +57,7 @@ import {
 } from './cost-variants';
 import { billedTraffic, diffCounts } from './counting-proxy';
 import { BENCH_REGIONS } from './decision-cost';
-import { BENCH_TABLE } from './harness';
+import { BENCH_TABLE, viewerRequestEvent } from './harness';
 import { startStoreChild } from './store-child';
 
 /** The policy the workloads charge, and the rule that reaches it. */
@@ -89,16 +89,24 @@ export async function measureCost(sizes: CostSizes): Promise<CostResult> {
   };
   const store = await startStoreChild(regions, BENCH_TABLE);
   const cases: CostCase[] = [];
+  // Each case starts an hour after the one before on its clock: the shared buckets (the
+  // client IP's, the global cap) are full again, and no case's clock runs behind items an
+  // earlier case wrote (a clock behind a checkpoint reads it as written in the future).
+  const firstStartMs = Math.ceil(Date.now() / 60_000) * 60_000;
   try {
     for (const variant of COST_VARIANTS) {
       if (sizes.variants !== undefined && !sizes.variants.includes(variant.id)) continue;
-      cases.push(await runCostCase(store, regions, variant, sizes, duration, fixed));
+      const startMs = firstStartMs + cases.length * CASE_SPACING_MS;
+      cases.push(await runCostCase(store, regions, variant, sizes, duration, fixed, startMs));
     }
   } finally {
     await store.stop();
   }
   return { regions, sizes, duration, fixed, series, watch, cases };
 }
+
+/** Virtual time between the starts of two cases (ms): far more than a case runs. */
+const CASE_SPACING_MS = 3_600_000;
 
 /** The project's config on the bench regions and table, leases as the variant says. */
 export function costConfig(regions: readonly string[], variant: CostVariant): LimiterConfig {
@@ -139,11 +147,11 @@ async function runCostCase(
   sizes: CostSizes,
   duration: DurationModel,
   fixed: FixedMonthly,
+  startMs: number,
 ): Promise<CostCase> {
   const workload = COST_WORKLOADS.find((w) => w.id === variant.workload) as CostWorkload;
   const config = resolveConfig(costConfig(regions, variant));
   const stepMs = 1000 / (sizes.requestsPerSecondPerContainer * regions.length);
-  const startMs = Math.ceil(Date.now() / 60_000) * 60_000;
   let tick = 0;
   const clock = () => Math.floor(startMs + tick * stepMs);
   const containers: EdgeContainer[] = regions.map((region) =>
@@ -185,7 +193,13 @@ async function runCostCase(
       }
       const container = containers[i % containers.length] as EdgeContainer;
       const key = `${keyPrefix}-k${Math.floor(i / containers.length) % workload.keys}`;
-      const event = viewerRequestEvent(key);
+      const event = viewerRequestEvent({
+        uri: REQUEST_PATH,
+        apiKey: key,
+        clientIp: '203.0.113.7',
+        requestId: randomUUID(),
+        userAgent: 'cost-bench/1.0',
+      });
       const callsBefore = container.limiter.counters.reads + container.limiter.counters.writes;
       capture.into(measuring ? request : discarded);
       const cpuBefore = process.cpuUsage();
@@ -272,35 +286,6 @@ function count(usage: Usage, cpuMicros: number, billedMs: number): void {
 function cpuMicrosSince(before: NodeJS.CpuUsage): number {
   const d = process.cpuUsage(before);
   return d.user + d.system;
-}
-
-/** A CloudFront viewer-request event for the API rule. */
-function viewerRequestEvent(apiKey: string): CloudFrontRequestEvent {
-  return {
-    Records: [
-      {
-        cf: {
-          config: {
-            distributionDomainName: 'd111111abcdef8.cloudfront.net',
-            distributionId: 'EDFDVBD6EXAMPLE',
-            eventType: 'viewer-request',
-            requestId: randomUUID(),
-          },
-          request: {
-            clientIp: '203.0.113.7',
-            headers: {
-              host: [{ key: 'Host', value: 'd111111abcdef8.cloudfront.net' }],
-              'x-api-key': [{ key: 'x-api-key', value: apiKey }],
-              'user-agent': [{ key: 'User-Agent', value: 'cost-bench/1.0' }],
-            },
-            method: 'GET',
-            querystring: '',
-            uri: REQUEST_PATH,
-          },
-        },
-      },
-    ],
-  };
 }
 
 function originResponse(): CloudFrontResponse {

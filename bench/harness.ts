@@ -8,6 +8,7 @@
  */
 
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { CloudFrontRequestEvent } from 'aws-lambda';
 import { assertConfig, type LimiterConfig, type PolicyConfig } from '../functions/config/schema';
 import { createDynamoDbClient } from '../functions/store/client';
 import { DynamoDbStore } from '../functions/store/dynamodb-store';
@@ -132,4 +133,39 @@ export function benchConfig(
     defaultRule: undefined,
     runtime: { ...config.runtime, ...runtime },
   });
+}
+
+/** A CloudFront viewer-request `GET` as the benchmarks send it. */
+export function viewerRequestEvent(request: {
+  readonly uri: string;
+  readonly apiKey: string;
+  readonly clientIp: string;
+  readonly requestId: string;
+  readonly userAgent: string;
+}): CloudFrontRequestEvent {
+  return {
+    Records: [
+      {
+        cf: {
+          config: {
+            distributionDomainName: 'd111111abcdef8.cloudfront.net',
+            distributionId: 'EDFDVBD6EXAMPLE',
+            eventType: 'viewer-request',
+            requestId: request.requestId,
+          },
+          request: {
+            clientIp: request.clientIp,
+            headers: {
+              host: [{ key: 'Host', value: 'd111111abcdef8.cloudfront.net' }],
+              'x-api-key': [{ key: 'x-api-key', value: request.apiKey }],
+              'user-agent': [{ key: 'User-Agent', value: request.userAgent }],
+            },
+            method: 'GET',
+            querystring: '',
+            uri: request.uri,
+          },
+        },
+      },
+    ],
+  };
 }

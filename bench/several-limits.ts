@@ -12,7 +12,6 @@
  * a new viewer address on every request: every bucket but the global cap is
  * new).
  */
-import type { CloudFrontRequestEvent } from 'aws-lambda';
 import type { LimiterConfig, RuleConfig } from '../functions/config/schema';
 import {
   applySlotWrite,
@@ -27,6 +26,7 @@ import { Limiter } from '../functions/limiter/limiter';
 import { type BucketStore, StoreConflictError, type TakeResult } from '../functions/store/types';
 import { config as projectConfig } from '../limiter.config';
 import { VirtualTime } from '../sim/virtual-time';
+import { viewerRequestEvent } from './harness';
 import { percentile } from './stats';
 
 /** One workload under one rule. */
@@ -128,33 +128,6 @@ function firstLimitOnly(config: LimiterConfig): LimiterConfig {
   };
 }
 
-function viewerEvent(uri: string, apiKey: string, clientIp: string): CloudFrontRequestEvent {
-  return {
-    Records: [
-      {
-        cf: {
-          config: {
-            distributionDomainName: 'd111111abcdef8.cloudfront.net',
-            distributionId: 'EDFDVBD6EXAMPLE',
-            eventType: 'viewer-request',
-            requestId: 'bench',
-          },
-          request: {
-            clientIp,
-            method: 'GET',
-            uri,
-            querystring: '',
-            headers: {
-              host: [{ key: 'Host', value: 'api.example.com' }],
-              'x-api-key': [{ key: 'x-api-key', value: apiKey }],
-            },
-          },
-        },
-      },
-    ],
-  };
-}
-
 async function runWorkload(
   config: LimiterConfig,
   workload: SeveralLimitsRow['workload'],
@@ -178,7 +151,14 @@ async function runWorkload(
     const ip =
       workload === 'busy-key' ? '192.0.2.10' : `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
     const startMs = time.now();
-    const answer = await time.run(handler(viewerEvent('/api/items', key, ip)));
+    const event = viewerRequestEvent({
+      uri: '/api/items',
+      apiKey: key,
+      clientIp: ip,
+      requestId: `bench-${i}`,
+      userAgent: 'limits-bench/1.0',
+    });
+    const answer = await time.run(handler(event));
     waits.push(time.now() - startMs);
     if (answer != null && !('status' in answer)) admitted += 1;
     // A viewer-trigger container serves one request at a time; the next arrives a gap later.

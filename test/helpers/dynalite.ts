@@ -24,7 +24,10 @@ import {
   type CreateTableCommandInput,
   DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
+import { createHttpTransport } from '../../functions/store/http-transport';
+import { SdkTransport } from '../../functions/store/sdk-transport';
 import { bucketTableDefinition } from '../../functions/store/table';
+import type { DynamoDbTransport } from '../../functions/store/transport';
 
 const require = createRequire(import.meta.url);
 const dynalite = require('dynalite') as (options: { createTableMs?: number }) => http.Server;
@@ -111,3 +114,24 @@ export async function startDynalite(options: StartDynaliteOptions = {}): Promise
   }
   return { endpoint, port, tableName: tables[0] ?? DEFAULT_TEST_TABLE, client, createTable, stop };
 }
+
+/** A transport of `db` and how to close it. */
+export type TransportOf = (db: LocalDynamo) => { transport: DynamoDbTransport; close(): void };
+
+/** Both transports the store speaks over (the SDK client and the edge's light one), by name. */
+export const TRANSPORTS: [string, TransportOf][] = [
+  ['SDK client', (db) => ({ transport: new SdkTransport(db.client), close: () => undefined })],
+  [
+    'light HTTP transport',
+    (db) => {
+      // A budget far above the tests' needs: a timed-out write would not be the semantics tested.
+      const transport = createHttpTransport({
+        region: 'us-east-1',
+        endpoint: db.endpoint,
+        credentials: LOCAL_CREDENTIALS,
+        budgetMs: 30_000,
+      });
+      return { transport, close: () => transport.destroy() };
+    },
+  ],
+];

@@ -14,33 +14,11 @@ import {
   viewOf,
 } from '../../functions/core';
 import { DynamoDbStore } from '../../functions/store/dynamodb-store';
-import { createHttpTransport } from '../../functions/store/http-transport';
-import { SdkTransport } from '../../functions/store/sdk-transport';
 import type { DynamoDbTransport } from '../../functions/store/transport';
 import { StoreConflictError, StoreError } from '../../functions/store/types';
-import { LOCAL_CREDENTIALS, type LocalDynamo, startDynalite } from '../helpers/dynalite';
+import { type LocalDynamo, startDynalite, TRANSPORTS } from '../helpers/dynalite';
 
 const policy = { capacityTokens: 3, refillTokens: 1, refillIntervalMs: 1000 };
-
-/** A transport of `db` and how to close it. */
-type TransportOf = (db: LocalDynamo) => { transport: DynamoDbTransport; close(): void };
-
-const TRANSPORTS: [string, TransportOf][] = [
-  ['SDK client', (db) => ({ transport: new SdkTransport(db.client), close: () => undefined })],
-  [
-    'light HTTP transport',
-    (db) => {
-      // A budget far above the test's needs: a timed-out write would not be the semantics tested.
-      const transport = createHttpTransport({
-        region: 'us-east-1',
-        endpoint: db.endpoint,
-        credentials: LOCAL_CREDENTIALS,
-        budgetMs: 30_000,
-      });
-      return { transport, close: () => transport.destroy() };
-    },
-  ],
-];
 
 describe.each(TRANSPORTS)('DynamoDbStore on dynalite, over the %s', (_name, transportOf) => {
   let db: LocalDynamo;

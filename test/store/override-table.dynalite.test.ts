@@ -5,33 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbStore } from '../../functions/store/dynamodb-store';
-import { createHttpTransport } from '../../functions/store/http-transport';
 import {
   OVERRIDES_PK,
   OverrideTable,
   TOMBSTONE_TTL_SECONDS,
 } from '../../functions/store/override-table';
-import { SdkTransport } from '../../functions/store/sdk-transport';
 import type { DynamoDbTransport } from '../../functions/store/transport';
-import { LOCAL_CREDENTIALS, type LocalDynamo, startDynalite } from '../helpers/dynalite';
-
-type TransportOf = (db: LocalDynamo) => { transport: DynamoDbTransport; close(): void };
-
-const TRANSPORTS: [string, TransportOf][] = [
-  ['SDK client', (db) => ({ transport: new SdkTransport(db.client), close: () => undefined })],
-  [
-    'light HTTP transport',
-    (db) => {
-      const transport = createHttpTransport({
-        region: 'us-east-1',
-        endpoint: db.endpoint,
-        credentials: LOCAL_CREDENTIALS,
-        budgetMs: 30_000,
-      });
-      return { transport, close: () => transport.destroy() };
-    },
-  ],
-];
+import { type LocalDynamo, startDynalite, TRANSPORTS } from '../helpers/dynalite';
 
 const BY = 'arn:aws:iam::111111111111:role/oncall';
 const AT = Date.UTC(2026, 0, 1);
