@@ -150,6 +150,8 @@ export async function accuracySection(): Promise<string> {
     }
   }
 
+  const escrow = await escrowSection();
+
   return [
     `Every scenario, seed 1 (\`npm run simulate\`; \`--json\` prints the same figures):`,
     '',
@@ -195,6 +197,95 @@ export async function accuracySection(): Promise<string> {
       ],
       seeded,
     ),
+    '',
+    escrow,
+  ].join('\n');
+}
+
+/** Tokens requested and admitted by `region` in `[fromMs, toMs)` under each strategy. */
+function servedIn(
+  run: Awaited<ReturnType<typeof runScenario>>,
+  region: string,
+  fromMs: number,
+  toMs: number,
+): { requested: number; admitted: Map<StrategyName, number> } {
+  let requested = 0;
+  const admitted = new Map<StrategyName, number>();
+  run.trace.forEach((r, i) => {
+    if (r.region !== region || r.atMs < fromMs || r.atMs >= toMs) return;
+    requested += r.costTokens;
+    for (const [name, allowed] of run.decisions) {
+      if (allowed[i]) admitted.set(name, (admitted.get(name) ?? 0) + r.costTokens);
+    }
+  });
+  return { requested, admitted };
+}
+
+/** The escrow tables: every scenario over many seeds, and what a cut-off region serves. */
+async function escrowSection(): Promise<string> {
+  const strategies: StrategyName[] = ['escrow', 'checkpoint-merge', 'static-split'];
+  const rows: (string | number)[][] = [];
+  for (const spec of SCENARIOS) {
+    const runs: StrategyResult[][] = [];
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      runs.push([...(await runScenario(spec, { seed, seriesPoints: 2, strategies })).results]);
+    }
+    const all = (strategy: StrategyName) => runs.map((results) => of(results, strategy));
+    const mean = (strategy: StrategyName) =>
+      pct(all(strategy).reduce((sum, r) => sum + r.admittedPercentOfIdeal, 0) / SEEDS);
+    const worstExcess = (strategy: StrategyName) =>
+      Math.max(...all(strategy).map((r) => r.worstWindowExcessTokens)).toFixed(2);
+    rows.push([
+      spec.name,
+      worstExcess('escrow'),
+      mean('escrow'),
+      pct(Math.min(...all('escrow').map((r) => r.admittedPercentOfIdeal))),
+      worstExcess('checkpoint-merge'),
+      mean('checkpoint-merge'),
+      worstExcess('static-split'),
+      mean('static-split'),
+    ]);
+  }
+
+  const cut = byName('partition-lag200');
+  const partition = cut.partitions![0]!;
+  const isolated = partition.isolated[0]!;
+  const run = await runScenario(cut, { seed: 1, seriesPoints: 2 });
+  const inCut = servedIn(run, isolated, partition.startMs, partition.endMs);
+  const everywhere = cut.regions.map((r) => servedIn(run, r, partition.startMs, partition.endMs));
+  const cutMs = partition.endMs - partition.startMs;
+  const envelope =
+    cut.policy.capacityTokens + (cut.policy.refillTokens * cutMs) / cut.policy.refillIntervalMs;
+  const partitionRows = (['exact', 'escrow', 'checkpoint-merge', 'static-split'] as const).map(
+    (name) => [
+      name,
+      inCut.admitted.get(name) ?? 0,
+      everywhere.reduce((sum, s) => sum + (s.admitted.get(name) ?? 0), 0),
+    ],
+  );
+
+  return [
+    '**Escrow.**',
+    '',
+    `Over ${SEEDS} seeds per scenario (\`npm run simulate -- --scenario NAME --seeds ${SEEDS} --json\`): the worst worst-window excess over every seed (tokens; 0 = never above \`C + R·|W|\`) and the admitted tokens as % of the ideal (mean over seeds; for escrow also the lowest seed), escrow beside ours with \`eventual\` consistency (the core, \`checkpoint-merge\`) and the static split:`,
+    '',
+    markdownTable(
+      [
+        'scenario',
+        'escrow: worst excess',
+        'escrow: % of ideal',
+        'escrow: lowest seed %',
+        'eventual (core): worst excess',
+        'eventual (core): % of ideal',
+        'static split: worst excess',
+        'static split: % of ideal',
+      ],
+      rows,
+    ),
+    '',
+    `While ${isolated} is cut off (\`partition-lag200\`, seed 1, ${cutMs / 1000} s): it asked for ${inCut.requested} tokens; what it admitted, and what all regions admitted together in the cut (the exact bucket's envelope over the cut is C + R·${cutMs / 1000} s = ${envelope}):`,
+    '',
+    markdownTable([`strategy`, `${isolated} admitted`, 'all regions admitted'], partitionRows),
   ].join('\n');
 }
 

@@ -34,6 +34,7 @@ const COLOURS: Readonly<Record<StrategyName, string>> = {
   independent: '#D55E00',
   'static-split': '#009E73',
   'pn-counter': '#CC79A7',
+  escrow: '#E69F00',
 };
 
 /** Line styles: ours solid and thick, the others in dashes of their own. */
@@ -44,6 +45,7 @@ const STYLES: Readonly<Record<StrategyName, string>> = {
   independent: 'stroke-width="2" stroke-dasharray="6 3"',
   'static-split': 'stroke-width="2" stroke-dasharray="2 3"',
   'pn-counter': 'stroke-width="2" stroke-dasharray="10 3 2 3"',
+  escrow: 'stroke-width="3" stroke-dasharray="12 4"',
 };
 
 /** Short names for the labels at the lines' ends. */
@@ -54,6 +56,7 @@ const SHORT_LABELS: Readonly<Record<StrategyName, string>> = {
   independent: 'independent',
   'static-split': 'static split',
   'pn-counter': 'PN-counter',
+  escrow: 'escrow',
 };
 
 /** A stretch of the scenario to shade (a partition), in the scenario's ms. */

@@ -15,6 +15,8 @@
  * - `pn-counter`: the tempting CRDT (docs/design.md, "Why not one shared counter"): per-region consumed
  *   counters, `available = min(C, C + R·t − Σ consumed)`; replicated with the
  *   same lag as ours. The cap applies only on read, so idle time banks tokens.
+ * - `escrow`: the core's escrow CRDT: C and R split into rights per region,
+ *   admitted from own rights only, moved towards demand (escrow-strategy.ts).
  */
 
 import {
@@ -26,6 +28,7 @@ import {
   type View,
 } from '../functions/core';
 import { TokenBucket } from './bucket-math';
+import { EscrowStrategy } from './escrow-strategy';
 import { LimiterStrategy } from './limiter-strategy';
 import { ReplicatedStore } from './network';
 import type { ScenarioSpec, SimRequest, StrategyName } from './types';
@@ -227,5 +230,7 @@ export function createStrategy(name: StrategyName, spec: ScenarioSpec, seed: num
       return new PerRegionStrategy(name, spec);
     case 'pn-counter':
       return new PnCounterStrategy(spec, seed);
+    case 'escrow':
+      return new EscrowStrategy(spec, seed);
   }
 }

@@ -103,6 +103,7 @@ export const STRATEGY_NAMES = [
   'independent',
   'static-split',
   'pn-counter',
+  'escrow',
 ] as const;
 
 /** A strategy's name. */
@@ -116,6 +117,7 @@ export const STRATEGY_LABELS: Readonly<Record<StrategyName, string>> = {
   independent: 'independent full bucket per region',
   'static-split': 'static split: C/N and R/N per region',
   'pn-counter': 'naive PN-counter bucket (min(C, adds − consumes))',
+  escrow: 'escrow: C and R split into rights per region, moved towards demand',
 };
 
 /** The figures of one strategy on one scenario. */
