@@ -49,11 +49,11 @@ describe('overrides set with the command, in every region', () => {
       },
     );
 
-  /** Resolves with how long after `sinceMs` every region met `condition`; fails after the deadline. */
-  async function everyRegion(
-    condition: (region: string) => Promise<boolean>,
-    sinceMs: number,
-  ): Promise<number> {
+  /**
+   * Resolves once every region meets `condition`; fails when one has not
+   * within the documented bound (plus room for a busy machine).
+   */
+  async function everyRegion(condition: (region: string) => Promise<boolean>): Promise<void> {
     await Promise.all(
       REGIONS.map((region) =>
         waitFor(
@@ -63,10 +63,9 @@ describe('overrides set with the command, in every region', () => {
         ),
       ),
     );
-    return Date.now() - sinceMs;
   }
 
-  it('denies a key at every edge, then lets it through again once deleted', async () => {
+  it('denies a key at every edge, then limits it as configured again once deleted', async () => {
     const key = 'e2e-override-deny';
     for (const region of REGIONS) {
       expect((await edgeGet(local, region, '/demo/x', key)).status).toBe(200);
@@ -81,12 +80,9 @@ describe('overrides set with the command, in every region', () => {
       reason: 'e2e incident',
       updatedBy: 'unauthenticated:e2e',
     });
-    const setAt = Date.now();
-    const tookMs = await everyRegion(
+    await everyRegion(
       async (region) => (await edgeGet(local, region, '/demo/x', key)).status === 403,
-      setAt,
     );
-    expect(tookMs).toBeLessThanOrEqual(BOUND_MS + SLACK_MS);
 
     const listed = await limits('list');
     expect(listed.code, listed.stderr).toBe(0);
@@ -96,10 +92,10 @@ describe('overrides set with the command, in every region', () => {
 
     const deleted = await limits('delete', 'demo', key, '--reason', 'resolved');
     expect(deleted.code, deleted.stderr).toBe(0);
-    const deletedAt = Date.now();
-    await everyRegion(
-      async (region) => (await edgeGet(local, region, '/demo/x', key)).status === 200,
-      deletedAt,
+    // Limited again, not denied: a 200, or a 429 when the polling above spent the key's
+    // bucket (its level then says how long; the deny no longer decides).
+    await everyRegion(async (region) =>
+      [200, 429].includes((await edgeGet(local, region, '/demo/x', key)).status),
     );
   });
 
@@ -108,11 +104,10 @@ describe('overrides set with the command, in every region', () => {
     const capacity = policyOf(local.config, 'demo').capacityTokens;
     const set = await limits('set', 'demo', key, '--factor', '10');
     expect(set.code, set.stderr).toBe(0);
-    const setAt = Date.now();
     await everyRegion(async (region) => {
       const peeks = await peekAll(local, 'demo', key);
       return peeks.find((p) => p.region === region)?.answer.limit === capacity * 10;
-    }, setAt);
+    });
   });
 
   it('refuses an invalid override with every problem, and changes nothing', async () => {
