@@ -217,7 +217,9 @@ export class Limiter {
   async limit(request: LimitRequest): Promise<LimitResult> {
     const resolved = this.#resolve(request);
     const outcome = await this.#run(resolved, request.costTokens, true);
-    return this.#decided(resolved.policy, outcome);
+    const result = this.#decided(resolved.policy, outcome);
+    this.#afterDecision();
+    return result;
   }
 
   /**
@@ -256,7 +258,9 @@ export class Limiter {
       if (known === undefined) continue;
       // A shadow policy's refusal refuses nothing: it is decided with the others.
       if (shapeResult(r.policy, known, this.#time.now()).allowed) continue;
-      return { allowed: false, results: [this.#decided(r.policy, known)], decidedBy: 0 };
+      const refused = this.#decided(r.policy, known);
+      this.#afterDecision();
+      return { allowed: false, results: [refused], decidedBy: 0 };
     }
     const outcomes = await Promise.all(resolved.map((r) => this.#run(r, r.costTokens, true)));
     const results = outcomes.map((o, i) => this.#decided((resolved[i] as Resolved).policy, o));
@@ -266,16 +270,21 @@ export class Limiter {
       const longest = decidedBy < 0 ? undefined : results[decidedBy];
       if (longest === undefined || r.retryAfterMs > longest.retryAfterMs) decidedBy = i;
     });
-    if (decidedBy < 0) return { allowed: true, results, decidedBy: 0 };
-    outcomes.forEach((outcome, i) => {
-      if (!outcome.decision.allowed) return;
-      const r = resolved[i] as Resolved;
-      this.counters.refundedTokens += this.#pipeline.refund(r.policy, r.bucketId, outcome);
-    });
-    return { allowed: false, results, decidedBy };
+    if (decidedBy >= 0) {
+      outcomes.forEach((outcome, i) => {
+        if (!outcome.decision.allowed) return;
+        const r = resolved[i] as Resolved;
+        this.counters.refundedTokens += this.#pipeline.refund(r.policy, r.bucketId, outcome);
+      });
+    }
+    // One pass of pending writes per request, whatever its number of limits.
+    this.#afterDecision();
+    return decidedBy < 0
+      ? { allowed: true, results, decidedBy: 0 }
+      : { allowed: false, results, decidedBy };
   }
 
-  /** Counts and reports one limit's decision, and shapes it. */
+  /** Counts and reports one limit's decision, and shapes it; the caller then starts the pending writes once. */
   #decided(policy: ResolvedPolicy, outcome: Outcome): LimitResult {
     const result = shapeResult(policy, outcome, this.#time.now());
     this.counters.decisions += 1;
@@ -286,7 +295,6 @@ export class Limiter {
       outcome: outcomeOf(outcome, result),
       remainingRatio: Math.min(1, result.remainingTokens / result.limitTokens),
     });
-    this.#afterDecision();
     return result;
   }
 
