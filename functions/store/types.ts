@@ -4,7 +4,7 @@
  * the only code that speaks DynamoDB; tests and the simulator may provide
  * other implementations.
  */
-import type { SlotItem, SlotWrite, TakeWrite } from '../core';
+import type { EscrowItem, SlotItem, SlotWrite, TakeWrite } from '../core';
 
 /** Options of a read. */
 export interface ReadOptions {
@@ -52,6 +52,27 @@ export interface BucketStore {
     take: TakeWrite,
     options?: { readonly abortSignal?: AbortSignal },
   ): Promise<TakeResult>;
+  /**
+   * Every escrow item of `bucketId` in this replica (docs/escrow.md: one item
+   * per region, written only through that region's replica), in any order.
+   * Items that cannot be decoded are skipped (and reported), never invented.
+   * A store without it cannot serve `escrow` policies: the limiter refuses
+   * such a config when it is built.
+   */
+  readEscrow?(bucketId: string, options?: ReadOptions): Promise<EscrowItem[]>;
+  /**
+   * Stores `item` as its region's escrow item when the stored one's version
+   * is `item.v - 1` (no item counts as version 0), replacing every field.
+   * Rejects with {@link EscrowConflictError} otherwise; nothing is written then.
+   */
+  writeEscrow?(bucketId: string, item: EscrowItem, options?: EscrowWriteOptions): Promise<void>;
+}
+
+/** Options of {@link BucketStore.writeEscrow}. */
+export interface EscrowWriteOptions {
+  readonly abortSignal?: AbortSignal;
+  /** Expiry of the item, epoch seconds (a quota's period end plus an hour); none: it never expires. */
+  readonly ttlEpochSeconds?: number;
 }
 
 /** What a take found and left. */
@@ -85,5 +106,20 @@ export class StoreConflictError extends StoreError {
     options?: { cause?: unknown },
   ) {
     super('conditional write rejected: the slot changed since it was read', 'conflict', options);
+  }
+}
+
+/**
+ * An escrow write's condition failed: another writer of the same region (a
+ * second container) wrote the item first. `current` is the stored item when
+ * the store returned it (DynamoDB's `ReturnValuesOnConditionCheckFailure`).
+ */
+export class EscrowConflictError extends StoreError {
+  override readonly name = 'EscrowConflictError';
+  constructor(
+    readonly current: EscrowItem | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super('escrow write rejected: the item changed since it was read', 'conflict', options);
   }
 }
