@@ -26,8 +26,16 @@ import { validateDeployment } from './validate-deployment';
 /** What a policy does when the store times out, throttles or fails (docs/design.md, Failure semantics). */
 export type StoreErrorMode = 'open' | 'closed' | 'local';
 
-/** `eventual`: a slot per region on the global table; `strong`: one slot on the MRSC table. */
-export type ConsistencyMode = 'eventual' | 'strong';
+/**
+ * `eventual`: a slot per region on the global table, merged on read;
+ * `escrow`: the bucket's capacity and refill split into rights held by each
+ * region (docs/escrow.md), never over-admitting across regions; `strong`: one
+ * slot on the MRSC table.
+ */
+export type ConsistencyMode = 'eventual' | 'escrow' | 'strong';
+
+/** The consistency modes, as configured. */
+export const CONSISTENCY_MODES: readonly ConsistencyMode[] = ['eventual', 'escrow', 'strong'];
 
 /**
  * How clients get the `RateLimit` and `RateLimit-Policy` headers of requests
@@ -571,8 +579,11 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
     if (p.onStoreError !== undefined && !['open', 'closed', 'local'].includes(p.onStoreError)) {
       add(`${at}.onStoreError`, `must be open, closed or local (got "${p.onStoreError}")`);
     }
-    if (p.consistency !== undefined && !['eventual', 'strong'].includes(p.consistency)) {
-      add(`${at}.consistency`, `must be eventual or strong (got "${p.consistency}")`);
+    if (p.consistency !== undefined && !CONSISTENCY_MODES.includes(p.consistency)) {
+      add(`${at}.consistency`, `must be eventual, escrow or strong (got "${p.consistency}")`);
+    }
+    if (p.consistency === 'escrow') {
+      for (const [path, m] of escrowProblems(p)) add(`${at}${path}`, m);
     }
     if (p.localShare !== undefined && !(p.localShare > 0 && p.localShare <= 1)) {
       add(`${at}.localShare`, `must be in (0, 1] (got ${p.localShare})`);
@@ -951,4 +962,29 @@ function validateApiAccess(
       );
     }
   }
+}
+
+/**
+ * What an `escrow` policy may not use: the `local` failure mode (a container
+ * admitting on its own would spend rights no region holds) and leases (not
+ * built for escrow yet), and watched keys (the reconciler reads slot items).
+ */
+function escrowProblems(p: PolicyConfig): [string, string][] {
+  const problems: [string, string][] = [];
+  if (p.onStoreError === 'local') {
+    problems.push([
+      '.onStoreError',
+      'cannot be local with consistency escrow: a container admitting on its own would spend rights no region holds; use closed or open',
+    ]);
+  }
+  if (p.lease !== undefined && p.lease !== false) {
+    problems.push([
+      '.lease',
+      'is not supported with consistency escrow (every admission is one write)',
+    ]);
+  }
+  if ((p.watchKeys ?? []).length > 0) {
+    problems.push(['.watchKeys', 'is not supported with consistency escrow']);
+  }
+  return problems;
 }

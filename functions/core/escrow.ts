@@ -303,6 +303,34 @@ export interface EscrowTakeInput {
   readonly nowMs: number;
   /** Demand to publish with the write (milli-tokens per second). @default the item's */
   readonly demandMilli?: number;
+  /** Whole tokens this region took earlier and gives back ({@link escrowCredited}). @default 0 */
+  readonly creditTokens?: number;
+}
+
+/**
+ * The rights with `creditTokens` whole tokens this region took earlier given
+ * back to its level, capped at its capacity right: a request admitted by one
+ * limit and refused by another, or a take whose request was answered by a
+ * failure mode. Safe because they were taken out of the region's own level
+ * (they only return what left it) and are given back once, by the container
+ * that took them; a credit never written is under-admission only.
+ */
+export function escrowCredited(
+  policy: BucketPolicy,
+  rights: EscrowRights,
+  creditTokens: number,
+): EscrowRights {
+  if (!Number.isSafeInteger(creditTokens) || creditTokens < 0) {
+    throw new RangeError(`credit must be a non-negative integer (got ${String(creditTokens)})`);
+  }
+  if (creditTokens === 0) return rights;
+  const level = Math.min(rights.base.cap, rights.base.level + creditTokens * scale(policy));
+  const base: EscrowItem = {
+    ...rights.base,
+    level,
+    rem: level >= rights.base.cap ? 0 : rights.base.rem,
+  };
+  return { ...rights, levelScaled: level, base };
 }
 
 /**
@@ -317,7 +345,11 @@ export function escrowTake(input: EscrowTakeInput): EscrowDecision {
   if (!Number.isSafeInteger(costTokens) || costTokens <= 0) {
     throw new RangeError(`cost must be a positive integer (got ${String(costTokens)})`);
   }
-  const rights = escrowRightsAt(policy, input.regions, input.view, input.region, input.nowMs);
+  const rights = escrowCredited(
+    policy,
+    escrowRightsAt(policy, input.regions, input.view, input.region, input.nowMs),
+    input.creditTokens ?? 0,
+  );
   const cost = costTokens * scale(policy);
   const before = rights.levelScaled;
   if (before < cost) {
@@ -365,6 +397,8 @@ export interface EscrowWriteInput {
   readonly gifts?: readonly EscrowGift[];
   /** Demand to publish (milli-tokens per second). @default the item's */
   readonly demandMilli?: number;
+  /** Whole tokens this region took earlier and gives back ({@link escrowCredited}). @default 0 */
+  readonly creditTokens?: number;
 }
 
 /** Thrown when a gift gives what the region does not hold, or to a region that is not listed. */
@@ -385,7 +419,11 @@ export class InvalidEscrowGiftError extends Error {
  */
 export function escrowWrite(input: EscrowWriteInput): EscrowItem {
   const { policy, regions, region } = input;
-  const rights = escrowRightsAt(policy, regions, input.view, region, input.nowMs);
+  const rights = escrowCredited(
+    policy,
+    escrowRightsAt(policy, regions, input.view, region, input.nowMs),
+    input.creditTokens ?? 0,
+  );
   let item = rights.base;
   const given: Record<string, EscrowTransfer> = { ...item.given };
   for (const gift of input.gifts ?? []) {
@@ -466,6 +504,22 @@ export function observeDemand(
     perSecond: decayed.perSecond + (costTokens * Math.LN2 * 1000) / halfLifeMs,
     atMs: decayed.atMs,
   };
+}
+
+/**
+ * The demand an item published, decayed to `nowMs` from the item's time,
+ * with `addTokens` requested since (admitted or refused) observed at
+ * `nowMs`: a region's demand estimate kept in its own item, so every writer
+ * of the region (several containers) adds to one estimate.
+ */
+export function escrowDemandAt(
+  item: Pick<EscrowItem, 'dm' | 'at'>,
+  nowMs: number,
+  addTokens = 0,
+  halfLifeMs = DEFAULT_DEMAND_HALF_LIFE_MS,
+): DemandEstimate {
+  const published = demandAt({ perSecond: item.dm / 1000, atMs: item.at }, nowMs, halfLifeMs);
+  return addTokens > 0 ? observeDemand(published, nowMs, addTokens, halfLifeMs) : published;
 }
 
 /** A demand estimate as published in an item (milli-tokens per second). */

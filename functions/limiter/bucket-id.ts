@@ -86,3 +86,37 @@ export function bucketGeneration(
   const v = version ?? 1;
   return interval === DEFAULT_GENERATION_INTERVAL_MS ? `${v}` : `${v}.i${interval}`;
 }
+
+/** Characters of the split's hash in an escrow generation. */
+const ESCROW_TAG_CHARS = 8;
+
+/**
+ * The generation of an `escrow` bucket: the policy's, tagged with a hash of
+ * what its rights split (capacity, refill, interval, the region list), before
+ * a quota's period suffix (`.q<start>`, which stays last). Escrow items hold
+ * shares of one `C` and `R` among those regions; items written under another
+ * split would hold rights that no longer add up (over- or under-admitting),
+ * so a new capacity, a per-key override resizing the bucket, or a new region
+ * starts fresh items, full, like any new bucket.
+ */
+export function escrowGeneration(
+  generation: string,
+  bucket: {
+    readonly capacityTokens: number;
+    readonly refillTokens: number;
+    readonly refillIntervalMs: number;
+  },
+  regions: readonly string[],
+): string {
+  const split = JSON.stringify([
+    bucket.capacityTokens,
+    bucket.refillTokens,
+    bucket.refillIntervalMs,
+    regions,
+  ]);
+  const tag = `.e${createHash('sha256').update(split, 'utf8').digest('base64url').slice(0, ESCROW_TAG_CHARS)}`;
+  const quota = /\.q\d+$/.exec(generation);
+  return quota === null
+    ? `${generation}${tag}`
+    : `${generation.slice(0, quota.index)}${tag}${quota[0]}`;
+}

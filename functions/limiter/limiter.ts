@@ -27,8 +27,9 @@ import { InvalidConfigError, type LimiterConfig } from '../config/schema';
 import { validateCost } from '../core';
 import type { BucketStore } from '../store/types';
 import { BucketCache, type BucketState } from './bucket-cache';
-import { bucketIdOf, normaliseKey } from './bucket-id';
+import { bucketIdOf, escrowGeneration, normaliseKey } from './bucket-id';
 import { LimitRequestError } from './errors';
+import { EscrowBuckets } from './escrow-buckets';
 import { FailureModes } from './failure-modes';
 import { Flusher } from './flusher';
 import { leasedTokensValidAt, releaseLeases } from './leases';
@@ -85,6 +86,8 @@ export interface LimiterOptions {
   readonly viewCacheMs?: number;
   /** Shorthand for `runtime.maxBuckets`. */
   readonly maxBuckets?: number;
+  /** Least time between two background reads and rebalances of an escrow bucket (ms). @default 1000 */
+  readonly escrowRebalanceMs?: number;
   /** Refuse from the blocked-until bound without a store call (off only to measure its effect). @default true */
   readonly blockedCache?: boolean;
   /** Run-time overrides (overrides.ts): the effective policy of each key. @default none */
@@ -128,6 +131,7 @@ export class Limiter {
   readonly #flusher: Flusher;
   readonly #eventual: PolicyStore;
   readonly #strong: PolicyStore | undefined;
+  readonly #escrow: EscrowBuckets;
   readonly #overrides: OverrideSource | undefined;
 
   constructor(options: LimiterOptions) {
@@ -137,6 +141,26 @@ export class Limiter {
         {
           path: 'strong',
           message: 'a policy uses consistency "strong" but the limiter was given no strongStore',
+        },
+      ]);
+    }
+    const usesEscrow = [...config.policies.values()].some((p) => p.consistency === 'escrow');
+    if (
+      usesEscrow &&
+      (options.store.readEscrow === undefined || options.store.writeEscrow === undefined)
+    ) {
+      throw new InvalidConfigError([
+        {
+          path: 'policies',
+          message: 'a policy uses consistency "escrow" but the store keeps no escrow items',
+        },
+      ]);
+    }
+    if (usesEscrow && !config.config.regions.includes(options.region)) {
+      throw new InvalidConfigError([
+        {
+          path: 'regions',
+          message: `escrow splits rights over the regions; this limiter's region ${options.region} is not one of them`,
         },
       ]);
     }
@@ -171,6 +195,18 @@ export class Limiter {
     const storeOf = (policy: ResolvedPolicy): PolicyStore =>
       policy.consistency === 'strong' && this.#strong !== undefined ? this.#strong : this.#eventual;
     const now = () => this.#time.now();
+    this.#escrow = new EscrowBuckets({
+      now,
+      region: options.region,
+      regions: config.config.regions,
+      target: this.#eventual,
+      counters: this.counters,
+      metrics: this.#metrics,
+      log: this.#log,
+      maxBuckets: this.#runtime.maxBuckets,
+      viewCacheMs: this.#runtime.viewCacheMs,
+      ...defined({ rebalanceMs: options.escrowRebalanceMs }),
+    });
     this.#pipeline = new Pipeline({
       now,
       cache,
@@ -274,7 +310,10 @@ export class Limiter {
       outcomes.forEach((outcome, i) => {
         if (!outcome.decision.allowed) return;
         const r = resolved[i] as Resolved;
-        this.counters.refundedTokens += this.#pipeline.refund(r.policy, r.bucketId, outcome);
+        this.counters.refundedTokens +=
+          r.policy.consistency === 'escrow'
+            ? this.#escrow.refund(r.bucketId, outcome)
+            : this.#pipeline.refund(r.policy, r.bucketId, outcome);
       });
     }
     // One pass of pending writes per request, whatever its number of limits.
@@ -338,6 +377,7 @@ export class Limiter {
   /** Resolves once background work (pending writes, late writes, background leases) has settled. */
   async settled(): Promise<void> {
     await this.#pipeline.settled();
+    await this.#escrow.settled();
     await this.#flusher.settled();
   }
 
@@ -347,6 +387,9 @@ export class Limiter {
     consume: boolean,
   ): Promise<Outcome> {
     try {
+      if (policy.consistency === 'escrow') {
+        return await this.#escrow.run(policy, key, bucketId, costTokens, consume);
+      }
       return await this.#pipeline.run(policy, key, bucketId, costTokens, consume);
     } catch (error) {
       // Not the store's failure (those are the pipeline's to answer): a bug. Logged, and
@@ -379,10 +422,14 @@ export class Limiter {
     const effective = this.#overrides?.effective(policy, key) ?? policy;
     const costProblems = validateCost(effective.bucket, request.costTokens);
     if (costProblems.length > 0) throw new LimitRequestError('cost', costProblems.join('; '));
+    const generation =
+      effective.consistency === 'escrow'
+        ? escrowGeneration(effective.generation, effective.bucket, this.#config.config.regions)
+        : effective.generation;
     return {
       policy: effective,
       key,
-      bucketId: bucketIdOf(effective.id, effective.generation, key, maxKeyLength),
+      bucketId: bucketIdOf(effective.id, generation, key, maxKeyLength),
       costTokens: request.costTokens,
     };
   }

@@ -7,12 +7,15 @@
 import {
   applySlotWrite,
   applyTakeWrite,
+  type EscrowItem,
   type SlotItem,
   type SlotWrite,
   type TakeWrite,
 } from '../../functions/core';
 import {
   type BucketStore,
+  EscrowConflictError,
+  type EscrowWriteOptions,
   type ReadOptions,
   StoreConflictError,
   StoreError,
@@ -20,12 +23,21 @@ import {
   type TakeResult,
 } from '../../functions/store/types';
 
+/** A call of the store. */
+type Operation = keyof MemoryStore['calls'] | keyof MemoryStore['escrowCalls'];
+
 /** How the store misbehaves: fail with a kind, or never answer. */
 export type Fault = Exclude<StoreErrorKind, 'conflict'> | 'hang';
 
 export class MemoryStore implements BucketStore {
   readonly items = new Map<string, SlotItem>();
   readonly calls = { readView: 0, readSlot: 0, applyWrite: 0, applyTake: 0 };
+  /** Calls of the escrow methods (apart, so tests of slot buckets compare `calls` whole). */
+  readonly escrowCalls = { readEscrow: 0, writeEscrow: 0 };
+  /** Escrow items: bucket id → region → item. */
+  readonly escrowItems = new Map<string, Map<string, EscrowItem>>();
+  /** Expiry written with each escrow item (bucket id|region → epoch seconds or undefined). */
+  readonly escrowTtls = new Map<string, number | undefined>();
   /** Tokens added by every applied write and take, in order. */
   readonly taken: number[] = [];
   /** Apply the write or take, then fail this way (an answer lost after the store applied it). */
@@ -37,9 +49,9 @@ export class MemoryStore implements BucketStore {
   /** With `hang`: give up when the caller's abort signal fires (a store that ignores it never answers). */
   honourAbort = true;
   /** Called before each call is answered: lets a test interleave another writer. */
-  beforeAnswer: ((operation: keyof MemoryStore['calls']) => void) | undefined;
+  beforeAnswer: ((operation: Operation) => void) | undefined;
   /** Awaited before each call is answered: a slow store (per operation, when it says so). */
-  beforeAnswerAsync: ((operation: keyof MemoryStore['calls']) => Promise<void>) | undefined;
+  beforeAnswerAsync: ((operation: Operation) => Promise<void>) | undefined;
 
   async readView(bucketId: string, options?: ReadOptions): Promise<SlotItem[]> {
     await this.#enter('readView', options?.abortSignal);
@@ -105,6 +117,43 @@ export class MemoryStore implements BucketStore {
     return { before, after };
   }
 
+  async readEscrow(bucketId: string, options?: ReadOptions): Promise<EscrowItem[]> {
+    await this.#enter('readEscrow', options?.abortSignal);
+    return [...(this.escrowItems.get(bucketId)?.values() ?? [])];
+  }
+
+  async writeEscrow(
+    bucketId: string,
+    item: EscrowItem,
+    options?: EscrowWriteOptions,
+  ): Promise<void> {
+    await this.#enter('writeEscrow', options?.abortSignal);
+    const items = this.escrowItems.get(bucketId) ?? new Map<string, EscrowItem>();
+    const current = items.get(item.region);
+    if ((current?.v ?? 0) !== item.v - 1) {
+      throw new EscrowConflictError(this.returnOldOnConflict ? current : undefined);
+    }
+    items.set(item.region, item);
+    this.escrowItems.set(bucketId, items);
+    this.escrowTtls.set(`${bucketId}|${item.region}`, options?.ttlEpochSeconds);
+    this.#failAfter();
+  }
+
+  /**
+   * Replicates escrow items into `other` as a global table would: an item
+   * replaces the other's copy when its version is newer (a cut is simply
+   * not calling this).
+   */
+  replicateEscrowTo(other: MemoryStore): void {
+    for (const [bucketId, items] of this.escrowItems) {
+      const theirs = other.escrowItems.get(bucketId) ?? new Map<string, EscrowItem>();
+      for (const [region, item] of items) {
+        if ((theirs.get(region)?.v ?? 0) < item.v) theirs.set(region, item);
+      }
+      other.escrowItems.set(bucketId, theirs);
+    }
+  }
+
   #failAfter(): void {
     if (this.failAfterApplying !== undefined) {
       throw new StoreError(
@@ -127,11 +176,9 @@ export class MemoryStore implements BucketStore {
     return undefined;
   }
 
-  async #enter(
-    operation: keyof MemoryStore['calls'],
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
-    this.calls[operation] += 1;
+  async #enter(operation: Operation, signal: AbortSignal | undefined): Promise<void> {
+    if (operation === 'readEscrow' || operation === 'writeEscrow') this.escrowCalls[operation] += 1;
+    else this.calls[operation] += 1;
     await Promise.resolve();
     if (this.beforeAnswerAsync !== undefined) await this.beforeAnswerAsync(operation);
     this.beforeAnswer?.(operation);

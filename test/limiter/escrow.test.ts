@@ -1,0 +1,261 @@
+/**
+ * `consistency: 'escrow'` in the limiter: a region admits only from the rights
+ * its own item holds, with one conditional write per admission and no read;
+ * several containers of a region share the item through conditional writes;
+ * rights move to demand by background rebalancing, and no window of all
+ * regions together ever admits more than the exact bucket, cut or not.
+ */
+import { beforeEach, describe, expect, it } from 'vitest';
+import {
+  InvalidConfigError,
+  type PolicyConfig,
+  validateConfig,
+} from '../../functions/config/schema';
+import { escrowGeneration } from '../../functions/limiter/bucket-id';
+import { Limiter } from '../../functions/limiter/limiter';
+import type { BucketStore } from '../../functions/store/types';
+import { VirtualTime } from '../../sim/virtual-time';
+import { configWith } from './fixtures';
+import { MemoryStore } from './memory-store';
+
+const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'] as const;
+/** 30 tokens, 3 a second: each region starts with 10 tokens and 1 a second. */
+const plan: PolicyConfig = {
+  id: 'plan',
+  capacityTokens: 30,
+  refillTokens: 3,
+  consistency: 'escrow',
+  onStoreError: 'closed',
+};
+const daily: PolicyConfig = {
+  id: 'daily',
+  quota: { limit: 30, period: 'day' },
+  consistency: 'escrow',
+};
+const perIp: PolicyConfig = {
+  id: 'per-ip',
+  capacityTokens: 2,
+  refillTokens: 1,
+  refillIntervalMs: 60_000,
+};
+
+let time: VirtualTime;
+
+beforeEach(() => {
+  time = new VirtualTime(Date.parse('2026-12-01T10:00:00Z'));
+});
+
+function limiter(
+  region: string,
+  store: BucketStore,
+  policies: PolicyConfig[] = [plan],
+  escrowRebalanceMs = 200,
+): Limiter {
+  return new Limiter({
+    config: configWith(policies),
+    region,
+    store,
+    time,
+    escrowRebalanceMs,
+  });
+}
+
+async function admitted(
+  l: Limiter,
+  n: number,
+  policyId = 'plan',
+  key = 'tenant-1',
+): Promise<number> {
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    if ((await l.limit({ policyId, key, costTokens: 1 })).allowed) count += 1;
+  }
+  return count;
+}
+
+describe('one region', () => {
+  it('admits its share with one write each and no read; refuses the rest without a store call', async () => {
+    const store = new MemoryStore();
+    const l = limiter('us-east-1', store);
+    expect(await admitted(l, 10)).toBe(10);
+    const refused = await l.limit({ policyId: 'plan', key: 'tenant-1', costTokens: 1 });
+    expect(refused).toMatchObject({ allowed: false, remainingTokens: 0, limitTokens: 30 });
+    // Its own refill: 1 token a second (a third of 3), so one token in a second.
+    expect(refused.retryAfterMs).toBe(1000);
+    expect(store.escrowCalls.writeEscrow).toBe(10);
+    expect(store.escrowCalls.readEscrow).toBe(0);
+    const [item] = [...(store.escrowItems.values().next().value?.values() ?? [])];
+    expect(item).toMatchObject({ region: 'us-east-1', v: 10, n: 10, level: 0 });
+    await time.advance(1000);
+    expect(await admitted(l, 2)).toBe(1);
+  });
+
+  it('two containers of one region share its rights through conditional writes', async () => {
+    const store = new MemoryStore();
+    const a = limiter('us-east-1', store);
+    const b = limiter('us-east-1', store);
+    let total = 0;
+    for (let i = 0; i < 12; i++) {
+      for (const l of [a, b]) {
+        if ((await l.limit({ policyId: 'plan', key: 'tenant-1', costTokens: 1 })).allowed)
+          total += 1;
+      }
+    }
+    expect(total).toBe(10);
+    // Each container's writes after the other's are rejected once and decided again.
+    expect(a.counters.conditionalRetries + b.counters.conditionalRetries).toBeGreaterThan(0);
+  });
+
+  it("a cost above the region's capacity right is refused until rights move", async () => {
+    const l = limiter('us-east-1', new MemoryStore());
+    const big = await l.limit({ policyId: 'plan', key: 'tenant-1', costTokens: 11 });
+    expect(big.allowed).toBe(false);
+    expect((await l.limit({ policyId: 'plan', key: 'tenant-1', costTokens: 10 })).allowed).toBe(
+      true,
+    );
+  });
+
+  it('a request another limit refuses gives its escrow tokens back with the next write', async () => {
+    const store = new MemoryStore({ takes: false });
+    const l = limiter('us-east-1', store, [plan, perIp]);
+    const both = (key: string) =>
+      l.limitAll([
+        { policyId: 'plan', key: 'tenant-1', costTokens: 1 },
+        { policyId: 'per-ip', key, costTokens: 1 },
+      ]);
+    expect((await both('ip:1')).allowed).toBe(true);
+    expect((await both('ip:1')).allowed).toBe(true);
+    // The per-IP limit (2 tokens) refuses: the plan's token comes back.
+    const refused = await both('ip:1');
+    expect(refused.allowed).toBe(false);
+    expect(l.counters.refundedTokens).toBe(1);
+    // 10 tokens, 2 spent: 8 more are admitted, not 7.
+    expect(await admitted(l, 9)).toBe(8);
+  });
+});
+
+describe('failures', () => {
+  it('closed refuses while the store fails, and a write that outlived its wait gives back what it took', async () => {
+    const store = new MemoryStore();
+    const l = limiter('us-east-1', store);
+    expect(await admitted(l, 1)).toBe(1);
+    store.fault = 'unavailable';
+    const down = await l.limit({ policyId: 'plan', key: 'tenant-1', costTokens: 1 });
+    expect(down).toMatchObject({ allowed: false, source: 'fallback', fallback: 'closed' });
+    store.fault = undefined;
+    // 9 left: the failed write took nothing.
+    expect(await admitted(l, 10)).toBe(9);
+  });
+
+  it('open admits while the store fails, and the rights are unchanged', async () => {
+    const store = new MemoryStore();
+    const l = limiter('us-east-1', store, [{ ...plan, onStoreError: 'open' }]);
+    store.fault = 'throttled';
+    const r = await l.limit({ policyId: 'plan', key: 'tenant-1', costTokens: 1 });
+    expect(r).toMatchObject({ allowed: true, source: 'fallback', fallback: 'open' });
+    store.fault = undefined;
+    expect(await admitted(l, 11)).toBe(10);
+  });
+
+  it('refuses to be built on a store without escrow items, and for a region it does not split over', () => {
+    const store = new MemoryStore();
+    const bare: BucketStore = {
+      readView: (b, o) => store.readView(b, o),
+      readSlot: (b, s, o) => store.readSlot(b, s, o),
+      applyWrite: (b, w, o) => store.applyWrite(b, w, o),
+    };
+    expect(() => limiter('us-east-1', bare)).toThrow(InvalidConfigError);
+    expect(() => limiter('sa-east-1', store)).toThrow(/not one of them/);
+  });
+});
+
+describe('several regions', () => {
+  /** Every store gets every other's items (a global table with no lag at this step). */
+  function replicate(stores: readonly MemoryStore[]): void {
+    for (const from of stores) for (const to of stores) if (from !== to) from.replicateEscrowTo(to);
+  }
+
+  it('a cut never lets the regions together admit more than the exact bucket, and rights follow demand after the heal', async () => {
+    const stores = REGIONS.map(() => new MemoryStore());
+    const limiters = REGIONS.map((r, i) => limiter(r, stores[i] as MemoryStore));
+    // Demand: us-east-1 6 tokens a second, the others 1 each; 10 ms steps.
+    const rates = [6, 1, 1];
+    const admittedAt: number[][] = REGIONS.map(() => []);
+    const run = async (seconds: number, cut: boolean) => {
+      for (let step = 0; step < seconds * 100; step++) {
+        for (let i = 0; i < REGIONS.length; i++) {
+          if ((step * (rates[i] as number)) % 100 >= (rates[i] as number)) continue;
+          const l = limiters[i] as Limiter;
+          const r = await l.limit({ policyId: 'plan', key: 'tenant-1', costTokens: 1 });
+          if (r.allowed) admittedAt[i]?.push(time.now());
+        }
+        await time.advance(10);
+        for (const l of limiters) await l.settled();
+        if (!cut && step % 10 === 0) replicate(stores);
+      }
+    };
+    await run(10, true);
+    await run(20, false);
+    // Every window of every length: at most C + R·|W| over all regions together.
+    const all = admittedAt.flat().sort((a, b) => a - b);
+    for (let i = 0; i < all.length; i++) {
+      for (let j = i; j < all.length; j++) {
+        const windowMs = (all[j] as number) - (all[i] as number);
+        expect(j - i + 1).toBeLessThanOrEqual(30 + Math.floor((3 * windowMs) / 1000));
+      }
+    }
+    // After the heal, us-east-1 holds more than its starting third of the refill.
+    const east = limiters[0] as Limiter;
+    const bucketId = east.bucketIdOf('plan', 'tenant-1');
+    const eastItem = stores[0]?.escrowItems.get(bucketId)?.get('us-east-1');
+    expect(eastItem?.rate).toBeGreaterThan(400_000);
+    // And it serves more of its demand in the last 10 s than a static third (1 token/s, 10 in all) would.
+    const lastTen = (admittedAt[0] as number[]).filter((t) => t >= time.now() - 10_000).length;
+    expect(lastTen).toBeGreaterThan(15);
+  }, 60_000);
+
+  it('a quota is split like a bucket, and its items expire an hour after the period', async () => {
+    const store = new MemoryStore();
+    const l = limiter('eu-west-1', store, [daily]);
+    expect(await admitted(l, 11, 'daily')).toBe(10);
+    const ttls = [...store.escrowTtls.values()];
+    expect(ttls).toEqual([Date.parse('2026-12-02T00:00:00Z') / 1000 + 3600]);
+    // The next day starts fresh items.
+    await time.advance(14 * 3_600_000);
+    expect(await admitted(l, 1, 'daily')).toBe(1);
+    expect(store.escrowItems.size).toBe(2);
+  });
+});
+
+describe('config', () => {
+  it('refuses local failure mode, leases and watched keys on escrow policies, all at once', () => {
+    const problems = validateConfig({
+      ...configWith([plan]),
+      policies: [
+        {
+          ...plan,
+          onStoreError: 'local',
+          lease: { maxTokens: 5, ttlMs: 1000 },
+          watchKeys: ['all'],
+        },
+      ],
+    });
+    expect(problems.map((p) => p.path)).toEqual([
+      'policies[0].onStoreError',
+      'policies[0].lease',
+      'policies[0].watchKeys',
+    ]);
+  });
+
+  it('a new capacity, refill or region list starts new escrow items; a quota keeps its period last', () => {
+    const bucket = { capacityTokens: 30, refillTokens: 3, refillIntervalMs: 1000 };
+    const base = escrowGeneration('1', bucket, REGIONS);
+    expect(escrowGeneration('1', { ...bucket, capacityTokens: 31 }, REGIONS)).not.toBe(base);
+    expect(escrowGeneration('1', { ...bucket, refillTokens: 4 }, REGIONS)).not.toBe(base);
+    expect(escrowGeneration('1', bucket, REGIONS.slice(0, 2))).not.toBe(base);
+    expect(escrowGeneration('1', bucket, REGIONS)).toBe(base);
+    expect(escrowGeneration('1.q1764547200', bucket, REGIONS)).toMatch(
+      /^1\.e[\w-]{8}\.q1764547200$/,
+    );
+  });
+});
