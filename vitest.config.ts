@@ -22,6 +22,7 @@ export const INTEGRATION_FILES = [
   'test/origin-guard/middleware.test.ts',
   'test/reconciler/reconcile-emulator.test.ts',
   'test/store/dynamodb-replication-store.dynalite.test.ts',
+  'test/store/dynamodb-store-escrow.dynalite.test.ts',
   'test/store/dynamodb-store.dynalite.test.ts',
   'test/store/override-table.dynalite.test.ts',
   'test/store/transports.test.ts',

@@ -17,8 +17,18 @@
  * may not, then the caller re-reads). Every other error becomes a
  * {@link StoreError} of one kind (errors.ts). MRSC write conflicts (strong
  * mode) are retried here with jittered backoff, within the caller's signal.
+ *
+ * Escrow items (docs/escrow.md; layout and write in escrow-codec.ts) live in
+ * the same partition under `e#<region>` sort keys: read with one Query on
+ * those keys, written with one UpdateItem conditioned on the previous version.
  */
-import { applyTakeWrite, type SlotItem, type SlotWrite, type TakeWrite } from '../core';
+import {
+  applyTakeWrite,
+  type EscrowItem,
+  type SlotItem,
+  type SlotWrite,
+  type TakeWrite,
+} from '../core';
 import {
   ATTR,
   type AttributeMap,
@@ -33,9 +43,17 @@ import {
   storeCall,
   toStoreError,
 } from './errors';
+import {
+  decodeEscrowItem,
+  ESCROW_ATTR,
+  ESCROW_SORT_KEY_PREFIX,
+  escrowUpdateInputOf,
+} from './escrow-codec';
 import type { DynamoDbTransport, UpdateItemRequest } from './transport';
 import {
   type BucketStore,
+  EscrowConflictError,
+  type EscrowWriteOptions,
   type ReadOptions,
   StoreConflictError,
   StoreError,
@@ -247,6 +265,98 @@ export class DynamoDbStore implements BucketStore {
         });
       }
       throw toStoreError(error, 'applyTake');
+    }
+  }
+
+  /**
+   * One Query on the bucket's partition, restricted to the escrow sort keys
+   * (`begins_with(sk, "e#")`), so the bucket's slot items are neither read
+   * nor paid for. Bounded like {@link DynamoDbStore.readView}: one item per
+   * region, so more than `maxSlotsPerBucket` is refused rather than cut (a
+   * partial view would miss transfers and other regions' demand).
+   */
+  async readEscrow(bucketId: string, options: ReadOptions = {}): Promise<EscrowItem[]> {
+    const items: EscrowItem[] = [];
+    let startKey: AttributeMap | undefined;
+    let seen = 0;
+    do {
+      const page = await storeCall('readEscrow', options.abortSignal, () =>
+        this.#transport.query(
+          {
+            TableName: this.#table,
+            KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+            ExpressionAttributeNames: { '#pk': ESCROW_ATTR.pk, '#sk': ESCROW_ATTR.sk },
+            ExpressionAttributeValues: {
+              ':pk': { S: bucketId },
+              ':prefix': { S: ESCROW_SORT_KEY_PREFIX },
+            },
+            ConsistentRead: options.consistent === true,
+            // One more than the bound, to tell "exactly at the bound" from "over it".
+            Limit: this.#maxSlots + 1,
+            ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+          },
+          { abortSignal: options.abortSignal },
+        ),
+      );
+      for (const raw of page.Items ?? []) {
+        seen += 1;
+        const item = this.#decodeEscrow(raw, bucketId);
+        if (item !== undefined) items.push(item);
+      }
+      if (seen > this.#maxSlots) {
+        throw new StoreError(
+          `bucket ${bucketId} has more than ${this.#maxSlots} escrow items; refusing a partial view`,
+          'invalid',
+        );
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return items;
+  }
+
+  /**
+   * ONE conditional UpdateItem replacing the region's item when the stored
+   * version is `item.v - 1` (escrow-codec.ts, {@link escrowUpdateInputOf}).
+   * A malformed item is refused before any call (`invalid`): nothing corrupt
+   * is ever written.
+   */
+  async writeEscrow(
+    bucketId: string,
+    item: EscrowItem,
+    options: EscrowWriteOptions = {},
+  ): Promise<void> {
+    if (options.abortSignal?.aborted === true) {
+      throw new StoreError('writeEscrow not started: the time budget is spent', 'timeout', {
+        cause: options.abortSignal.reason,
+      });
+    }
+    let input: UpdateItemRequest;
+    try {
+      input = escrowUpdateInputOf(this.#table, bucketId, item, options.ttlEpochSeconds);
+    } catch (error) {
+      throw new StoreError(`writeEscrow on ${bucketId}: ${(error as Error).message}`, 'invalid', {
+        cause: error,
+      });
+    }
+    try {
+      await this.#transport.updateItem(input, { abortSignal: options.abortSignal });
+    } catch (error) {
+      if (nameOf(error) === CONDITIONAL_CHECK_FAILED) {
+        const stored = (error as { Item?: AttributeMap }).Item;
+        const current = stored === undefined ? undefined : this.#decodeEscrow(stored, bucketId);
+        throw new EscrowConflictError(current, { cause: error });
+      }
+      throw toStoreError(error, 'writeEscrow');
+    }
+  }
+
+  #decodeEscrow(raw: AttributeMap, bucketId: string): EscrowItem | undefined {
+    try {
+      return decodeEscrowItem(raw);
+    } catch (error) {
+      if (!(error instanceof CodecError)) throw error;
+      this.#onDecodeError(error, bucketId);
+      return undefined;
     }
   }
 
