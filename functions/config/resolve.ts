@@ -60,6 +60,8 @@ export interface ResolvedRuntime {
   readonly overridesRefreshMs: number;
   /** The oldest overrides a decision applies; older ones are read first (ms). */
   readonly overridesMaxAgeMs: number;
+  /** Least time between two background reads and rebalances of one escrow bucket (ms). */
+  readonly escrowRebalanceMs: number;
 }
 
 /** Default hot-path tuning. */
@@ -74,6 +76,7 @@ export const DEFAULT_RUNTIME: ResolvedRuntime = {
   flushPerDecision: 2,
   overridesRefreshMs: 20_000,
   overridesMaxAgeMs: 45_000,
+  escrowRebalanceMs: 1000,
 };
 
 /** One policy with everything the hot path needs. */

@@ -428,6 +428,13 @@ export interface LimiterConfig {
      * `overridesRefreshMs`. @default 45000
      */
     readonly overridesMaxAgeMs?: number;
+    /**
+     * Least time between two background reads and rebalances of one
+     * `escrow` bucket by one container (ms): rights follow demand within
+     * about two of these plus twice the replication lag (docs/escrow.md).
+     * @default 1000
+     */
+    readonly escrowRebalanceMs?: number;
   };
   /** Keeping the origin from being called around the limiter. @default a secret header for `http` origins */
   readonly originProtection?: OriginProtectionConfig;

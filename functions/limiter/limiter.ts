@@ -86,7 +86,7 @@ export interface LimiterOptions {
   readonly viewCacheMs?: number;
   /** Shorthand for `runtime.maxBuckets`. */
   readonly maxBuckets?: number;
-  /** Least time between two background reads and rebalances of an escrow bucket (ms). @default 1000 */
+  /** Shorthand for `runtime.escrowRebalanceMs`. */
   readonly escrowRebalanceMs?: number;
   /** Refuse from the blocked-until bound without a store call (off only to measure its effect). @default true */
   readonly blockedCache?: boolean;
@@ -174,6 +174,7 @@ export class Limiter {
         coldStoreBudgetMs: options.coldStoreBudgetMs,
         viewCacheMs: options.viewCacheMs,
         maxBuckets: options.maxBuckets,
+        escrowRebalanceMs: options.escrowRebalanceMs,
       }),
     };
     this.#time =
@@ -205,7 +206,7 @@ export class Limiter {
       log: this.#log,
       maxBuckets: this.#runtime.maxBuckets,
       viewCacheMs: this.#runtime.viewCacheMs,
-      ...defined({ rebalanceMs: options.escrowRebalanceMs }),
+      rebalanceMs: this.#runtime.escrowRebalanceMs,
     });
     this.#pipeline = new Pipeline({
       now,
