@@ -603,3 +603,62 @@ export function planEscrowRebalance(input: EscrowRebalanceInput): EscrowGift[] {
   });
   return out;
 }
+
+/** Inputs of {@link escrowRebalanceWrite}. */
+export interface EscrowRebalanceWriteInput {
+  readonly policy: BucketPolicy;
+  readonly regions: readonly string[];
+  /** The newest items known (the region's own as last read or written). */
+  readonly view: EscrowView;
+  readonly region: string;
+  readonly nowMs: number;
+  /** Tokens requested and refused in the region since its item last published demand. @default 0 */
+  readonly unpublishedTokens?: number;
+  /** Whole tokens to give back to the region's level ({@link escrowCredited}). @default 0 */
+  readonly creditTokens?: number;
+  readonly options?: EscrowRebalanceOptions;
+}
+
+/**
+ * The background write of a region's own item, or undefined when it has
+ * nothing to say: gifts of its surplus to regions short of their share
+ * ({@link planEscrowRebalance}), refused demand to publish, or tokens to give
+ * back. Other regions' published demand is decayed by the age of their item
+ * (a region that stopped writing looks idle, so no rights are given to it on
+ * the strength of an old demand, into a cut either); the region's own demand
+ * is its item's, decayed, plus what it refused since.
+ */
+export function escrowRebalanceWrite(
+  input: EscrowRebalanceWriteInput,
+): { readonly write: EscrowItem; readonly gifts: readonly EscrowGift[] } | undefined {
+  const { policy, regions, view, region, nowMs } = input;
+  const unpublished = input.unpublishedTokens ?? 0;
+  const credit = input.creditTokens ?? 0;
+  const own = view.get(region);
+  const ownDemand = demandMilli(escrowDemandAt(own ?? { dm: 0, at: nowMs }, nowMs, unpublished));
+  const decayed = new Map<string, EscrowItem>();
+  for (const [r, item] of view) {
+    decayed.set(r, r === region ? item : { ...item, dm: demandMilli(escrowDemandAt(item, nowMs)) });
+  }
+  const gifts = planEscrowRebalance({
+    policy,
+    regions,
+    view: decayed,
+    region,
+    nowMs,
+    ownDemandMilli: ownDemand,
+    ...(input.options === undefined ? {} : { options: input.options }),
+  });
+  if (gifts.length === 0 && unpublished === 0 && credit === 0) return undefined;
+  const write = escrowWrite({
+    policy,
+    regions,
+    view,
+    region,
+    nowMs,
+    gifts,
+    demandMilli: ownDemand,
+    creditTokens: credit,
+  });
+  return { write, gifts };
+}

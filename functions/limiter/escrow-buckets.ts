@@ -35,12 +35,11 @@ import {
   type EscrowItem,
   escrowDemandAt,
   escrowMsUntil,
+  escrowRebalanceWrite,
   escrowRightsAt,
   escrowTake,
   escrowViewOf,
-  escrowWrite,
   fullRefillMs,
-  planEscrowRebalance,
   scale,
 } from '../core';
 import { EscrowConflictError, StoreError } from '../store/types';
@@ -55,6 +54,13 @@ const MAX_WRITE_ATTEMPTS = 3;
 
 /** Default of {@link EscrowBucketsOptions.rebalanceMs}. */
 export const DEFAULT_ESCROW_REBALANCE_MS = 1000;
+
+/** Least time between two asks of one bucket by one container (ms). */
+export const ESCROW_ASK_INTERVAL_MS = 30_000;
+/** Least time between two asks of any bucket by one container (ms): a bound on the asks' partition. */
+const ESCROW_ASK_SPACING_MS = 1000;
+/** An ask expires this long after it was made (s): the givers' reconcilers run every minute. */
+const ESCROW_ASK_TTL_S = 600;
 
 /** A quota's escrow items outlive their period by this much (s), like its slots. */
 const QUOTA_TTL_GRACE_S = 3600;
@@ -95,6 +101,8 @@ interface EscrowState {
   unpublishedTokens: number;
   /** Tokens this container took and gives back with its next write of the own item. */
   creditTokens: number;
+  /** Last ask for rights written (-Infinity: never). */
+  askedAtMs: number;
   /** Writes of the own item by this container, one at a time. */
   chain: Promise<unknown>;
 }
@@ -105,6 +113,7 @@ export class EscrowBuckets {
   readonly #rebalanceMs: number;
   readonly #states = new Map<string, EscrowState>();
   readonly #background = new Set<Promise<unknown>>();
+  #askedAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(options: EscrowBucketsOptions) {
     this.#o = options;
@@ -389,6 +398,7 @@ export class EscrowBuckets {
     if (state.tickAtMs === Number.NEGATIVE_INFINITY) state.tickAtMs = nowMs;
     if (nowMs - state.tickAtMs < this.#rebalanceMs || !this.#o.target.guard.available()) return;
     state.tickAtMs = nowMs;
+    this.#maybeAsk(policy, bucketId, state, nowMs);
     const tick = this.#read(bucketId, state, true, true).then(() =>
       this.#serial(state, () => this.#rebalance(policy, bucketId, state)),
     );
@@ -405,43 +415,63 @@ export class EscrowBuckets {
     );
   }
 
-  async #rebalance(policy: ResolvedPolicy, bucketId: string, state: EscrowState): Promise<void> {
-    const { region, regions } = this.#o;
-    const nowMs = this.#o.now();
-    const own = state.view.get(region);
-    const ownDemand = demandMilli(
-      escrowDemandAt(own ?? { dm: 0, at: nowMs }, nowMs, state.unpublishedTokens),
+  /**
+   * A region that refused requests of a bucket since its last write asks the
+   * others for rights (at most every {@link ESCROW_ASK_INTERVAL_MS} per bucket
+   * and one ask a second per container): a region holding rights whose
+   * containers see none of the bucket's traffic never rebalances by itself,
+   * so its reconciler reads the asks and gives (docs/escrow.md, "Idle regions").
+   */
+  #maybeAsk(policy: ResolvedPolicy, bucketId: string, state: EscrowState, nowMs: number): void {
+    const { store } = this.#o.target;
+    const writeAsk = store.writeEscrowAsk?.bind(store);
+    if (writeAsk === undefined || state.unpublishedTokens === 0) return;
+    if (nowMs - state.askedAtMs < ESCROW_ASK_INTERVAL_MS) return;
+    if (nowMs - this.#askedAtMs < ESCROW_ASK_SPACING_MS) return;
+    state.askedAtMs = nowMs;
+    this.#askedAtMs = nowMs;
+    const { capacityTokens, refillTokens, refillIntervalMs } = policy.bucket;
+    const ask = {
+      bucketId,
+      region: this.#o.region,
+      capacityTokens,
+      refillTokens,
+      refillIntervalMs,
+      ...(policy.periodEndsAtMs === undefined ? {} : { endsAtMs: policy.periodEndsAtMs }),
+      atMs: nowMs,
+    };
+    this.#track(
+      this.#o.target.guard
+        .call(
+          'write',
+          (signal) =>
+            writeAsk(ask, {
+              abortSignal: signal,
+              ttlEpochSeconds: Math.ceil(nowMs / 1000) + ESCROW_ASK_TTL_S,
+            }),
+          { background: true },
+        )
+        .catch(() => {
+          // Advisory: the next tick asks again.
+          state.askedAtMs = Number.NEGATIVE_INFINITY;
+        }),
     );
-    // Others' demand decays with their item's age: a region that stopped writing looks idle,
-    // so rights are never given to it on the strength of an old demand (into a cut either).
-    const decayed = new Map<string, EscrowItem>();
-    for (const [r, item] of state.view) {
-      decayed.set(
-        r,
-        r === region ? item : { ...item, dm: demandMilli(escrowDemandAt(item, nowMs)) },
-      );
-    }
-    const gifts = planEscrowRebalance({
-      policy: policy.bucket,
-      regions,
-      view: decayed,
-      region,
-      nowMs,
-      ownDemandMilli: ownDemand,
-    });
+  }
+
+  async #rebalance(policy: ResolvedPolicy, bucketId: string, state: EscrowState): Promise<void> {
     const unpublished = state.unpublishedTokens;
     const credit = state.creditTokens;
-    if (gifts.length === 0 && unpublished === 0 && credit === 0) return;
-    const write = escrowWrite({
+    const planned = escrowRebalanceWrite({
       policy: policy.bucket,
-      regions,
+      regions: this.#o.regions,
       view: state.view,
-      region,
-      nowMs,
-      gifts,
-      demandMilli: ownDemand,
+      region: this.#o.region,
+      nowMs: this.#o.now(),
+      unpublishedTokens: unpublished,
       creditTokens: credit,
     });
+    if (planned === undefined) return;
+    const { write } = planned;
     state.creditTokens -= credit;
     try {
       await this.#o.target.guard.call(
@@ -512,6 +542,7 @@ export class EscrowBuckets {
         tickAtMs: Number.NEGATIVE_INFINITY,
         unpublishedTokens: 0,
         creditTokens: 0,
+        askedAtMs: Number.NEGATIVE_INFINITY,
         chain: Promise.resolve(),
       };
       if (this.#states.size >= this.#o.maxBuckets) {

@@ -33,6 +33,7 @@ import type {
 import { HEARTBEAT_TTL_SECONDS, type ReplicationStore } from '../store/replication-store';
 import type { BucketStore } from '../store/types';
 import { callSignal, concurrencyLimit, realSleep, type Sleep } from './budget';
+import { answerEscrowAsks } from './escrow-asks';
 import {
   divergenceDatum,
   heartbeatAgeDatum,
@@ -223,7 +224,25 @@ export async function reconcile(
     buckets.map((bucket) => readViews(deps, bucket, options, measureSignal, pool, failures)),
   );
 
-  const [lags, seen, itemsPerBucket] = await Promise.all([probes, heartbeats, views]);
+  const escrow = answerEscrowAsks({
+    store: deps.bucketStore(region),
+    region,
+    regions: config.regions,
+    policies: config.policies,
+    nowMs: nowFn,
+    signal: () => callSignal(measureSignal, options.callTimeoutMs),
+    run: (task) => pool.run(task),
+  }).then(
+    (outcome) => {
+      for (const s of outcome.skipped) logger.info('escrow ask left alone', { ...s });
+      if (outcome.read > 0) {
+        logger.info('escrow asks answered', { region, read: outcome.read, gave: outcome.gave });
+      }
+    },
+    (error: unknown) => failures.fail('answering escrow asks failed', { region }, error),
+  );
+
+  const [lags, seen, itemsPerBucket] = await Promise.all([probes, heartbeats, views, escrow]);
   const levelsAtMs = nowFn();
   const timestamp = new Date(startMs);
   const metricData: MetricDatum[] = [];

@@ -44,14 +44,22 @@ import {
   toStoreError,
 } from './errors';
 import {
+  decodeEscrowAsk,
   decodeEscrowItem,
+  ESCROW_ASKS_PK,
   ESCROW_ATTR,
   ESCROW_SORT_KEY_PREFIX,
+  escrowAskInputOf,
   escrowUpdateInputOf,
 } from './escrow-codec';
 import type { DynamoDbTransport, UpdateItemRequest } from './transport';
+
+/** An ask written without an expiry lives this long (s). */
+const DEFAULT_ASK_TTL_S = 600;
+
 import {
   type BucketStore,
+  type EscrowAsk,
   EscrowConflictError,
   type EscrowWriteOptions,
   type ReadOptions,
@@ -348,6 +356,49 @@ export class DynamoDbStore implements BucketStore {
       }
       throw toStoreError(error, 'writeEscrow');
     }
+  }
+
+  async writeEscrowAsk(ask: EscrowAsk, options: EscrowWriteOptions = {}): Promise<void> {
+    const ttl = options.ttlEpochSeconds ?? Math.ceil(ask.atMs / 1000) + DEFAULT_ASK_TTL_S;
+    let input: UpdateItemRequest;
+    try {
+      input = escrowAskInputOf(this.#table, ask, ttl);
+    } catch (error) {
+      throw new StoreError(`writeEscrowAsk: ${(error as Error).message}`, 'invalid', {
+        cause: error,
+      });
+    }
+    try {
+      await this.#transport.updateItem(input, { abortSignal: options.abortSignal });
+    } catch (error) {
+      throw toStoreError(error, 'writeEscrowAsk');
+    }
+  }
+
+  async readEscrowAsks(options: ReadOptions & { readonly limit: number }): Promise<EscrowAsk[]> {
+    const page = await storeCall('readEscrowAsks', options.abortSignal, () =>
+      this.#transport.query(
+        {
+          TableName: this.#table,
+          KeyConditionExpression: '#pk = :pk',
+          ExpressionAttributeNames: { '#pk': ESCROW_ATTR.pk },
+          ExpressionAttributeValues: { ':pk': { S: ESCROW_ASKS_PK } },
+          ConsistentRead: options.consistent === true,
+          Limit: options.limit,
+        },
+        { abortSignal: options.abortSignal },
+      ),
+    );
+    const asks: EscrowAsk[] = [];
+    for (const raw of page.Items ?? []) {
+      try {
+        asks.push(decodeEscrowAsk(raw));
+      } catch (error) {
+        if (!(error instanceof CodecError)) throw error;
+        this.#onDecodeError(error, ESCROW_ASKS_PK);
+      }
+    }
+    return asks;
   }
 
   #decodeEscrow(raw: AttributeMap, bucketId: string): EscrowItem | undefined {

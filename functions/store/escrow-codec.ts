@@ -32,6 +32,7 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { ESCROW_RATE_PARTS, type EscrowItem, type EscrowTransfer } from '../core';
 import { ATTR, type AttributeMap, CodecError } from './codec';
 import type { UpdateItemRequest } from './transport';
+import type { EscrowAsk } from './types';
 
 /** Prefix of every escrow item's sort key: no slot id starts with it. */
 export const ESCROW_SORT_KEY_PREFIX = 'e#';
@@ -311,5 +312,105 @@ export function escrowUpdateInputOf(
     ExpressionAttributeValues: values,
     ReturnValues: 'NONE',
     ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+  };
+}
+
+/**
+ * Asks (docs/escrow.md, "Idle regions"): one item per (bucket, asking
+ * region) in one partition every region's reconciler reads.
+ *
+ * | attr | type | meaning |
+ * |---|---|---|
+ * | `pk` | S | {@link ESCROW_ASKS_PK} |
+ * | `sk` | S | `<bucket id>|<region>` |
+ * | `c`, `rf`, `ri` | N | capacity, refill tokens, refill interval (ms) |
+ * | `end` | N | a quota period's end (ms), absent for a token bucket |
+ * | `at` | N | when it asked (ms) |
+ * | `ttl` | N | expiry, epoch seconds |
+ */
+export const ESCROW_ASKS_PK = '#escrow-asks';
+
+function askNumber(attrs: AttributeMap, name: string, positive: boolean): number {
+  const raw = attrs[name]?.N;
+  const value = raw === undefined ? Number.NaN : Number(raw);
+  if (!Number.isSafeInteger(value) || value < (positive ? 1 : 0)) {
+    throw new CodecError(
+      `escrow ask: ${name} is not a ${positive ? 'positive' : 'non-negative'} integer (${raw})`,
+    );
+  }
+  return value;
+}
+
+/** The attribute map of an ask. @throws {@link CodecError} for a field out of range. */
+export function encodeEscrowAsk(ask: EscrowAsk, ttlEpochSeconds: number): AttributeMap {
+  const problems: string[] = [];
+  if (ask.bucketId.length === 0 || ask.region.length === 0 || ask.region.includes('|')) {
+    problems.push('bucket id and region must be non-empty, the region without "|"');
+  }
+  for (const [name, value, min] of [
+    ['capacityTokens', ask.capacityTokens, 1],
+    ['refillTokens', ask.refillTokens, 0],
+    ['refillIntervalMs', ask.refillIntervalMs, 1],
+    ['atMs', ask.atMs, 0],
+    ['ttl', ttlEpochSeconds, 1],
+    ...(ask.endsAtMs === undefined ? [] : [['endsAtMs', ask.endsAtMs, 0] as const]),
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < min)
+      problems.push(`${name} must be an integer ≥ ${min} (got ${value})`);
+  }
+  if (problems.length > 0) throw new CodecError(`escrow ask: ${problems.join('; ')}`);
+  return {
+    [ATTR.pk]: { S: ESCROW_ASKS_PK },
+    [ATTR.sk]: { S: `${ask.bucketId}|${ask.region}` },
+    c: { N: String(ask.capacityTokens) },
+    rf: { N: String(ask.refillTokens) },
+    ri: { N: String(ask.refillIntervalMs) },
+    ...(ask.endsAtMs === undefined ? {} : { end: { N: String(ask.endsAtMs) } }),
+    at: { N: String(ask.atMs) },
+    [ATTR.ttl]: { N: String(ttlEpochSeconds) },
+  };
+}
+
+/** An ask from its attribute map. @throws {@link CodecError} when malformed. */
+export function decodeEscrowAsk(attrs: AttributeMap): EscrowAsk {
+  const sk = attrs[ATTR.sk]?.S ?? '';
+  const bar = sk.lastIndexOf('|');
+  if (attrs[ATTR.pk]?.S !== ESCROW_ASKS_PK || bar <= 0 || bar === sk.length - 1) {
+    throw new CodecError(`escrow ask: malformed key ${JSON.stringify(sk)}`);
+  }
+  return {
+    bucketId: sk.slice(0, bar),
+    region: sk.slice(bar + 1),
+    capacityTokens: askNumber(attrs, 'c', true),
+    refillTokens: askNumber(attrs, 'rf', false),
+    refillIntervalMs: askNumber(attrs, 'ri', true),
+    ...(attrs.end === undefined ? {} : { endsAtMs: askNumber(attrs, 'end', false) }),
+    atMs: askNumber(attrs, 'at', false),
+  };
+}
+
+/** The UpdateItem input storing an ask (unconditional: the newest ask of a region wins). */
+export function escrowAskInputOf(
+  table: string,
+  ask: EscrowAsk,
+  ttlEpochSeconds: number,
+): UpdateItemRequest {
+  const { pk, sk, ...fields } = encodeEscrowAsk(ask, ttlEpochSeconds);
+  const names: Record<string, string> = {};
+  const values: AttributeMap = {};
+  const sets: string[] = [];
+  for (const [name, value] of Object.entries(fields)) {
+    names[`#${name}`] = name;
+    values[`:${name}`] = value as AttributeValue;
+    sets.push(`#${name} = :${name}`);
+  }
+  const removes = ask.endsAtMs === undefined ? ' REMOVE #end' : '';
+  if (ask.endsAtMs === undefined) names['#end'] = 'end';
+  return {
+    TableName: table,
+    Key: { [ATTR.pk]: pk as AttributeValue, [ATTR.sk]: sk as AttributeValue },
+    UpdateExpression: `SET ${sets.join(', ')}${removes}`,
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
   };
 }

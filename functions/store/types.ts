@@ -66,6 +66,33 @@ export interface BucketStore {
    * Rejects with {@link EscrowConflictError} otherwise; nothing is written then.
    */
   writeEscrow?(bucketId: string, item: EscrowItem, options?: EscrowWriteOptions): Promise<void>;
+  /**
+   * Records that a region is short of an escrow bucket's rights (one item per
+   * bucket and region, overwritten, expiring with `ttlEpochSeconds`), so the
+   * regions holding them give even when none of their containers sees the
+   * bucket's traffic (docs/escrow.md, "Idle regions").
+   */
+  writeEscrowAsk?(ask: EscrowAsk, options?: EscrowWriteOptions): Promise<void>;
+  /** The asks this replica holds, at most `limit` of them; undecodable ones are skipped and reported. */
+  readEscrowAsks?(options: ReadOptions & { readonly limit: number }): Promise<EscrowAsk[]>;
+}
+
+/** A region short of an escrow bucket's rights (see {@link BucketStore.writeEscrowAsk}). */
+export interface EscrowAsk {
+  readonly bucketId: string;
+  /** The region that asks. */
+  readonly region: string;
+  /**
+   * The bucket's sizes as the asking region decides it (its policy, after
+   * overrides): the giver checks them against the split the bucket id names.
+   */
+  readonly capacityTokens: number;
+  readonly refillTokens: number;
+  readonly refillIntervalMs: number;
+  /** A quota period's end (ms since the epoch); absent for a token bucket. */
+  readonly endsAtMs?: number;
+  /** When it asked (ms since the epoch, the asker's clock). */
+  readonly atMs: number;
 }
 
 /** Options of {@link BucketStore.writeEscrow}. */

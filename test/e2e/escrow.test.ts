@@ -153,4 +153,29 @@ describe('escrow across a cut, through the local runtime', () => {
     );
     expect(item?.cap).toBeGreaterThan(0.6 * SIZE.capacityTokens * 1000);
   }, 60_000);
+
+  it("an idle region's reconciler gives its rights to a region that asks for them", async () => {
+    const key = 'idle-key';
+    // Only east sees this key: it spends its half and refuses, and its ticks leave an ask.
+    const before = await burst(local, EAST, escrow.id, key, 14);
+    expect(admittedOf(before).length).toBeLessThanOrEqual(11);
+    await new Promise((r) => setTimeout(r, REBALANCE_MS));
+    await burst(local, EAST, escrow.id, key, 2);
+    const startMs = Date.now();
+    // West's reconciler (nothing of west's edge ever decides this key) answers the ask.
+    const item = await pollUntil(
+      async () => {
+        await local.reconcileNow();
+        await edgeGet(local, EAST, `/${escrow.id}/x`, key);
+        return itemOf(EAST, key);
+      },
+      (i) => i !== undefined && i.rate > 0.8 * ESCROW_RATE_PARTS,
+      30_000,
+      100,
+    );
+    const tookMs = Date.now() - startMs;
+    expect(item?.rate, `east holds rate ${item?.rate} after ${tookMs} ms`).toBeGreaterThan(
+      0.8 * ESCROW_RATE_PARTS,
+    );
+  }, 60_000);
 });

@@ -14,6 +14,7 @@ import {
 } from '../../functions/core';
 import {
   type BucketStore,
+  type EscrowAsk,
   EscrowConflictError,
   type EscrowWriteOptions,
   type ReadOptions,
@@ -24,7 +25,8 @@ import {
 } from '../../functions/store/types';
 
 /** A call of the store. */
-type Operation = keyof MemoryStore['calls'] | keyof MemoryStore['escrowCalls'];
+type EscrowOperation = keyof MemoryStore['escrowCalls'];
+type Operation = keyof MemoryStore['calls'] | EscrowOperation;
 
 /** How the store misbehaves: fail with a kind, or never answer. */
 export type Fault = Exclude<StoreErrorKind, 'conflict'> | 'hang';
@@ -33,7 +35,9 @@ export class MemoryStore implements BucketStore {
   readonly items = new Map<string, SlotItem>();
   readonly calls = { readView: 0, readSlot: 0, applyWrite: 0, applyTake: 0 };
   /** Calls of the escrow methods (apart, so tests of slot buckets compare `calls` whole). */
-  readonly escrowCalls = { readEscrow: 0, writeEscrow: 0 };
+  readonly escrowCalls = { readEscrow: 0, writeEscrow: 0, writeEscrowAsk: 0, readEscrowAsks: 0 };
+  /** Escrow asks: `<bucket id>|<region>` → ask. */
+  readonly escrowAsks = new Map<string, EscrowAsk>();
   /** Escrow items: bucket id → region → item. */
   readonly escrowItems = new Map<string, Map<string, EscrowItem>>();
   /** Expiry written with each escrow item (bucket id|region → epoch seconds or undefined). */
@@ -139,6 +143,16 @@ export class MemoryStore implements BucketStore {
     this.#failAfter();
   }
 
+  async writeEscrowAsk(ask: EscrowAsk, options?: EscrowWriteOptions): Promise<void> {
+    await this.#enter('writeEscrowAsk', options?.abortSignal);
+    this.escrowAsks.set(`${ask.bucketId}|${ask.region}`, ask);
+  }
+
+  async readEscrowAsks(options: ReadOptions & { readonly limit: number }): Promise<EscrowAsk[]> {
+    await this.#enter('readEscrowAsks', options.abortSignal);
+    return [...this.escrowAsks.values()].slice(0, options.limit);
+  }
+
   /**
    * Replicates escrow items into `other` as a global table would: an item
    * replaces the other's copy when its version is newer (a cut is simply
@@ -151,6 +165,9 @@ export class MemoryStore implements BucketStore {
         if ((theirs.get(region)?.v ?? 0) < item.v) theirs.set(region, item);
       }
       other.escrowItems.set(bucketId, theirs);
+    }
+    for (const [key, ask] of this.escrowAsks) {
+      if ((other.escrowAsks.get(key)?.atMs ?? -1) < ask.atMs) other.escrowAsks.set(key, ask);
     }
   }
 
@@ -177,8 +194,8 @@ export class MemoryStore implements BucketStore {
   }
 
   async #enter(operation: Operation, signal: AbortSignal | undefined): Promise<void> {
-    if (operation === 'readEscrow' || operation === 'writeEscrow') this.escrowCalls[operation] += 1;
-    else this.calls[operation] += 1;
+    if (operation in this.escrowCalls) this.escrowCalls[operation as EscrowOperation] += 1;
+    else this.calls[operation as keyof MemoryStore['calls']] += 1;
     await Promise.resolve();
     if (this.beforeAnswerAsync !== undefined) await this.beforeAnswerAsync(operation);
     this.beforeAnswer?.(operation);

@@ -112,6 +112,35 @@ describe.each(TRANSPORTS)('escrow items on dynalite, over the %s', (_name, trans
     return out.Item;
   }
 
+  it('stores asks, one per bucket and region (the newest wins), reads them back, and refuses a malformed one', async () => {
+    const ask = {
+      bucketId: 'esc#1.eAbCdEfGh#k',
+      region: 'us-east-1',
+      capacityTokens: 30,
+      refillTokens: 3,
+      refillIntervalMs: 1000,
+      atMs: 1_700_000_000_000,
+    };
+    await store.writeEscrowAsk(ask);
+    await store.writeEscrowAsk({ ...ask, atMs: ask.atMs + 5, endsAtMs: 1_700_000_100_000 });
+    await store.writeEscrowAsk({ ...ask, region: 'eu-west-1' });
+    const asks = await store.readEscrowAsks({ limit: 10, consistent: true });
+    expect(asks).toEqual([
+      { ...ask, region: 'eu-west-1' },
+      { ...ask, atMs: ask.atMs + 5, endsAtMs: 1_700_000_100_000 },
+    ]);
+    // Back to a token bucket: the period's end is removed.
+    await store.writeEscrowAsk({ ...ask, atMs: ask.atMs + 9 });
+    expect((await store.readEscrowAsks({ limit: 10, consistent: true }))[1]).toEqual({
+      ...ask,
+      atMs: ask.atMs + 9,
+    });
+    expect(await store.readEscrowAsks({ limit: 1, consistent: true })).toHaveLength(1);
+    const bad = await rejection(store.writeEscrowAsk({ ...ask, capacityTokens: 0 }));
+    expect(bad).toBeInstanceOf(StoreError);
+    expect((bad as StoreError).kind).toBe('invalid');
+  });
+
   it('writes version 1 where no item is, then version 2 on it, replacing every field', async () => {
     const bucket = 'esc#1#versions';
     await store.writeEscrow(bucket, escrowItem('us-east-1', 1));

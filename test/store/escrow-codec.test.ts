@@ -4,8 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { ESCROW_RATE_PARTS, type EscrowItem, type EscrowTransfer } from '../../functions/core';
 import { CodecError } from '../../functions/store/codec';
 import {
+  decodeEscrowAsk,
   decodeEscrowItem,
   ESCROW_SORT_KEY_PREFIX,
+  encodeEscrowAsk,
   encodeEscrowItem,
   escrowItemProblems,
   escrowSortKey,
@@ -225,4 +227,44 @@ describe('escrowUpdateInputOf', () => {
       expect(() => escrowUpdateInputOf('buckets', 'b', bad, ttl)).toThrow(message);
     });
   }
+});
+
+describe('escrow asks', () => {
+  const ask = {
+    bucketId: 'plan#1.eAbCdEfGh#key',
+    region: 'eu-west-1',
+    capacityTokens: 30,
+    refillTokens: 0,
+    refillIntervalMs: 1000,
+    endsAtMs: 1_764_633_600_000,
+    atMs: 1_764_600_000_000,
+  };
+
+  it('round-trips, the region after the last "|" of the sort key', () => {
+    const attrs = encodeEscrowAsk(ask, 1_764_600_600);
+    expect(attrs.sk).toEqual({ S: 'plan#1.eAbCdEfGh#key|eu-west-1' });
+    expect(decodeEscrowAsk(attrs)).toEqual(ask);
+    const { endsAtMs: _, ...bucket } = ask;
+    expect(decodeEscrowAsk(encodeEscrowAsk(bucket, 1_764_600_600))).toEqual(bucket);
+  });
+
+  it('refuses to encode sizes out of range, listing every problem', () => {
+    expect(() =>
+      encodeEscrowAsk({ ...ask, capacityTokens: 0, refillIntervalMs: 1.5, region: 'a|b' }, 1),
+    ).toThrow(/region.*capacityTokens.*refillIntervalMs/);
+  });
+
+  it('refuses to decode a malformed ask', () => {
+    const good = encodeEscrowAsk(ask, 1_764_600_600);
+    for (const bad of [
+      { ...good, pk: { S: 'other' } },
+      { ...good, sk: { S: 'no-region|' } },
+      { ...good, c: { N: '0' } },
+      { ...good, rf: { N: '-1' } },
+      { ...good, at: { N: 'x' } },
+      { ...good, end: { N: '1.5' } },
+    ]) {
+      expect(() => decodeEscrowAsk(bad)).toThrow(CodecError);
+    }
+  });
 });
