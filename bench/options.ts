@@ -7,6 +7,7 @@
 
 import type { CostSizes } from './cost-variants';
 import type { EdgeLatencySizes } from './edge-latency';
+import type { EscrowBenchSizes } from './escrow';
 
 /** Every size the benchmark uses. */
 export interface BenchSizes {
@@ -63,6 +64,8 @@ export interface BenchSizes {
   readonly cost: CostSizes;
   /** The edge simulator's per-region table (bench/edge-latency.ts). */
   readonly edgeLatency: EdgeLatencySizes;
+  /** Escrow beside eventual: store calls, latency and a cut (bench/escrow.ts). */
+  readonly escrow: EscrowBenchSizes;
 }
 
 /** `npm run bench`: a few minutes. */
@@ -100,6 +103,8 @@ export const FULL_SIZES: BenchSizes = {
   cost: { requestsPerSecondPerContainer: 10, warmupSeconds: 10, measuredMinutes: 3 },
   // Virtual time: every workload in every regional edge cache region, about a minute.
   edgeLatency: { durationS: 60 },
+  // Virtual time: 30 s per workload and mode, and a 40 s run with a 10 s cut (seconds to run).
+  escrow: { seconds: 30, cutRunSeconds: 40, cutSeconds: 10 },
 };
 
 /** `npm run bench -- --quick`: under a minute, same shape, smaller sizes. */
@@ -149,6 +154,8 @@ export const QUICK_SIZES: BenchSizes = {
     workloads: ['busy-key', 'cold-keys'],
     edgeRegions: ['us-east-1', 'sa-east-1', 'ap-southeast-2'],
   },
+  // The cut run costs well under a second of this machine's time: the same run as the full one.
+  escrow: { seconds: 5, cutRunSeconds: 40, cutSeconds: 10 },
 };
 
 /** Benchmark parts, in report order. */
@@ -162,6 +169,7 @@ export const PARTS = [
   'cost',
   'edge',
   'limits',
+  'escrow',
 ] as const;
 /** One benchmark part. */
 export type BenchPart = (typeof PARTS)[number];

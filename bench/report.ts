@@ -11,6 +11,7 @@ import type { DecisionCostResult } from './decision-cost';
 import type { EdgeClientResult } from './edge-client';
 import { type EdgeLatencyResult, renderEdgeLatency } from './edge-latency';
 import type { E2eRun, EndToEndResult } from './end-to-end';
+import { type EscrowBenchResult, renderEscrow } from './escrow';
 import type { MachineInfo } from './machine';
 import type { ScaleResult } from './scale';
 import { renderSeveralLimits, type SeveralLimitsResult } from './several-limits';
@@ -38,6 +39,7 @@ export interface BenchReport {
   readonly edgeClient?: EdgeClientResult;
   readonly edgeLatency?: EdgeLatencyResult;
   readonly severalLimits?: SeveralLimitsResult;
+  readonly escrow?: EscrowBenchResult;
   readonly targets: readonly TargetResult[];
   /** Parts that failed or were skipped, and why. */
   readonly problems: readonly { readonly part: string; readonly message: string }[];
@@ -382,6 +384,7 @@ export function renderReport(report: BenchReport): string {
   if (report.cost) parts.push('', renderCost(report.cost));
   if (report.edgeLatency) parts.push('', renderEdgeLatency(report.edgeLatency));
   if (report.severalLimits) parts.push('', renderSeveralLimits(report.severalLimits));
+  if (report.escrow) parts.push('', renderEscrow(report.escrow));
   if (report.problems.length > 0) {
     parts.push(
       '',

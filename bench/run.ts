@@ -25,6 +25,7 @@ import { type DecisionCostResult, measureDecisionCost } from './decision-cost';
 import { type EdgeClientResult, measureEdgeClient } from './edge-client';
 import { type EdgeLatencyResult, measureEdgeLatency } from './edge-latency';
 import { type EndToEndResult, measureEndToEnd } from './end-to-end';
+import { type EscrowBenchResult, measureEscrow } from './escrow';
 import { machineInfo } from './machine';
 import { type BenchArgs, BenchUsageError, PARTS, parseArgs, REPORT_DIR } from './options';
 import { writePerformanceDoc } from './performance-section';
@@ -108,6 +109,10 @@ export async function runBench(args: BenchArgs, command: string): Promise<BenchR
     ? await step('limits', problems, missing, () => measureSeveralLimits(sizes.severalLimits))
     : undefined;
 
+  const escrow: EscrowBenchResult | undefined = want('escrow')
+    ? await step('escrow', problems, missing, () => measureEscrow(sizes.escrow))
+    : undefined;
+
   const report: BenchReport = {
     meta: {
       generatedAt: new Date().toISOString(),
@@ -126,6 +131,7 @@ export async function runBench(args: BenchArgs, command: string): Promise<BenchR
     ...(edgeClient ? { edgeClient } : {}),
     ...(edgeLatency ? { edgeLatency } : {}),
     ...(severalLimits ? { severalLimits } : {}),
+    ...(escrow ? { escrow } : {}),
     targets: evaluateTargets({
       ...(storeTraffic ? { storeTraffic } : {}),
       ...(endToEnd ? { endToEnd } : {}),
