@@ -20,6 +20,7 @@ import {
   escrowTake,
   escrowWrite,
   observeDemand,
+  othersDemandDecayed,
   planEscrowRebalance,
 } from '../functions/core';
 import { ReplicatedStore } from './network';
@@ -123,10 +124,11 @@ export class EscrowStrategy implements SimStrategy {
     const estimate = demandAt(this.demand.get(region)!, nowMs, this.options.demandHalfLifeMs);
     this.demand.set(region, estimate);
     const demand = demandMilli(estimate);
+    // Others' demand decayed by their item's age, as the limiter plans (core escrowRebalanceWrite).
     const gifts = planEscrowRebalance({
       policy,
       regions,
-      view,
+      view: othersDemandDecayed(view, region, nowMs),
       region,
       nowMs,
       ownDemandMilli: demand,

@@ -311,9 +311,15 @@ export interface EscrowTakeInput {
  * The rights with `creditTokens` whole tokens this region took earlier given
  * back to its level, capped at its capacity right: a request admitted by one
  * limit and refused by another, or a take whose request was answered by a
- * failure mode. Safe because they were taken out of the region's own level
- * (they only return what left it) and are given back once, by the container
- * that took them; a credit never written is under-admission only.
+ * failure mode.
+ *
+ * Safe ONLY on the very item the take wrote (no write of the region's item
+ * between the take and the credit): the level's path since the take was then
+ * refill alone, so the credited level is exactly what it would be had the
+ * tokens never been taken. After other writes, the level may have refilled
+ * in the room the taken tokens left and other admissions spent it; crediting
+ * then would hand out refill the exact bucket never had. Callers condition
+ * the credit's write on that item's version and drop the credit otherwise.
  */
 export function escrowCredited(
   policy: BucketPolicy,
@@ -604,6 +610,21 @@ export function planEscrowRebalance(input: EscrowRebalanceInput): EscrowGift[] {
   return out;
 }
 
+/**
+ * The view with every other region's published demand decayed by the age of
+ * its item (the reader's clock): a region that stopped writing looks idle,
+ * so no rights are given to it on the strength of an old demand (into a cut
+ * either), and the regions still asking get them. The region's own item is
+ * kept as it is. Advisory, like all of rebalancing.
+ */
+export function othersDemandDecayed(view: EscrowView, region: string, nowMs: number): EscrowView {
+  const decayed = new Map<string, EscrowItem>();
+  for (const [r, item] of view) {
+    decayed.set(r, r === region ? item : { ...item, dm: demandMilli(escrowDemandAt(item, nowMs)) });
+  }
+  return decayed;
+}
+
 /** Inputs of {@link escrowRebalanceWrite}. */
 export interface EscrowRebalanceWriteInput {
   readonly policy: BucketPolicy;
@@ -636,14 +657,10 @@ export function escrowRebalanceWrite(
   const credit = input.creditTokens ?? 0;
   const own = view.get(region);
   const ownDemand = demandMilli(escrowDemandAt(own ?? { dm: 0, at: nowMs }, nowMs, unpublished));
-  const decayed = new Map<string, EscrowItem>();
-  for (const [r, item] of view) {
-    decayed.set(r, r === region ? item : { ...item, dm: demandMilli(escrowDemandAt(item, nowMs)) });
-  }
   const gifts = planEscrowRebalance({
     policy,
     regions,
-    view: decayed,
+    view: othersDemandDecayed(view, region, nowMs),
     region,
     nowMs,
     ownDemandMilli: ownDemand,

@@ -20,7 +20,8 @@
  *   `closed` failure mode (`local` is refused for escrow by validation: a
  *   container admitting alone would spend rights no region holds). A write
  *   whose decision stopped waiting goes on; if it lands, what it took is
- *   spent (given back with the next write when the failure mode refused).
+ *   spent (given back when the failure mode refused and nothing wrote the
+ *   item since: {@link EscrowBuckets.refund} says why only then).
  *
  * Every write is the whole item, conditioned on its version, so nothing a
  * container believes can take the stored rights past the invariant: a stale
@@ -39,6 +40,7 @@ import {
   escrowRightsAt,
   escrowTake,
   escrowViewOf,
+  escrowWrite,
   fullRefillMs,
   scale,
 } from '../core';
@@ -46,7 +48,7 @@ import { EscrowConflictError, StoreError } from '../store/types';
 import { CLOSED_RETRY_AFTER_MS } from './failure-modes';
 import { decisionAtLevel } from './levels';
 import type { Outcome, PolicyStore } from './pipeline';
-import { StoreDownError, StoreWaitError, writeMayHaveLanded } from './store-guard';
+import { StoreDownError, StoreWaitError } from './store-guard';
 import type { FallbackCause, LimiterCounters, LimiterMetrics } from './types';
 
 /** Most conditional writes per decision (the first and two retries after another writer). */
@@ -99,8 +101,6 @@ interface EscrowState {
   tickAtMs: number;
   /** Tokens requested and refused since the own item last published demand. */
   unpublishedTokens: number;
-  /** Tokens this container took and gives back with its next write of the own item. */
-  creditTokens: number;
   /** Last ask for rights written (-Infinity: never). */
   askedAtMs: number;
   /** Writes of the own item by this container, one at a time. */
@@ -113,6 +113,8 @@ export class EscrowBuckets {
   readonly #rebalanceMs: number;
   readonly #states = new Map<string, EscrowState>();
   readonly #background = new Set<Promise<unknown>>();
+  /** The item each admission wrote, for giving its tokens back ({@link EscrowBuckets.refund}). */
+  readonly #written = new WeakMap<Outcome, EscrowItem>();
   #askedAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(options: EscrowBucketsOptions) {
@@ -147,15 +149,66 @@ export class EscrowBuckets {
 
   /**
    * Gives back what an admission took, when the request was refused by
-   * another of its limits: with the next write of the region's item (a
-   * decision's or the background's). Resolves to the tokens to be given back.
+   * another of its limits ({@link EscrowBuckets.#giveBack}). Resolves to the
+   * tokens it gives back (dropped, and counted as such, when another write of
+   * the item came first).
    */
-  refund(bucketId: string, outcome: Outcome): number {
-    if (outcome.source !== 'store' || !outcome.decision.allowed) return 0;
+  refund(policy: ResolvedPolicy, bucketId: string, outcome: Outcome): number {
+    const written = this.#written.get(outcome);
     const state = this.#states.get(bucketId);
-    if (state === undefined) return 0;
-    state.creditTokens += outcome.decision.costTokens;
+    if (written === undefined || state === undefined) return 0;
+    this.#written.delete(outcome);
+    this.#giveBack(policy, bucketId, state, written, outcome.decision.costTokens);
     return outcome.decision.costTokens;
+  }
+
+  /**
+   * Writes `tokens` back to the region's level (capped at its capacity
+   * right), in one conditional write on the item `after` that took them, and
+   * only on it: with no write between, the level's path since the take was
+   * refill alone, so the level with the tokens back is exactly what it would
+   * be had they never been taken. Once another write came between (another
+   * request of the region admitted meanwhile), giving them back could credit
+   * refill the region would not have had, so they are dropped instead
+   * (under-admission, counted in `droppedHandBackTokens`).
+   */
+  #giveBack(
+    policy: ResolvedPolicy,
+    bucketId: string,
+    state: EscrowState,
+    after: EscrowItem,
+    tokens: number,
+  ): void {
+    const work = this.#serial(state, async () => {
+      const own = state.view.get(this.#o.region);
+      if (own === undefined || own.v !== after.v) {
+        this.#o.counters.droppedHandBackTokens += tokens;
+        return;
+      }
+      const write = escrowWrite({
+        policy: policy.bucket,
+        regions: this.#o.regions,
+        view: state.view,
+        region: this.#o.region,
+        nowMs: this.#o.now(),
+        creditTokens: tokens,
+      });
+      try {
+        await this.#o.target.guard.call(
+          'write',
+          (signal) => this.#write(policy, bucketId, write, signal),
+          { background: true },
+        );
+        this.#learn(state, [write]);
+        this.#o.counters.handedBackTokens += tokens;
+      } catch (error) {
+        this.#o.counters.droppedHandBackTokens += tokens;
+        if (error instanceof EscrowConflictError && error.current !== undefined) {
+          this.#learn(state, [error.current]);
+        }
+      }
+    });
+    this.#track(work);
   }
 
   /** The rights this container believes its region holds in a bucket (tests, reporting). */
@@ -189,7 +242,6 @@ export class EscrowBuckets {
       const nowMs = this.#o.now();
       const own = state.view.get(region);
       const requested = costTokens + state.unpublishedTokens;
-      const credit = state.creditTokens;
       const decision = escrowTake({
         policy: policy.bucket,
         regions,
@@ -198,7 +250,6 @@ export class EscrowBuckets {
         costTokens,
         nowMs,
         demandMilli: demandMilli(escrowDemandAt(own ?? { dm: 0, at: nowMs }, nowMs, requested)),
-        creditTokens: credit,
       });
       if (decision.write === undefined) {
         // Refused from the region's own rights: nothing to write, no store call.
@@ -206,19 +257,19 @@ export class EscrowBuckets {
         return { decision: this.#shape(policy, decision, costTokens, false), source: 'blocked' };
       }
       const write = decision.write;
-      state.creditTokens -= credit;
       try {
         await target.guard.call('write', (signal) => this.#write(policy, bucketId, write, signal));
         this.#learn(state, [write]);
         state.unpublishedTokens = Math.max(0, state.unpublishedTokens - (requested - costTokens));
-        return { decision: this.#shape(policy, decision, costTokens, true), source: 'store' };
+        const outcome: Outcome = {
+          decision: this.#shape(policy, decision, costTokens, true),
+          source: 'store',
+        };
+        this.#written.set(outcome, write);
+        return outcome;
       } catch (error) {
-        if (!(error instanceof StoreError)) {
-          state.creditTokens += credit;
-          throw error;
-        }
+        if (!(error instanceof StoreError)) throw error;
         if (error instanceof EscrowConflictError) {
-          state.creditTokens += credit;
           this.#o.counters.conditionalRetries += 1;
           this.#o.metrics.conditionalRetry({ policy: policy.id });
           if (attempt >= MAX_WRITE_ATTEMPTS) {
@@ -235,11 +286,9 @@ export class EscrowBuckets {
         }
         if (error instanceof StoreWaitError) {
           const outcome = this.#fallback(policy, state, costTokens, 'store-slow');
-          this.#lateWrite(state, write, error.late, credit, costTokens, outcome);
+          this.#lateWrite(policy, bucketId, state, write, error.late, costTokens, outcome);
           return outcome;
         }
-        if (!writeMayHaveLanded(error)) state.creditTokens += credit;
-        else this.#o.counters.droppedHandBackTokens += credit;
         return this.#failed(policy, state, costTokens, error);
       }
     }
@@ -247,10 +296,11 @@ export class EscrowBuckets {
 
   /** A write that outlived its decision: its outcome decides what it took and gave back. */
   #lateWrite(
+    policy: ResolvedPolicy,
+    bucketId: string,
     state: EscrowState,
     write: EscrowItem,
     settled: Promise<unknown>,
-    credit: number,
     costTokens: number,
     outcome: Outcome,
   ): void {
@@ -258,13 +308,10 @@ export class EscrowBuckets {
       () => {
         this.#o.counters.lateWrites += 1;
         this.#learn(state, [write]);
-        // Taken for a request the failure mode refused: given back with the next write.
-        if (!outcome.decision.allowed) state.creditTokens += costTokens;
+        // Taken for a request the failure mode refused: given back, if nothing wrote since.
+        if (!outcome.decision.allowed) this.#giveBack(policy, bucketId, state, write, costTokens);
       },
-      (error: unknown) => {
-        if (!writeMayHaveLanded(error)) state.creditTokens += credit;
-        else this.#o.counters.droppedHandBackTokens += credit;
-      },
+      () => undefined,
     );
     this.#track(late);
   }
@@ -460,7 +507,6 @@ export class EscrowBuckets {
 
   async #rebalance(policy: ResolvedPolicy, bucketId: string, state: EscrowState): Promise<void> {
     const unpublished = state.unpublishedTokens;
-    const credit = state.creditTokens;
     const planned = escrowRebalanceWrite({
       policy: policy.bucket,
       regions: this.#o.regions,
@@ -468,11 +514,9 @@ export class EscrowBuckets {
       region: this.#o.region,
       nowMs: this.#o.now(),
       unpublishedTokens: unpublished,
-      creditTokens: credit,
     });
     if (planned === undefined) return;
     const { write } = planned;
-    state.creditTokens -= credit;
     try {
       await this.#o.target.guard.call(
         'write',
@@ -484,11 +528,8 @@ export class EscrowBuckets {
     } catch (error) {
       if (error instanceof EscrowConflictError) {
         if (error.current !== undefined) this.#learn(state, [error.current]);
-        state.creditTokens += credit;
         return;
       }
-      if (!writeMayHaveLanded(error)) state.creditTokens += credit;
-      else this.#o.counters.droppedHandBackTokens += credit;
       throw error;
     }
   }
@@ -541,15 +582,13 @@ export class EscrowBuckets {
         readAtMs: Number.NEGATIVE_INFINITY,
         tickAtMs: Number.NEGATIVE_INFINITY,
         unpublishedTokens: 0,
-        creditTokens: 0,
         askedAtMs: Number.NEGATIVE_INFINITY,
         chain: Promise.resolve(),
       };
       if (this.#states.size >= this.#o.maxBuckets) {
-        // Least recently used first: what it held to give back is dropped (under-admission).
-        const [oldest, dropped] = this.#states.entries().next().value as [string, EscrowState];
-        this.#o.counters.droppedHandBackTokens += dropped.creditTokens;
-        this.#states.delete(oldest);
+        // Least recently used first.
+        const [oldest] = this.#states.keys();
+        if (oldest !== undefined) this.#states.delete(oldest);
       }
     } else {
       this.#states.delete(bucketId);

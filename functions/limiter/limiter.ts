@@ -313,7 +313,7 @@ export class Limiter {
         const r = resolved[i] as Resolved;
         this.counters.refundedTokens +=
           r.policy.consistency === 'escrow'
-            ? this.#escrow.refund(r.bucketId, outcome)
+            ? this.#escrow.refund(r.policy, r.bucketId, outcome)
             : this.#pipeline.refund(r.policy, r.bucketId, outcome);
       });
     }

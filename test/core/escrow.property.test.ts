@@ -56,7 +56,9 @@ type Step =
   | { kind: 'deliver'; from: number; to: number; version: number }
   | { kind: 'deliverNewest'; from: number; to: number }
   | { kind: 'cut'; mask: number }
-  | { kind: 'heal' };
+  | { kind: 'heal' }
+  /** Gives the region's last admission back (another limit refused its request). */
+  | { kind: 'refund'; gapMs: number; region: number };
 
 const index = fc.nat({ max: 1000 });
 
@@ -113,6 +115,14 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
     arbitrary: fc.record({ kind: fc.constant('cut' as const), mask: fc.nat({ max: 15 }) }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('heal' as const) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('refund' as const),
+      gapMs: shortGapArb,
+      region: index,
+    }),
+  },
 );
 
 interface History {
@@ -142,7 +152,12 @@ class World {
   readonly written = new Map<string, EscrowItem[]>();
   readonly replicas = new Map<string, Map<string, EscrowItem>>();
   /** True time (ms) and cost of every admission. */
-  readonly admissions: { atMs: number; cost: number }[] = [];
+  admissions: { atMs: number; cost: number }[] = [];
+  /** Per region, its last admission and the item it wrote, until refunded or written over. */
+  readonly lastAdmission = new Map<
+    string,
+    { item: EscrowItem; entry: { atMs: number; cost: number } }
+  >();
   nowMs = 1_700_000_000_000;
   cut: ReadonlySet<string> = new Set();
 
@@ -177,6 +192,7 @@ class World {
 
   write(region: string, item: EscrowItem): void {
     expect(item.v).toBe(this.latest(region).v + 1);
+    this.lastAdmission.delete(region);
     this.written.get(region)!.push(item);
     this.replicas.get(region)!.set(region, item);
   }
@@ -203,8 +219,30 @@ class World {
         });
         if (decision.allowed) {
           this.write(region, decision.write!);
-          this.admissions.push({ atMs: this.nowMs, cost: step.cost });
+          const entry = { atMs: this.nowMs, cost: step.cost };
+          this.admissions.push(entry);
+          this.lastAdmission.set(region, { item: decision.write!, entry });
         }
+        return;
+      }
+      case 'refund': {
+        // As the limiter gives back: only on the item the admission wrote (nothing wrote since).
+        const region = this.region(step.region);
+        const last = this.lastAdmission.get(region);
+        if (last === undefined || this.latest(region).v !== last.item.v) return;
+        this.write(
+          region,
+          escrowWrite({
+            policy,
+            regions,
+            view: this.view(region),
+            region,
+            nowMs: this.clock(region),
+            creditTokens: last.entry.cost,
+          }),
+        );
+        // The request was refused after all: not an admission.
+        this.admissions = this.admissions.filter((a) => a !== last.entry);
         return;
       }
       case 'give': {

@@ -129,8 +129,42 @@ describe('one region', () => {
     const refused = await both('ip:1');
     expect(refused.allowed).toBe(false);
     expect(l.counters.refundedTokens).toBe(1);
+    await l.settled();
+    expect(l.counters.handedBackTokens).toBe(1);
     // 10 tokens, 2 spent: 8 more are admitted, not 7.
     expect(await admitted(l, 9)).toBe(8);
+  });
+});
+
+describe('giving back', () => {
+  it('drops the tokens of a refused request when another container wrote the item first', async () => {
+    const store = new MemoryStore({ takes: false });
+    const l = limiter('us-east-1', store, [plan, perIp]);
+    const both = () =>
+      l.limitAll([
+        { policyId: 'plan', key: 'tenant-1', costTokens: 1 },
+        { policyId: 'per-ip', key: 'ip:1', costTokens: 1 },
+      ]);
+    await both();
+    await both();
+    const bucketId = l.bucketIdOf('plan', 'tenant-1');
+    // Another container admits between the admission and its give-back.
+    let other = false;
+    store.beforeAnswer = (operation) => {
+      if (operation !== 'writeEscrow' || other) return;
+      const items = store.escrowItems.get(bucketId);
+      const item = items?.get('us-east-1');
+      if (item === undefined || item.n < 3) return;
+      other = true;
+      items?.set('us-east-1', { ...item, v: item.v + 1, level: item.level - 1000, n: item.n + 1 });
+    };
+    expect((await both()).allowed).toBe(false);
+    await l.settled();
+    expect(l.counters.droppedHandBackTokens).toBe(1);
+    expect(l.counters.handedBackTokens).toBe(0);
+    // 10 tokens: 3 taken by this container, 1 by the other; nothing given back.
+    store.beforeAnswer = undefined;
+    expect(await admitted(l, 10)).toBe(6);
   });
 });
 
