@@ -63,7 +63,8 @@ export const config: LimiterConfig = {
   // Each rule charges every one of its limits or none: a request is refused when any refuses.
   // A monthly allowance per key is one more limit, e.g. a policy
   // { id: 'api-monthly', quota: { limit: 1_000_000, period: 'month' } } charged by the API rules
-  // with the key's parts (docs/configuration.md, Quotas).
+  // with the key's parts (docs/configuration.md, Quotas). Add consistency: 'escrow' when the
+  // allowance is money and must never be exceeded across regions (docs/escrow.md).
   rules: [
     {
       id: 'demo',

@@ -13,6 +13,7 @@ import {
 } from '../../functions/config/schema';
 import { escrowGeneration } from '../../functions/limiter/bucket-id';
 import { Limiter } from '../../functions/limiter/limiter';
+import { effectivePolicy, type OverrideSource } from '../../functions/limiter/overrides';
 import type { BucketStore } from '../../functions/store/types';
 import { VirtualTime } from '../../sim/virtual-time';
 import { configWith } from './fixtures';
@@ -133,6 +134,36 @@ describe('one region', () => {
     expect(l.counters.handedBackTokens).toBe(1);
     // 10 tokens, 2 spent: 8 more are admitted, not 7.
     expect(await admitted(l, 9)).toBe(8);
+  });
+});
+
+describe('overrides', () => {
+  it('a per-key factor splits a bucket of its own, and a denied key makes no store call', async () => {
+    const store = new MemoryStore();
+    const overrides: OverrideSource = {
+      effective: (policy, key) => {
+        if (key === 'acme') return effectivePolicy(policy, key, { key: { factor: 2 } });
+        if (key === 'blocked') return effectivePolicy(policy, key, { key: { mode: 'deny' } });
+        return policy;
+      },
+    };
+    const l = new Limiter({
+      config: configWith([plan]),
+      region: 'us-east-1',
+      store,
+      time,
+      overrides,
+    });
+    expect(l.bucketIdOf('plan', 'acme')).not.toBe(
+      limiter('us-east-1', store).bucketIdOf('plan', 'acme'),
+    );
+    // 60 tokens split three ways: 20 here.
+    expect(await admitted(l, 25, 'plan', 'acme')).toBe(20);
+    expect(await admitted(l, 12, 'plan', 'tenant-1')).toBe(10);
+    const writes = store.escrowCalls.writeEscrow;
+    const denied = await l.limit({ policyId: 'plan', key: 'blocked', costTokens: 1 });
+    expect(denied).toMatchObject({ allowed: false, source: 'denylist' });
+    expect(store.escrowCalls.writeEscrow).toBe(writes);
   });
 });
 
