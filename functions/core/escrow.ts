@@ -207,6 +207,20 @@ export interface EscrowRights {
  * item already counted. A deterministic function of the items in the view:
  * replicas that saw the same items compute the same rights. Any region's
  * rights can be computed this way; only the region itself may spend them.
+ *
+ * `creditTokens`: whole tokens this region took earlier and gives back (a
+ * request admitted by one limit and refused by another, or a take whose
+ * request a failure mode refused). They go back into its own level, capped
+ * at its own capacity right, before the transfers are counted. Safe ONLY on
+ * the very item the take wrote (no write of the region's item between the
+ * take and the credit): the level's path since the take was then refill
+ * alone under the same cap, so the credited level is exactly what it would
+ * be had the tokens never been taken (where refill reached the cap, it
+ * already gave them back, and the cap keeps the credit from adding them
+ * again). After other writes, the level may have refilled in the room the
+ * taken tokens left and other admissions spent it: crediting then would hand
+ * out refill the exact bucket never had. Callers condition the credit's
+ * write on that item's version and drop the credit otherwise.
  */
 export function escrowRightsAt(
   policy: BucketPolicy,
@@ -214,13 +228,21 @@ export function escrowRightsAt(
   view: EscrowView,
   region: string,
   nowMs: number,
+  creditTokens = 0,
 ): EscrowRights {
   checkedPolicy(policy);
   checkedTime(nowMs);
+  if (!Number.isSafeInteger(creditTokens) || creditTokens < 0) {
+    throw new RangeError(`credit must be a non-negative integer (got ${String(creditTokens)})`);
+  }
   const own = view.get(region) ?? initialEscrowItem(policy, regions, region);
   // A clock behind the item's time credits nothing and keeps the item's time.
   const atMs = Math.max(own.at, nowMs);
-  const { level, rem } = accrue(policy, own, own.at, atMs);
+  const refilled = accrue(policy, own, own.at, atMs);
+  // A credit goes back into the region's own level under its own cap, before any transfer is
+  // counted: the level it would have had without the take (see the doc comment above).
+  const level = Math.min(own.cap, refilled.level + creditTokens * scale(policy));
+  const rem = level >= own.cap ? 0 : refilled.rem;
   let pending = NO_TRANSFER;
   const recv: Record<string, EscrowTransfer> = { ...own.recv };
   for (const giver of regions) {
@@ -303,40 +325,8 @@ export interface EscrowTakeInput {
   readonly nowMs: number;
   /** Demand to publish with the write (milli-tokens per second). @default the item's */
   readonly demandMilli?: number;
-  /** Whole tokens this region took earlier and gives back ({@link escrowCredited}). @default 0 */
+  /** Whole tokens this region took earlier and gives back (see {@link escrowRightsAt}). @default 0 */
   readonly creditTokens?: number;
-}
-
-/**
- * The rights with `creditTokens` whole tokens this region took earlier given
- * back to its level, capped at its capacity right: a request admitted by one
- * limit and refused by another, or a take whose request was answered by a
- * failure mode.
- *
- * Safe ONLY on the very item the take wrote (no write of the region's item
- * between the take and the credit): the level's path since the take was then
- * refill alone, so the credited level is exactly what it would be had the
- * tokens never been taken. After other writes, the level may have refilled
- * in the room the taken tokens left and other admissions spent it; crediting
- * then would hand out refill the exact bucket never had. Callers condition
- * the credit's write on that item's version and drop the credit otherwise.
- */
-export function escrowCredited(
-  policy: BucketPolicy,
-  rights: EscrowRights,
-  creditTokens: number,
-): EscrowRights {
-  if (!Number.isSafeInteger(creditTokens) || creditTokens < 0) {
-    throw new RangeError(`credit must be a non-negative integer (got ${String(creditTokens)})`);
-  }
-  if (creditTokens === 0) return rights;
-  const level = Math.min(rights.base.cap, rights.base.level + creditTokens * scale(policy));
-  const base: EscrowItem = {
-    ...rights.base,
-    level,
-    rem: level >= rights.base.cap ? 0 : rights.base.rem,
-  };
-  return { ...rights, levelScaled: level, base };
 }
 
 /**
@@ -351,9 +341,12 @@ export function escrowTake(input: EscrowTakeInput): EscrowDecision {
   if (!Number.isSafeInteger(costTokens) || costTokens <= 0) {
     throw new RangeError(`cost must be a positive integer (got ${String(costTokens)})`);
   }
-  const rights = escrowCredited(
+  const rights = escrowRightsAt(
     policy,
-    escrowRightsAt(policy, input.regions, input.view, input.region, input.nowMs),
+    input.regions,
+    input.view,
+    input.region,
+    input.nowMs,
     input.creditTokens ?? 0,
   );
   const cost = costTokens * scale(policy);
@@ -403,7 +396,7 @@ export interface EscrowWriteInput {
   readonly gifts?: readonly EscrowGift[];
   /** Demand to publish (milli-tokens per second). @default the item's */
   readonly demandMilli?: number;
-  /** Whole tokens this region took earlier and gives back ({@link escrowCredited}). @default 0 */
+  /** Whole tokens this region took earlier and gives back (see {@link escrowRightsAt}). @default 0 */
   readonly creditTokens?: number;
 }
 
@@ -425,9 +418,12 @@ export class InvalidEscrowGiftError extends Error {
  */
 export function escrowWrite(input: EscrowWriteInput): EscrowItem {
   const { policy, regions, region } = input;
-  const rights = escrowCredited(
+  const rights = escrowRightsAt(
     policy,
-    escrowRightsAt(policy, regions, input.view, region, input.nowMs),
+    regions,
+    input.view,
+    region,
+    input.nowMs,
     input.creditTokens ?? 0,
   );
   let item = rights.base;
@@ -635,7 +631,7 @@ export interface EscrowRebalanceWriteInput {
   readonly nowMs: number;
   /** Tokens requested and refused in the region since its item last published demand. @default 0 */
   readonly unpublishedTokens?: number;
-  /** Whole tokens to give back to the region's level ({@link escrowCredited}). @default 0 */
+  /** Whole tokens to give back to the region's level (see {@link escrowRightsAt}). @default 0 */
   readonly creditTokens?: number;
   readonly options?: EscrowRebalanceOptions;
 }

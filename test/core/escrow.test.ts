@@ -261,3 +261,94 @@ describe('escrow: demand and rebalancing', () => {
     expect(gifts).toEqual([{ to: 'eu', cap: 33_333, rate: 333_333 }]);
   });
 });
+
+describe('escrow: giving tokens back', () => {
+  const bucket: BucketPolicy = { capacityTokens: 30, refillTokens: 3, refillIntervalMs: 1000 };
+  const regions = ['r0', 'r1', 'r2'];
+  const t0 = 1_700_000_000_000;
+  const s = bucket.refillIntervalMs;
+
+  /**
+   * r1, having spent 8 of its 10 tokens, gives r0 half its capacity at
+   * `atMs` (with 1 token: a gift carries tokens in proportion to how full the
+   * giver is); the view r0 sees then.
+   */
+  function withGift(own: EscrowItem | undefined, atMs: number): Map<string, EscrowItem> {
+    const view = new Map<string, EscrowItem>(own === undefined ? [] : [['r0', own]]);
+    const spent = escrowTake({
+      policy: bucket,
+      regions,
+      view: new Map(),
+      region: 'r1',
+      costTokens: 8,
+      nowMs: atMs,
+    });
+    const gift = escrowWrite({
+      policy: bucket,
+      regions,
+      view: new Map([['r1', spent.write as EscrowItem]]),
+      region: 'r1',
+      nowMs: atMs,
+      gifts: [{ to: 'r0', cap: 5 * s, rate: 100_000 }],
+    });
+    expect(gift.given.r0?.tokens).toBe(1 * s);
+    view.set('r1', gift);
+    return view;
+  }
+
+  it('lands where the level would be had the tokens never been taken, transfers counted in the same write', () => {
+    const take = escrowTake({
+      policy: bucket,
+      regions,
+      view: new Map(),
+      region: 'r0',
+      costTokens: 1,
+      nowMs: t0,
+    });
+    // Two seconds later its own refill has filled it again; a gift arrives; then the credit.
+    const later = t0 + 2000;
+    const credited = escrowWrite({
+      policy: bucket,
+      regions,
+      view: withGift(take.write, later),
+      region: 'r0',
+      nowMs: later,
+      creditTokens: 1,
+    });
+    const neverTaken = escrowRightsAt(bucket, regions, withGift(undefined, later), 'r0', later);
+    expect(credited.level).toBe(neverTaken.levelScaled);
+    expect(credited.level).toBe(11 * s);
+    expect(credited.cap).toBe(15 * s);
+  });
+
+  it('gives back the whole cost when the level had not refilled it', () => {
+    const take = escrowTake({
+      policy: bucket,
+      regions,
+      view: new Map(),
+      region: 'r0',
+      costTokens: 4,
+      nowMs: t0,
+    });
+    const credited = escrowWrite({
+      policy: bucket,
+      regions,
+      view: new Map([['r0', take.write as EscrowItem]]),
+      region: 'r0',
+      nowMs: t0 + 1,
+      creditTokens: 4,
+    });
+    const neverTaken = escrowRightsAt(bucket, regions, new Map(), 'r0', t0 + 1);
+    expect(credited.level).toBe(neverTaken.levelScaled);
+    expect(() =>
+      escrowWrite({
+        policy: bucket,
+        regions,
+        view: new Map(),
+        region: 'r0',
+        nowMs: t0,
+        creditTokens: -1,
+      }),
+    ).toThrow(RangeError);
+  });
+});
