@@ -264,7 +264,7 @@ export function defaultLeaseFor(
   bucket: BucketPolicy,
   consistency: ConsistencyMode,
 ): LeasePolicy | undefined {
-  if (consistency !== 'eventual' || bucket.capacityTokens < MIN_DEFAULT_LEASE_CAPACITY) {
+  if (consistency === 'strong' || bucket.capacityTokens < MIN_DEFAULT_LEASE_CAPACITY) {
     return undefined;
   }
   return {

@@ -95,7 +95,7 @@ export interface PolicyConfig {
    * Batch admissions per container: a write takes the tokens the container's
    * demand calls for and serves the next requests from memory. `false` turns
    * it off (exact accounting, one write per admission).
-   * @default on for `eventual` policies with at least 100 tokens of capacity:
+   * @default on for `eventual` and `escrow` policies with at least 100 tokens of capacity:
    * sized to demand, at most a tenth of the capacity and of the current level,
    * two-second lifetime; off for `strong` ones and smaller buckets
    */
@@ -973,8 +973,8 @@ function validateApiAccess(
 
 /**
  * What an `escrow` policy may not use: the `local` failure mode (a container
- * admitting on its own would spend rights no region holds) and leases (not
- * built for escrow yet), and watched keys (the reconciler reads slot items).
+ * admitting on its own would spend rights no region holds) and watched keys
+ * (the reconciler reads slot items).
  */
 function escrowProblems(p: PolicyConfig): [string, string][] {
   const problems: [string, string][] = [];
@@ -982,12 +982,6 @@ function escrowProblems(p: PolicyConfig): [string, string][] {
     problems.push([
       '.onStoreError',
       'cannot be local with consistency escrow: a container admitting on its own would spend rights no region holds; use closed or open',
-    ]);
-  }
-  if (p.lease !== undefined && p.lease !== false) {
-    problems.push([
-      '.lease',
-      'is not supported with consistency escrow (every admission is one write)',
     ]);
   }
   if ((p.watchKeys ?? []).length > 0) {

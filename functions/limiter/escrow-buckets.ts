@@ -8,6 +8,14 @@
  *   conditional write of the region's own item (`v` must be the one read).
  *   No read of the other regions' items is waited for: transfers not seen
  *   yet are counted by a later write. A refusal needs no store call at all;
+ * - **a lease** (a leasing policy, a busy bucket): the write takes, beyond
+ *   the request, what the container's demand asks for over half the lease's
+ *   lifetime (within the policy's lease rules, out of the region's level),
+ *   and the next requests are served from memory; a background write tops it
+ *   up before it runs out. Leased tokens left when the lease expires are
+ *   given back when nothing wrote the item since (else dropped:
+ *   under-admission, never over-admission, since they left the rights when
+ *   they were taken);
  * - **another writer of the region** (a second container) makes the write's
  *   condition fail: the item it wrote (from the answer, or one consistent
  *   read of the bucket's items) is taken and the decision is taken again;
@@ -32,6 +40,8 @@
 import type { ResolvedPolicy } from '../config/resolve';
 import {
   type Decision,
+  type DemandEstimate,
+  demandAt,
   demandMilli,
   type EscrowItem,
   escrowDemandAt,
@@ -42,6 +52,8 @@ import {
   escrowViewOf,
   escrowWrite,
   fullRefillMs,
+  leaseSize,
+  observeDemand,
   scale,
 } from '../core';
 import { EscrowConflictError, StoreError } from '../store/types';
@@ -105,7 +117,26 @@ interface EscrowState {
   askedAtMs: number;
   /** Writes of the own item by this container, one at a time. */
   chain: Promise<unknown>;
+  /** Tokens taken beyond requests, served from memory (leasing policies). */
+  lease: EscrowLease | undefined;
+  /** The container's recent demand for the bucket (tokens per second), for sizing leases. */
+  demand: DemandEstimate;
+  /** A background top-up of the lease is under way. */
+  refreshing: boolean;
 }
+
+/** Tokens a container took from its region's rights and serves from memory. */
+interface EscrowLease {
+  /** Not yet served. */
+  tokens: number;
+  /** The first moment it no longer serves (ms). */
+  expiresAtMs: number;
+  /** The item the take wrote: while it is the newest, leftovers can be given back. */
+  item: EscrowItem;
+}
+
+/** Half-life of a container's demand estimate for lease sizing (ms): the last second or so counts. */
+const LEASE_DEMAND_HALF_LIFE_MS = 500;
 
 /** Decides the requests of `escrow` policies for one container. */
 export class EscrowBuckets {
@@ -139,6 +170,13 @@ export class EscrowBuckets {
     }
     const state = this.#state(bucketId);
     if (!consume) return this.#peek(policy, bucketId, state, costTokens);
+    const nowMs = this.#o.now();
+    state.demand = observeDemand(state.demand, nowMs, costTokens, LEASE_DEMAND_HALF_LIFE_MS);
+    const leased = this.#fromLease(policy, bucketId, state, costTokens, nowMs);
+    if (leased !== undefined) {
+      this.#maybeTick(policy, bucketId, state);
+      return leased;
+    }
     const decided = this.#serial(state, () => this.#decide(policy, bucketId, state, costTokens));
     try {
       return await decided;
@@ -154,9 +192,17 @@ export class EscrowBuckets {
    * the item came first).
    */
   refund(policy: ResolvedPolicy, bucketId: string, outcome: Outcome): number {
-    const written = this.#written.get(outcome);
     const state = this.#states.get(bucketId);
-    if (written === undefined || state === undefined) return 0;
+    if (state === undefined || !outcome.decision.allowed) return 0;
+    if (outcome.source === 'lease') {
+      // Served from memory: back into the lease while it serves.
+      const lease = state.lease;
+      if (lease === undefined || this.#o.now() >= lease.expiresAtMs) return 0;
+      lease.tokens += outcome.decision.costTokens;
+      return outcome.decision.costTokens;
+    }
+    const written = this.#written.get(outcome);
+    if (written === undefined) return 0;
     this.#written.delete(outcome);
     this.#giveBack(policy, bucketId, state, written, outcome.decision.costTokens);
     return outcome.decision.costTokens;
@@ -238,19 +284,32 @@ export class EscrowBuckets {
   ): Promise<Outcome> {
     const { target, region, regions } = this.#o;
     if (!target.guard.available()) return this.#fallback(policy, state, costTokens, 'store-down');
+    let withLease = true;
     for (let attempt = 1; ; attempt += 1) {
       const nowMs = this.#o.now();
+      // A lease taken meanwhile (by the decision before this one) serves first.
+      const leased = this.#fromLease(policy, bucketId, state, costTokens, nowMs);
+      if (leased !== undefined) return leased;
       const own = state.view.get(region);
       const requested = costTokens + state.unpublishedTokens;
+      const credit = this.#creditableLeftover(state, nowMs);
+      const extra = withLease ? this.#leaseExtra(policy, state, costTokens, credit, nowMs) : 0;
       const decision = escrowTake({
         policy: policy.bucket,
         regions,
         view: state.view,
         region,
-        costTokens,
+        costTokens: costTokens + extra,
         nowMs,
         demandMilli: demandMilli(escrowDemandAt(own ?? { dm: 0, at: nowMs }, nowMs, requested)),
+        creditTokens: credit,
       });
+      if (decision.write === undefined && extra > 0) {
+        // The lease does not fit in what the region holds: the request alone may.
+        withLease = false;
+        attempt -= 1;
+        continue;
+      }
       if (decision.write === undefined) {
         // Refused from the region's own rights: nothing to write, no store call.
         state.unpublishedTokens += costTokens;
@@ -261,8 +320,14 @@ export class EscrowBuckets {
         await target.guard.call('write', (signal) => this.#write(policy, bucketId, write, signal));
         this.#learn(state, [write]);
         state.unpublishedTokens = Math.max(0, state.unpublishedTokens - (requested - costTokens));
+        this.#leaseTaken(policy, state, write, extra, credit, nowMs);
         const outcome: Outcome = {
-          decision: this.#shape(policy, decision, costTokens, true),
+          decision: this.#shape(
+            policy,
+            { ...decision, remainingTokens: decision.remainingTokens + extra },
+            costTokens,
+            true,
+          ),
           source: 'store',
         };
         this.#written.set(outcome, write);
@@ -292,6 +357,186 @@ export class EscrowBuckets {
         return this.#failed(policy, state, costTokens, error);
       }
     }
+  }
+
+  /**
+   * Serves a request from the container's lease, or undefined (no lease,
+   * expired, or short). Starts a background top-up when what is left will
+   * not last a round trip and two requests at the current demand.
+   */
+  #fromLease(
+    policy: ResolvedPolicy,
+    bucketId: string,
+    state: EscrowState,
+    costTokens: number,
+    nowMs: number,
+  ): Outcome | undefined {
+    const lease = state.lease;
+    if (lease === undefined || nowMs >= lease.expiresAtMs || lease.tokens < costTokens) {
+      return undefined;
+    }
+    lease.tokens -= costTokens;
+    const s = scale(policy.bucket);
+    const rights = escrowRightsAt(
+      policy.bucket,
+      this.#o.regions,
+      state.view,
+      this.#o.region,
+      nowMs,
+    );
+    const levelScaled = rights.levelScaled + (lease.tokens + costTokens) * s;
+    const decision = this.#shape(
+      policy,
+      {
+        levelScaled,
+        remainingTokens: Math.floor(levelScaled / s) - costTokens,
+        retryAfterMs: 0,
+      },
+      costTokens,
+      true,
+    );
+    this.#maybeTopUp(policy, bucketId, state, costTokens, nowMs);
+    return { decision, source: 'lease' };
+  }
+
+  /** Tokens a decision's write takes for the lease beyond the request (0: no lease). */
+  #leaseExtra(
+    policy: ResolvedPolicy,
+    state: EscrowState,
+    costTokens: number,
+    creditTokens: number,
+    nowMs: number,
+  ): number {
+    const lease = policy.lease;
+    if (lease === undefined) return 0;
+    const perMs = demandAt(state.demand, nowMs, LEASE_DEMAND_HALF_LIFE_MS).perSecond / 1000;
+    // The demand besides this request, over half the lease's lifetime.
+    const besides = Math.max(0, perMs - (costTokens * Math.LN2) / LEASE_DEMAND_HALF_LIFE_MS);
+    const wanted = Math.floor(besides * (lease.ttlMs / 2));
+    if (wanted <= 0) return 0;
+    const rights = escrowRightsAt(
+      policy.bucket,
+      this.#o.regions,
+      state.view,
+      this.#o.region,
+      nowMs,
+      creditTokens,
+    );
+    const sized = leaseSize(
+      policy.bucket,
+      lease,
+      rights.levelScaled,
+      costTokens,
+      costTokens + wanted,
+    );
+    return Math.max(0, sized - costTokens);
+  }
+
+  /**
+   * Leftover tokens of an expired lease that can go back with the next write:
+   * all of them while the item its take wrote is still the newest (nothing
+   * wrote since: see {@link escrowRightsAt}); otherwise they are dropped.
+   */
+  #creditableLeftover(state: EscrowState, nowMs: number): number {
+    const lease = state.lease;
+    if (lease === undefined || nowMs < lease.expiresAtMs || lease.tokens === 0) return 0;
+    if (state.view.get(this.#o.region)?.v === lease.item.v) return lease.tokens;
+    this.#o.counters.droppedHandBackTokens += lease.tokens;
+    lease.tokens = 0;
+    return 0;
+  }
+
+  /** After a write that took `extra` tokens (and gave `credit` back): the lease it holds now. */
+  #leaseTaken(
+    policy: ResolvedPolicy,
+    state: EscrowState,
+    write: EscrowItem,
+    extra: number,
+    credit: number,
+    nowMs: number,
+  ): void {
+    const lease = state.lease;
+    if (credit > 0 && lease !== undefined) {
+      lease.tokens -= credit;
+      this.#o.counters.handedBackTokens += credit;
+    }
+    if (policy.lease === undefined || extra === 0) {
+      // Nothing new leased; an unexpired lease keeps serving.
+      if (lease !== undefined && nowMs >= lease.expiresAtMs) state.lease = undefined;
+      return;
+    }
+    const live = lease !== undefined && nowMs < lease.expiresAtMs ? lease.tokens : 0;
+    if (lease !== undefined && live === 0 && lease.tokens > 0) {
+      this.#o.counters.droppedHandBackTokens += lease.tokens;
+    }
+    state.lease = { tokens: live + extra, expiresAtMs: nowMs + policy.lease.ttlMs, item: write };
+  }
+
+  /**
+   * Tops the lease up in the background (one write of the item, taking what
+   * the demand asks for) when what it holds will not last a store round trip
+   * and two requests: the answer is seen by a later request, since the
+   * container may be frozen in between.
+   */
+  #maybeTopUp(
+    policy: ResolvedPolicy,
+    bucketId: string,
+    state: EscrowState,
+    costTokens: number,
+    nowMs: number,
+  ): void {
+    const lease = state.lease;
+    if (policy.lease === undefined || lease === undefined || state.refreshing) return;
+    const perMs = demandAt(state.demand, nowMs, LEASE_DEMAND_HALF_LIFE_MS).perSecond / 1000;
+    if (perMs <= 0) return;
+    const gapMs = Math.min(1000, costTokens / perMs);
+    const leadMs = this.#o.target.guard.roundTripMs() + 2 * gapMs;
+    const lastsMs = lease.tokens / perMs;
+    if (lastsMs > leadMs && lease.expiresAtMs - nowMs > leadMs) return;
+    if (!this.#o.target.guard.available()) return;
+    state.refreshing = true;
+    const work = this.#serial(state, async () => {
+      const at = this.#o.now();
+      const extra = this.#leaseExtra(policy, state, costTokens, 0, at) + costTokens;
+      const decision = escrowTake({
+        policy: policy.bucket,
+        regions: this.#o.regions,
+        view: state.view,
+        region: this.#o.region,
+        costTokens: extra,
+        nowMs: at,
+      });
+      if (decision.write === undefined) return;
+      const write = decision.write;
+      try {
+        await this.#o.target.guard.call(
+          'write',
+          (signal) => this.#write(policy, bucketId, write, signal),
+          { background: true },
+        );
+        this.#learn(state, [write]);
+        const current = state.lease;
+        const live =
+          current !== undefined && this.#o.now() < current.expiresAtMs ? current.tokens : 0;
+        if (current !== undefined && live === 0) {
+          this.#o.counters.droppedHandBackTokens += current.tokens;
+        }
+        state.lease = {
+          tokens: live + extra,
+          expiresAtMs: at + (policy.lease?.ttlMs ?? 0),
+          item: write,
+        };
+      } catch (error) {
+        if (error instanceof EscrowConflictError && error.current !== undefined) {
+          this.#learn(state, [error.current]);
+        }
+      }
+    });
+    this.#track(
+      work.finally(() => {
+        state.refreshing = false;
+      }),
+    );
   }
 
   /** A write that outlived its decision: its outcome decides what it took and gave back. */
@@ -584,11 +829,17 @@ export class EscrowBuckets {
         unpublishedTokens: 0,
         askedAtMs: Number.NEGATIVE_INFINITY,
         chain: Promise.resolve(),
+        lease: undefined,
+        demand: { perSecond: 0, atMs: 0 },
+        refreshing: false,
       };
       if (this.#states.size >= this.#o.maxBuckets) {
-        // Least recently used first.
+        // Least recently used first; what its lease still held is dropped (under-admission).
         const [oldest] = this.#states.keys();
-        if (oldest !== undefined) this.#states.delete(oldest);
+        if (oldest !== undefined) {
+          this.#o.counters.droppedHandBackTokens += this.#states.get(oldest)?.lease?.tokens ?? 0;
+          this.#states.delete(oldest);
+        }
       }
     } else {
       this.#states.delete(bucketId);

@@ -42,11 +42,13 @@ describe('bench part "escrow": escrow beside eventual', () => {
     expect(cold.fallbacks).toBe(0);
   });
 
-  it("serves escrow's busy key with one write per admission and only the background reads", async () => {
+  it("serves escrow's busy key from leases carved out of the region's rights, and only the background reads", async () => {
     const r = await result();
     const busy = row(r, 'busy-key', 'escrow');
     expect(busy.admitted).toBe(busy.requests);
-    expect(busy.writesPerAdmitted).toBe(1);
+    // A lease's write serves the next requests from memory: far fewer writes than admissions.
+    expect(busy.writesPerAdmitted).toBeLessThan(0.5);
+    expect(busy.waitP50Ms).toBe(0);
     // At most one background read per rebalance interval of the run.
     expect(busy.reads).toBeGreaterThan(0);
     expect(busy.reads).toBeLessThanOrEqual((SIZES.seconds * 1000) / r.rebalanceMs + 1);

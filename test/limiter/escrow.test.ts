@@ -137,6 +137,75 @@ describe('one region', () => {
   });
 });
 
+describe('leases', () => {
+  /** 300 tokens, 150 a second: a default lease (up to 30 tokens, two seconds). */
+  const big: PolicyConfig = { ...plan, id: 'big', capacityTokens: 300, refillTokens: 150 };
+
+  async function steady(l: Limiter, perSecond: number, seconds: number, key = 'k') {
+    const sources: string[] = [];
+    for (let i = 0; i < perSecond * seconds; i++) {
+      const r = await l.limit({ policyId: 'big', key, costTokens: 1 });
+      if (r.allowed) sources.push(r.source);
+      await time.advance(1000 / perSecond);
+    }
+    await l.settled();
+    return sources;
+  }
+
+  it("serves a busy key from leases carved out of the region's rights, topped up before they run out", async () => {
+    const store = new MemoryStore();
+    const l = limiter('us-east-1', store, [big]);
+    const sources = await steady(l, 40, 5);
+    expect(sources).toHaveLength(200);
+    const fromLease = sources.filter((s) => s === 'lease').length;
+    expect(fromLease).toBeGreaterThan(150);
+    // Only the first request waited: every later lease was taken in the background ahead.
+    expect(sources.slice(1).filter((s) => s === 'store').length).toBeLessThanOrEqual(2);
+    expect(store.escrowCalls.writeEscrow).toBeLessThan(50);
+    // What the leases took is consumed from the region's item: admitted + held ≤ what it had.
+    const item = store.escrowItems.get(l.bucketIdOf('big', 'k'))?.get('us-east-1');
+    expect(item?.n).toBeGreaterThanOrEqual(200);
+  });
+
+  it('gives an expired lease back with the next write when nothing wrote since, and drops it otherwise', async () => {
+    const store = new MemoryStore();
+    const l = limiter('us-east-1', store, [big]);
+    await steady(l, 40, 1);
+    const bucketId = l.bucketIdOf('big', 'k');
+    const held = (store.escrowItems.get(bucketId)?.get('us-east-1')?.n ?? 0) - 40;
+    expect(held).toBeGreaterThan(0);
+    // Idle past the lease's lifetime; the next request's write gives the leftover back.
+    await time.advance(3000);
+    expect((await l.limit({ policyId: 'big', key: 'k', costTokens: 1 })).allowed).toBe(true);
+    expect(l.counters.handedBackTokens).toBe(held);
+    expect(l.counters.droppedHandBackTokens).toBe(0);
+    // Again, but another container writes the item in between: the leftover is dropped.
+    await steady(l, 40, 1);
+    const other = limiter('us-east-1', store, [big]);
+    await time.advance(3000);
+    expect((await other.limit({ policyId: 'big', key: 'k', costTokens: 1 })).allowed).toBe(true);
+    expect((await l.limit({ policyId: 'big', key: 'k', costTokens: 1 })).allowed).toBe(true);
+    expect(l.counters.droppedHandBackTokens).toBeGreaterThan(0);
+  });
+
+  it('a request another limit refuses puts its leased token back into the lease', async () => {
+    const store = new MemoryStore({ takes: false });
+    const l = limiter('us-east-1', store, [big, perIp]);
+    await steady(l, 40, 1);
+    const both = () =>
+      l.limitAll([
+        { policyId: 'big', key: 'k', costTokens: 1 },
+        { policyId: 'per-ip', key: 'ip:9', costTokens: 1 },
+      ]);
+    await both();
+    await both();
+    const refused = await both();
+    expect(refused.allowed).toBe(false);
+    expect(refused.results[0]?.source).toBe('lease');
+    expect(l.counters.refundedTokens).toBe(1);
+  });
+});
+
 describe('overrides', () => {
   it('a per-key factor splits a bucket of its own, and a denied key makes no store call', async () => {
     const store = new MemoryStore();
@@ -240,44 +309,51 @@ describe('several regions', () => {
     for (const from of stores) for (const to of stores) if (from !== to) from.replicateEscrowTo(to);
   }
 
-  it('a cut never lets the regions together admit more than the exact bucket, and rights follow demand after the heal', async () => {
-    const stores = REGIONS.map(() => new MemoryStore());
-    const limiters = REGIONS.map((r, i) => limiter(r, stores[i] as MemoryStore));
-    // Demand: us-east-1 6 tokens a second, the others 1 each; 10 ms steps.
-    const rates = [6, 1, 1];
-    const admittedAt: number[][] = REGIONS.map(() => []);
-    const run = async (seconds: number, cut: boolean) => {
-      for (let step = 0; step < seconds * 100; step++) {
-        for (let i = 0; i < REGIONS.length; i++) {
-          if ((step * (rates[i] as number)) % 100 >= (rates[i] as number)) continue;
-          const l = limiters[i] as Limiter;
-          const r = await l.limit({ policyId: 'plan', key: 'tenant-1', costTokens: 1 });
-          if (r.allowed) admittedAt[i]?.push(time.now());
+  it.each([
+    ['one write per admission', plan],
+    ['leases', { ...plan, lease: { maxTokens: 5, ttlMs: 2000 } }],
+  ])(
+    'a cut never lets the regions together admit more than the exact bucket, and rights follow demand after the heal (%s)',
+    async (_name, policy) => {
+      const stores = REGIONS.map(() => new MemoryStore());
+      const limiters = REGIONS.map((r, i) => limiter(r, stores[i] as MemoryStore, [policy]));
+      // Demand: us-east-1 6 tokens a second, the others 1 each; 10 ms steps.
+      const rates = [6, 1, 1];
+      const admittedAt: number[][] = REGIONS.map(() => []);
+      const run = async (seconds: number, cut: boolean) => {
+        for (let step = 0; step < seconds * 100; step++) {
+          for (let i = 0; i < REGIONS.length; i++) {
+            if ((step * (rates[i] as number)) % 100 >= (rates[i] as number)) continue;
+            const l = limiters[i] as Limiter;
+            const r = await l.limit({ policyId: 'plan', key: 'tenant-1', costTokens: 1 });
+            if (r.allowed) admittedAt[i]?.push(time.now());
+          }
+          await time.advance(10);
+          for (const l of limiters) await l.settled();
+          if (!cut && step % 10 === 0) replicate(stores);
         }
-        await time.advance(10);
-        for (const l of limiters) await l.settled();
-        if (!cut && step % 10 === 0) replicate(stores);
+      };
+      await run(10, true);
+      await run(20, false);
+      // Every window of every length: at most C + R·|W| over all regions together.
+      const all = admittedAt.flat().sort((a, b) => a - b);
+      for (let i = 0; i < all.length; i++) {
+        for (let j = i; j < all.length; j++) {
+          const windowMs = (all[j] as number) - (all[i] as number);
+          expect(j - i + 1).toBeLessThanOrEqual(30 + Math.floor((3 * windowMs) / 1000));
+        }
       }
-    };
-    await run(10, true);
-    await run(20, false);
-    // Every window of every length: at most C + R·|W| over all regions together.
-    const all = admittedAt.flat().sort((a, b) => a - b);
-    for (let i = 0; i < all.length; i++) {
-      for (let j = i; j < all.length; j++) {
-        const windowMs = (all[j] as number) - (all[i] as number);
-        expect(j - i + 1).toBeLessThanOrEqual(30 + Math.floor((3 * windowMs) / 1000));
-      }
-    }
-    // After the heal, us-east-1 holds more than its starting third of the refill.
-    const east = limiters[0] as Limiter;
-    const bucketId = east.bucketIdOf('plan', 'tenant-1');
-    const eastItem = stores[0]?.escrowItems.get(bucketId)?.get('us-east-1');
-    expect(eastItem?.rate).toBeGreaterThan(400_000);
-    // And it serves more of its demand in the last 10 s than a static third (1 token/s, 10 in all) would.
-    const lastTen = (admittedAt[0] as number[]).filter((t) => t >= time.now() - 10_000).length;
-    expect(lastTen).toBeGreaterThan(15);
-  }, 60_000);
+      // After the heal, us-east-1 holds more than its starting third of the refill.
+      const east = limiters[0] as Limiter;
+      const bucketId = east.bucketIdOf('plan', 'tenant-1');
+      const eastItem = stores[0]?.escrowItems.get(bucketId)?.get('us-east-1');
+      expect(eastItem?.rate).toBeGreaterThan(400_000);
+      // And it serves more of its demand in the last 10 s than a static third (1 token/s, 10 in all) would.
+      const lastTen = (admittedAt[0] as number[]).filter((t) => t >= time.now() - 10_000).length;
+      expect(lastTen).toBeGreaterThan(15);
+    },
+    60_000,
+  );
 
   it('a quota is split like a bucket, and its items expire an hour after the period', async () => {
     const store = new MemoryStore();
@@ -293,21 +369,13 @@ describe('several regions', () => {
 });
 
 describe('config', () => {
-  it('refuses local failure mode, leases and watched keys on escrow policies, all at once', () => {
+  it('refuses the local failure mode and watched keys on escrow policies, both at once', () => {
     const problems = validateConfig({
       ...configWith([plan]),
-      policies: [
-        {
-          ...plan,
-          onStoreError: 'local',
-          lease: { maxTokens: 5, ttlMs: 1000 },
-          watchKeys: ['all'],
-        },
-      ],
+      policies: [{ ...plan, onStoreError: 'local', watchKeys: ['all'] }],
     });
     expect(problems.map((p) => p.path)).toEqual([
       'policies[0].onStoreError',
-      'policies[0].lease',
       'policies[0].watchKeys',
     ]);
   });
