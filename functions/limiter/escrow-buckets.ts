@@ -63,6 +63,10 @@ import type { Outcome, PolicyStore } from './pipeline';
 import { StoreDownError, StoreWaitError } from './store-guard';
 import type { FallbackCause, LimiterCounters, LimiterMetrics } from './types';
 
+/** First backoff of an item after a throttled write (ms), doubling up to {@link MAX_THROTTLE_BACKOFF_MS}. */
+const THROTTLE_BACKOFF_MS = 50;
+const MAX_THROTTLE_BACKOFF_MS = 1000;
+
 /** Most conditional writes per decision (the first and two retries after another writer). */
 const MAX_WRITE_ATTEMPTS = 3;
 
@@ -123,6 +127,10 @@ interface EscrowState {
   demand: DemandEstimate;
   /** A background top-up of the lease is under way. */
   refreshing: boolean;
+  /** Until when the item is left alone after throttling (ms). */
+  throttledUntilMs: number;
+  /** Throttled writes in a row (the backoff doubles with each). */
+  throttles: number;
 }
 
 /** Tokens a container took from its region's rights and serves from memory. */
@@ -284,6 +292,10 @@ export class EscrowBuckets {
   ): Promise<Outcome> {
     const { target, region, regions } = this.#o;
     if (!target.guard.available()) return this.#fallback(policy, state, costTokens, 'store-down');
+    // A throttled item is left alone for a while: the failure mode decides without a call.
+    if (this.#o.now() < state.throttledUntilMs) {
+      return this.#fallback(policy, state, costTokens, 'throttled');
+    }
     let withLease = true;
     for (let attempt = 1; ; attempt += 1) {
       const nowMs = this.#o.now();
@@ -319,6 +331,7 @@ export class EscrowBuckets {
       try {
         await target.guard.call('write', (signal) => this.#write(policy, bucketId, write, signal));
         this.#learn(state, [write]);
+        state.throttles = 0;
         state.unpublishedTokens = Math.max(0, state.unpublishedTokens - (requested - costTokens));
         this.#leaseTaken(policy, state, write, extra, credit, nowMs);
         const outcome: Outcome = {
@@ -353,6 +366,11 @@ export class EscrowBuckets {
           const outcome = this.#fallback(policy, state, costTokens, 'store-slow');
           this.#lateWrite(policy, bucketId, state, write, error.late, costTokens, outcome);
           return outcome;
+        }
+        if (error.kind === 'throttled') {
+          state.throttles += 1;
+          const backoffMs = THROTTLE_BACKOFF_MS * 2 ** (state.throttles - 1);
+          state.throttledUntilMs = this.#o.now() + Math.min(MAX_THROTTLE_BACKOFF_MS, backoffMs);
         }
         return this.#failed(policy, state, costTokens, error);
       }
@@ -832,6 +850,8 @@ export class EscrowBuckets {
         lease: undefined,
         demand: { perSecond: 0, atMs: 0 },
         refreshing: false,
+        throttledUntilMs: Number.NEGATIVE_INFINITY,
+        throttles: 0,
       };
       if (this.#states.size >= this.#o.maxBuckets) {
         // Least recently used first; what its lease still held is dropped (under-admission).

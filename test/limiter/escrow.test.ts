@@ -288,7 +288,27 @@ describe('failures', () => {
     const r = await l.limit({ policyId: 'plan', key: 'tenant-1', costTokens: 1 });
     expect(r).toMatchObject({ allowed: true, source: 'fallback', fallback: 'open' });
     store.fault = undefined;
+    // Past the throttle's backoff: the store decides again, from rights the fallback left whole.
+    await time.advance(60);
     expect(await admitted(l, 11)).toBe(10);
+  });
+
+  it('leaves a throttled item alone for a while (the failure mode decides without a call), then writes again', async () => {
+    const store = new MemoryStore();
+    const l = limiter('us-east-1', store, [{ ...plan, onStoreError: 'open' }]);
+    store.fault = 'throttled';
+    expect(
+      (await l.limit({ policyId: 'plan', key: 'tenant-1', costTokens: 1 })).fallbackCause,
+    ).toBe('throttled');
+    const calls = store.escrowCalls.writeEscrow;
+    store.fault = undefined;
+    const during = await l.limit({ policyId: 'plan', key: 'tenant-1', costTokens: 1 });
+    expect(during).toMatchObject({ source: 'fallback', fallbackCause: 'throttled' });
+    expect(store.escrowCalls.writeEscrow).toBe(calls);
+    await time.advance(60);
+    expect((await l.limit({ policyId: 'plan', key: 'tenant-1', costTokens: 1 })).source).toBe(
+      'store',
+    );
   });
 
   it('refuses to be built on a store without escrow items, and for a region it does not split over', () => {
