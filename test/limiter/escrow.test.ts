@@ -293,6 +293,23 @@ describe('failures', () => {
     expect(await admitted(l, 11)).toBe(10);
   });
 
+  it('a write that outlives its wait is answered closed, and its token comes back once it lands', async () => {
+    const store = new MemoryStore();
+    const l = limiter('us-east-1', store);
+    let slow = true;
+    store.beforeAnswerAsync = async (operation) => {
+      if (operation === 'writeEscrow' && slow) await time.sleep(2000);
+    };
+    const r = await time.run(l.limit({ policyId: 'plan', key: 'tenant-1', costTokens: 1 }));
+    expect(r).toMatchObject({ allowed: false, fallback: 'closed', fallbackCause: 'store-slow' });
+    slow = false;
+    await time.run(l.settled(), { maxMs: 10_000 });
+    expect(l.counters.lateWrites).toBe(1);
+    expect(l.counters.handedBackTokens).toBe(1);
+    // The refused request took nothing in the end: all 10 tokens remain.
+    expect(await admitted(l, 11)).toBe(10);
+  });
+
   it('leaves a throttled item alone for a while (the failure mode decides without a call), then writes again', async () => {
     const store = new MemoryStore();
     const l = limiter('us-east-1', store, [{ ...plan, onStoreError: 'open' }]);
