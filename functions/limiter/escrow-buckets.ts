@@ -247,20 +247,11 @@ export class EscrowBuckets {
         nowMs: this.#o.now(),
         creditTokens: tokens,
       });
-      try {
-        await this.#o.target.guard.call(
-          'write',
-          (signal) => this.#write(policy, bucketId, write, signal),
-          { background: true },
-        );
-        this.#learn(state, [write]);
-        this.#o.counters.handedBackTokens += tokens;
-      } catch (error) {
-        this.#o.counters.droppedHandBackTokens += tokens;
-        if (error instanceof EscrowConflictError && error.current !== undefined) {
-          this.#learn(state, [error.current]);
-        }
-      }
+      const written = await this.#writeInBackground(policy, bucketId, state, write).catch(
+        () => false,
+      );
+      if (written) this.#o.counters.handedBackTokens += tokens;
+      else this.#o.counters.droppedHandBackTokens += tokens;
     });
     this.#track(work);
   }
@@ -268,13 +259,7 @@ export class EscrowBuckets {
   /** The rights this container believes its region holds in a bucket (tests, reporting). */
   rightsOf(policy: ResolvedPolicy, bucketId: string): { level: number; cap: number; rate: number } {
     const state = this.#states.get(bucketId);
-    const rights = escrowRightsAt(
-      policy.bucket,
-      this.#o.regions,
-      state?.view ?? new Map(),
-      this.#o.region,
-      this.#o.now(),
-    );
+    const rights = this.#rights(policy, state, this.#o.now());
     const s = scale(policy.bucket);
     return { level: rights.levelScaled / s, cap: rights.capScaled / s, rate: rights.rateParts };
   }
@@ -395,13 +380,7 @@ export class EscrowBuckets {
     }
     lease.tokens -= costTokens;
     const s = scale(policy.bucket);
-    const rights = escrowRightsAt(
-      policy.bucket,
-      this.#o.regions,
-      state.view,
-      this.#o.region,
-      nowMs,
-    );
+    const rights = this.#rights(policy, state, nowMs);
     const levelScaled = rights.levelScaled + (lease.tokens + costTokens) * s;
     const decision = this.#shape(
       policy,
@@ -432,14 +411,7 @@ export class EscrowBuckets {
     const besides = Math.max(0, perMs - (costTokens * Math.LN2) / LEASE_DEMAND_HALF_LIFE_MS);
     const wanted = Math.floor(besides * (lease.ttlMs / 2));
     if (wanted <= 0) return 0;
-    const rights = escrowRightsAt(
-      policy.bucket,
-      this.#o.regions,
-      state.view,
-      this.#o.region,
-      nowMs,
-      creditTokens,
-    );
+    const rights = this.#rights(policy, state, nowMs, creditTokens);
     const sized = leaseSize(
       policy.bucket,
       lease,
@@ -526,29 +498,20 @@ export class EscrowBuckets {
       });
       if (decision.write === undefined) return;
       const write = decision.write;
-      try {
-        await this.#o.target.guard.call(
-          'write',
-          (signal) => this.#write(policy, bucketId, write, signal),
-          { background: true },
-        );
-        this.#learn(state, [write]);
-        const current = state.lease;
-        const live =
-          current !== undefined && this.#o.now() < current.expiresAtMs ? current.tokens : 0;
-        if (current !== undefined && live === 0) {
-          this.#o.counters.droppedHandBackTokens += current.tokens;
-        }
-        state.lease = {
-          tokens: live + extra,
-          expiresAtMs: at + (policy.lease?.ttlMs ?? 0),
-          item: write,
-        };
-      } catch (error) {
-        if (error instanceof EscrowConflictError && error.current !== undefined) {
-          this.#learn(state, [error.current]);
-        }
+      if (!(await this.#writeInBackground(policy, bucketId, state, write).catch(() => false))) {
+        return;
       }
+      const current = state.lease;
+      const live =
+        current !== undefined && this.#o.now() < current.expiresAtMs ? current.tokens : 0;
+      if (current !== undefined && live === 0) {
+        this.#o.counters.droppedHandBackTokens += current.tokens;
+      }
+      state.lease = {
+        tokens: live + extra,
+        expiresAtMs: at + (policy.lease?.ttlMs ?? 0),
+        item: write,
+      };
     });
     this.#track(
       work.finally(() => {
@@ -596,13 +559,7 @@ export class EscrowBuckets {
         return this.#failed(policy, state, costTokens, error, false);
       }
     }
-    const rights = escrowRightsAt(
-      policy.bucket,
-      this.#o.regions,
-      state.view,
-      this.#o.region,
-      this.#o.now(),
-    );
+    const rights = this.#rights(policy, state, this.#o.now());
     const allowed = rights.levelScaled >= costTokens * scale(policy.bucket);
     const decision = {
       allowed,
@@ -780,6 +737,22 @@ export class EscrowBuckets {
     });
     if (planned === undefined) return;
     const { write } = planned;
+    if (await this.#writeInBackground(policy, bucketId, state, write)) {
+      state.unpublishedTokens = Math.max(0, state.unpublishedTokens - unpublished);
+    }
+  }
+
+  /**
+   * One write of the region's item no request waits for: true when stored
+   * (and learnt), false when another writer of the region came first (its
+   * item learnt when the answer carried it). Other failures reject.
+   */
+  async #writeInBackground(
+    policy: ResolvedPolicy,
+    bucketId: string,
+    state: EscrowState,
+    write: EscrowItem,
+  ): Promise<boolean> {
     try {
       await this.#o.target.guard.call(
         'write',
@@ -787,14 +760,24 @@ export class EscrowBuckets {
         { background: true },
       );
       this.#learn(state, [write]);
-      state.unpublishedTokens = Math.max(0, state.unpublishedTokens - unpublished);
+      return true;
     } catch (error) {
-      if (error instanceof EscrowConflictError) {
-        if (error.current !== undefined) this.#learn(state, [error.current]);
-        return;
-      }
-      throw error;
+      if (!(error instanceof EscrowConflictError)) throw error;
+      if (error.current !== undefined) this.#learn(state, [error.current]);
+      return false;
     }
+  }
+
+  /** The region's rights as the container knows them. */
+  #rights(policy: ResolvedPolicy, state: EscrowState | undefined, nowMs: number, credit = 0) {
+    return escrowRightsAt(
+      policy.bucket,
+      this.#o.regions,
+      state?.view ?? new Map(),
+      this.#o.region,
+      nowMs,
+      credit,
+    );
   }
 
   #failed(
@@ -819,13 +802,7 @@ export class EscrowBuckets {
     cause: FallbackCause,
     consume = true,
   ): Outcome {
-    const rights = escrowRightsAt(
-      policy.bucket,
-      this.#o.regions,
-      state.view,
-      this.#o.region,
-      this.#o.now(),
-    );
+    const rights = this.#rights(policy, state, this.#o.now());
     const mode = policy.onStoreError === 'closed' ? 'closed' : 'open';
     const known = decisionAtLevel(policy.bucket, rights.levelScaled, costTokens, mode === 'open');
     const decision =
