@@ -247,7 +247,7 @@ export function caseInsensitivePathsOf(
 }
 
 /** Lifetime of a default lease (ms). */
-export const DEFAULT_LEASE_TTL_MS = 2000;
+export const DEFAULT_LEASE_TTL_MS = 5000;
 /** The least capacity for which leases are on by default (tokens): a tenth of it is 10 tokens, a batch worth holding. */
 export const MIN_DEFAULT_LEASE_CAPACITY = 100;
 
