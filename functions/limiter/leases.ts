@@ -3,12 +3,15 @@
  * "Leases").
  *
  * - **Demand**: a decayed count of the tokens the container was asked for
- *   (time constant {@link DEMAND_TIME_CONSTANT_MS}), i.e. its recent rate.
- * - **Size**: a write that leases takes what that rate asks for over the
- *   lease's horizon (half its lifetime, and at least twice the refresh
- *   lead), never more than the policy's lease rules allow (its `maxTokens`,
- *   its share of the level: core `leaseSize`), never less than the policy's
- *   hot-bucket batch (`minTakeTokens`).
+ *   (time constant {@link DEMAND_TIME_CONSTANT_MS}), i.e. its recent rate,
+ *   and the same over {@link DEMAND_MEMORY_MS} (what it remembers after an
+ *   idle spell).
+ * - **Size**: a write that leases takes what the larger of the two asks for
+ *   over the lease's horizon (half its lifetime, at most
+ *   {@link MAX_LEASE_HORIZON_MS}, and at least twice the refresh lead), never
+ *   more than the policy's lease rules allow (its `maxTokens`, its share of
+ *   the level: core `leaseSize`), never less than the policy's hot-bucket
+ *   batch (`minTakeTokens`).
  * - **Refresh ahead**: when the tokens that will still be valid one lead
  *   time from now fall below what the demand will ask for meanwhile, a new
  *   lease is taken in the background, while the old one keeps serving. The

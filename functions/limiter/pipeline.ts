@@ -356,8 +356,8 @@ export class Pipeline {
     const margin = Math.max(costTokens, Math.ceil(policy.bucket.capacityTokens * TAKE_MARGIN));
     // Takes add `tk` after the slot's checkpoint, whose timing the level only bounds by the
     // latest take (it errs low, never high): a conditional write first checkpoints them. A
-    // bucket that was well above half full when last read may take once more (one round trip
-    // instead of two) while they stay under the margin; a contended one writes first.
+    // bucket at least half full when last read may take once more (one round trip instead
+    // of two) while they stay under the margin; a contended one writes first.
     const tk = state.view.get(target.slot)?.tk ?? 0;
     if (tk > 0 && (tk >= margin || !this.#leasesAsRead(policy, state, nowMs))) return false;
     return levelAt(policy.bucket, state.view, nowMs) >= (costTokens + margin) * s;
@@ -669,10 +669,12 @@ export class Pipeline {
 
   /**
    * What a take adds: the request (or the hot-bucket batch), and a lease for
-   * the demand when the level the container last knew, less the take margin,
-   * would still lease. A take's tokens are added before the level is known:
-   * what the level then refuses goes back in one more write, so a bucket that
-   * may be contended is asked for the request only.
+   * the demand when the bucket was at least half full as last read, so that
+   * a busy key's container that was idle for a while waits for one round
+   * trip, not one per request. A take's tokens are added before the level is
+   * known: what the level then refuses goes back in one more write (whose
+   * checkpoint then counts the kept lease as taken, as a refresh ahead does),
+   * so a bucket that may be contended is asked for the request only.
    */
   #takeAsk(
     policy: ResolvedPolicy,
