@@ -246,8 +246,14 @@ export function caseInsensitivePathsOf(
   );
 }
 
-/** Lifetime of a default lease (ms). */
-export const DEFAULT_LEASE_TTL_MS = 2000;
+/**
+ * Lifetime of a default lease (ms). Lambda freezes a container between
+ * requests and wakes a second one while the first is busy: a lease that
+ * outlives a few idle seconds still serves there instead of sending the
+ * request to the store. It costs what a frozen container holds meanwhile (at
+ * most a lease or two), not over-admission (docs/design.md, "Bounds").
+ */
+export const DEFAULT_LEASE_TTL_MS = 5000;
 /** The least capacity for which leases are on by default (tokens): a tenth of it is 10 tokens, a batch worth holding. */
 export const MIN_DEFAULT_LEASE_CAPACITY = 100;
 

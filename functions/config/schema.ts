@@ -97,7 +97,7 @@ export interface PolicyConfig {
    * it off (exact accounting, one write per admission).
    * @default on for `eventual` and `escrow` policies with at least 100 tokens of capacity:
    * sized to demand, at most a tenth of the capacity and of the current level,
-   * two-second lifetime; off for `strong` ones and smaller buckets
+   * five-second lifetime; off for `strong` ones and smaller buckets
    */
   readonly lease?: LeasePolicy | false;
   /** Decide and count, never block: how a new limit is rolled out safely. @default false */

@@ -34,6 +34,8 @@ export interface BucketState {
   /** The container's recent demand (tokens per ms, decayed; leases.ts) and when it was last updated. */
   demandPerMs: number;
   demandAtMs: number;
+  /** The same demand remembered over {@link DEMAND_MEMORY_MS} (leases.ts): a lease's size after an idle spell. */
+  demandMemoryPerMs: number;
   /** A lease is being taken in the background. */
   refreshing: boolean;
   /** A store decision of this bucket (or a background lease) under way: later requests wait for it. */
@@ -105,6 +107,7 @@ export class BucketCache {
       leasingUntilMs: 0,
       demandPerMs: 0,
       demandAtMs: 0,
+      demandMemoryPerMs: 0,
       refreshing: false,
       deciding: undefined,
       refreshAfterMs: 0,

@@ -9,8 +9,8 @@
  *   No read of the other regions' items is waited for: transfers not seen
  *   yet are counted by a later write. A refusal needs no store call at all;
  * - **a lease** (a leasing policy, a busy bucket): the write takes, beyond
- *   the request, what the container's demand asks for over half the lease's
- *   lifetime (within the policy's lease rules, out of the region's level),
+ *   the request, what the container's demand asks for over about a second
+ *   (within the policy's lease rules, out of the region's level),
  *   and the next requests are served from memory; a background write tops it
  *   up before it runs out. Leased tokens left when the lease expires are
  *   given back when nothing wrote the item since (else dropped:
@@ -142,6 +142,9 @@ interface EscrowLease {
   /** The item the take wrote: while it is the newest, leftovers can be given back. */
   item: EscrowItem;
 }
+
+/** A lease holds about this much of the container's demand (ms), at most half its lifetime. */
+const LEASE_HORIZON_MS = 1000;
 
 /** Half-life of a container's demand estimate for lease sizing (ms): the last second or so counts. */
 const LEASE_DEMAND_HALF_LIFE_MS = 500;
@@ -407,9 +410,9 @@ export class EscrowBuckets {
     const lease = policy.lease;
     if (lease === undefined) return 0;
     const perMs = demandAt(state.demand, nowMs, LEASE_DEMAND_HALF_LIFE_MS).perSecond / 1000;
-    // The demand besides this request, over half the lease's lifetime.
+    // The demand besides this request, over about a second (at most half the lease's lifetime).
     const besides = Math.max(0, perMs - (costTokens * Math.LN2) / LEASE_DEMAND_HALF_LIFE_MS);
-    const wanted = Math.floor(besides * (lease.ttlMs / 2));
+    const wanted = Math.floor(besides * Math.min(LEASE_HORIZON_MS, lease.ttlMs / 2));
     if (wanted <= 0) return 0;
     const rights = this.#rights(policy, state, nowMs, creditTokens);
     const sized = leaseSize(

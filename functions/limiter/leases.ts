@@ -3,12 +3,15 @@
  * "Leases").
  *
  * - **Demand**: a decayed count of the tokens the container was asked for
- *   (time constant {@link DEMAND_TIME_CONSTANT_MS}), i.e. its recent rate.
- * - **Size**: a write that leases takes what that rate asks for over the
- *   lease's horizon (half its lifetime, and at least twice the refresh
- *   lead), never more than the policy's lease rules allow (its `maxTokens`,
- *   its share of the level: core `leaseSize`), never less than the policy's
- *   hot-bucket batch (`minTakeTokens`).
+ *   (time constant {@link DEMAND_TIME_CONSTANT_MS}), i.e. its recent rate,
+ *   and the same over {@link DEMAND_MEMORY_MS} (what it remembers after an
+ *   idle spell).
+ * - **Size**: a write that leases takes what the larger of the two asks for
+ *   over the lease's horizon (half its lifetime, at most
+ *   {@link MAX_LEASE_HORIZON_MS}, and at least twice the refresh lead), never
+ *   more than the policy's lease rules allow (its `maxTokens`, its share of
+ *   the level: core `leaseSize`), never less than the policy's hot-bucket
+ *   batch (`minTakeTokens`).
  * - **Refresh ahead**: when the tokens that will still be valid one lead
  *   time from now fall below what the demand will ask for meanwhile, a new
  *   lease is taken in the background, while the old one keeps serving. The
@@ -35,10 +38,35 @@ export const LEASE_MIN_LEVEL = 0.5;
 /** Longest gap between two requests the refresh lead allows for (ms). */
 const MAX_GAP_LEAD_MS = 1000;
 
+/**
+ * Longest horizon a lease is sized for beyond its refresh leads (ms): about a
+ * second of demand, whatever the lease's lifetime. The lifetime bounds how
+ * long a lease may wait for its requests (a container frozen between them);
+ * the horizon, how much of the demand it holds at once.
+ */
+export const MAX_LEASE_HORIZON_MS = 1000;
+
+/**
+ * Time constant of the demand a lease is sized for after an idle spell (ms).
+ * Lambda sends a region's requests to its most recently used container: one
+ * that was idle for seconds while another served the key gets the next
+ * requests once it has served one, and its half-second estimate has
+ * forgotten that the key is busy. Its first store decision then takes a
+ * lease for the demand it remembers, instead of one request at a time.
+ */
+export const DEMAND_MEMORY_MS = 10_000;
+
 /** Records that the container was asked for `tokens` of the bucket at `nowMs`. */
 export function observeDemand(state: BucketState, tokens: number, nowMs: number): void {
+  state.demandMemoryPerMs = demandMemoryPerMs(state, nowMs) + tokens / DEMAND_MEMORY_MS;
   state.demandPerMs = demandPerMs(state, nowMs) + tokens / DEMAND_TIME_CONSTANT_MS;
   state.demandAtMs = Math.max(state.demandAtMs, nowMs);
+}
+
+/** The container's demand for the bucket over the last several seconds (tokens per ms). */
+export function demandMemoryPerMs(state: BucketState, nowMs: number): number {
+  const elapsed = Math.max(0, nowMs - state.demandAtMs);
+  return state.demandMemoryPerMs * Math.exp(-elapsed / DEMAND_MEMORY_MS);
 }
 
 /** The container's recent demand for the bucket (tokens per ms). */
@@ -99,12 +127,19 @@ export function wantedTokens(
   if (levelScaled < scaledCapacity(policy.bucket) * LEASE_MIN_LEVEL) {
     return Math.max(costTokens, batchOf(policy, costTokens));
   }
-  const rate = demandBesidesPerMs(state, costTokens, nowMs);
+  // The recent demand, or what the container remembers of it after an idle spell.
+  const rate = Math.max(
+    demandBesidesPerMs(state, costTokens, nowMs),
+    demandMemoryPerMs(state, nowMs) - costTokens / DEMAND_MEMORY_MS,
+  );
   // Long enough to cover two refresh leads, short enough to be served within the lease's
   // lifetime after the lease before it (an unserved lease that expires behind a newer one's
   // checkpoint cannot be credited back: docs/design.md, "Leases").
   const leadMs = leadAtRate(rate, costTokens, waitMs);
-  const horizonMs = Math.min(lease.ttlMs - leadMs, Math.max(lease.ttlMs / 2, 2 * leadMs));
+  const horizonMs = Math.min(
+    lease.ttlMs - leadMs,
+    Math.max(Math.min(lease.ttlMs / 2, MAX_LEASE_HORIZON_MS), 2 * leadMs),
+  );
   if (horizonMs <= 0) return Math.max(costTokens, batchOf(policy, costTokens));
   const byDemand = costTokens + Math.floor(rate * horizonMs);
   const sized = leaseSize(

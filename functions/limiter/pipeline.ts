@@ -40,6 +40,7 @@ import {
   recordingWrite,
   type SlotItem,
   scale,
+  scaledCapacity,
   takeHandBack,
   takeWrite,
   type View,
@@ -53,6 +54,7 @@ import {
   addLease,
   batchOf,
   heldTokens,
+  LEASE_MIN_LEVEL,
   observeDemand,
   refreshDue,
   refreshLeadMs,
@@ -350,11 +352,14 @@ export class Pipeline {
       return false;
     }
     if (state.view.size === 0) return true;
-    // After a take, a conditional write first: it checkpoints what takes added (`tk`), whose
-    // timing the level otherwise only bounds by the latest take.
-    if ((state.view.get(target.slot)?.tk ?? 0) > 0) return false;
     const s = scale(policy.bucket);
     const margin = Math.max(costTokens, Math.ceil(policy.bucket.capacityTokens * TAKE_MARGIN));
+    // Takes add `tk` after the slot's checkpoint, whose timing the level only bounds by the
+    // latest take (it errs low, never high): a conditional write first checkpoints them. A
+    // bucket at least half full when last read may take once more (one round trip instead
+    // of two) while they stay under the margin; a contended one writes first.
+    const tk = state.view.get(target.slot)?.tk ?? 0;
+    if (tk > 0 && (tk >= margin || !this.#leasesAsRead(policy, state, nowMs))) return false;
     return levelAt(policy.bucket, state.view, nowMs) >= (costTokens + margin) * s;
   }
 
@@ -615,10 +620,7 @@ export class Pipeline {
     costTokens: number,
     nowMs: number,
   ): Promise<Outcome> {
-    // The request (or the hot-bucket batch) only: a lease is taken by a conditional write,
-    // whose checkpoint lets its unused tokens be credited back; a take's tokens would sit
-    // behind the checkpoint of the write that hands back what the take did not keep.
-    const asked = batchOf(policy, costTokens);
+    const asked = this.#takeAsk(policy, target, state, costTokens, nowMs);
     const write = takeWrite(policy.bucket, target.slot, asked, nowMs);
     const take = target.guard.call('write', (signal) =>
       target.store.applyTake!(state.bucketId, write, { abortSignal: signal }),
@@ -663,6 +665,40 @@ export class Pipeline {
       kept,
       stored: after,
     });
+  }
+
+  /**
+   * What a take adds: the request (or the hot-bucket batch), and a lease for
+   * the demand when the bucket was at least half full as last read, so that
+   * a busy key's container that was idle for a while waits for one round
+   * trip, not one per request. A take's tokens are added before the level is
+   * known: what the level then refuses goes back in one more write (whose
+   * checkpoint then counts the kept lease as taken, as a refresh ahead does),
+   * so a bucket that may be contended is asked for the request only.
+   */
+  #takeAsk(
+    policy: ResolvedPolicy,
+    target: PolicyStore,
+    state: BucketState,
+    costTokens: number,
+    nowMs: number,
+  ): number {
+    const batch = batchOf(policy, costTokens);
+    if (policy.lease === undefined || !this.#leasesAsRead(policy, state, nowMs)) return batch;
+    const asRead = levelAt(policy.bucket, state.view, state.viewReadAtMs!);
+    return Math.max(batch, this.#want(policy, target, state, costTokens, asRead, nowMs));
+  }
+
+  /**
+   * Whether the bucket was at least half full (where leases are taken) when
+   * its view was last read, without the refill since: others may have taken
+   * that refill meanwhile, so a stale view's refilled level is no evidence.
+   */
+  #leasesAsRead(policy: ResolvedPolicy, state: BucketState, nowMs: number): boolean {
+    const readAt = state.viewReadAtMs;
+    if (readAt === undefined || readAt > nowMs) return false;
+    const asRead = levelAt(policy.bucket, state.view, readAt);
+    return asRead >= scaledCapacity(policy.bucket) * LEASE_MIN_LEVEL;
   }
 
   /** One background write that hands back what the state holds for the bucket (no tokens taken). */
@@ -808,7 +844,9 @@ export class Pipeline {
     if (state.deciding === undefined) this.#markDeciding(state, lease);
     const work = lease
       .then((leased) => {
-        if (!leased) state.refreshAfterMs = this.parts.now() + leadMs;
+        // A read gone stale in a freeze says nothing of the bucket: the next request may
+        // refresh at once. A bucket with nothing to lease waits one lead.
+        if (leased === 'none') state.refreshAfterMs = this.parts.now() + leadMs;
       })
       .catch((error: unknown) => {
         state.refreshAfterMs = this.parts.now() + leadMs;
@@ -824,7 +862,9 @@ export class Pipeline {
   /**
    * Takes a lease in the background (no request waits for it; Lambda may
    * freeze the container before it is answered, and then the next request
-   * sees it). Resolves whether a lease was taken.
+   * sees it). Resolves to `leased`, `stale` (the read's answer was seen too
+   * late to lease from: the container was frozen meanwhile) or `none` (the
+   * bucket had nothing to lease).
    */
   async #refresh(
     policy: ResolvedPolicy,
@@ -832,7 +872,7 @@ export class Pipeline {
     state: BucketState,
     costTokens: number,
     nowMs: number,
-  ): Promise<boolean> {
+  ): Promise<'leased' | 'stale' | 'none'> {
     const lease = policy.lease!;
     // No request waits for it: read (when the view is stale) and a conditional write, which
     // checkpoints; a take would save a round trip nobody waits for.
@@ -843,7 +883,7 @@ export class Pipeline {
     // invocation): the view is as old as that freeze, and a lease taken from it would admit
     // on a stale level. Leave it: the next request decides for itself.
     const viewAgeMs = this.parts.now() - (state.viewReadAtMs ?? Number.NEGATIVE_INFINITY);
-    if (viewAgeMs > this.#staleReadMs(target)) return false;
+    if (viewAgeMs > this.#staleReadMs(target)) return 'stale';
     const level = levelAt(policy.bucket, view, nowMs);
     const tokens = this.#keep(
       policy,
@@ -855,14 +895,14 @@ export class Pipeline {
       nowMs,
     );
     // Nothing to batch (a contended bucket): the next request decides for itself.
-    if (tokens <= costTokens) return false;
+    if (tokens <= costTokens) return 'none';
     const written = await this.#conditionalWrite(policy, target, state, view, tokens, nowMs, true);
-    if (written.stored === undefined || !written.decision.allowed) return false;
+    if (written.stored === undefined || !written.decision.allowed) return 'none';
     addLease(
       state,
       openLease(lease, written.decision, policy.bucket, tokens, 0, nowMs, written.stored),
     );
-    return true;
+    return 'leased';
   }
 
   async #refreshOwnSlot(

@@ -70,19 +70,27 @@ describe('a cold key costs one round trip', () => {
     expect(waitedMs).toBe(2 * RTT_MS);
   });
 
-  it('after a take the next decision writes a checkpoint (a conditional write), which absorbs it', async () => {
-    const l = limiter();
-    const replay = new ForcedReplay(bucketPolicyOf(api));
-    for (let i = 0; i < 2; i++) {
+  it('after a take, a stale view takes once more while the takes hold less than the margin; then a conditional write checkpoints them', async () => {
+    // 100 tokens: the take margin is a quarter of them, 25; each request costs 10.
+    const small: PolicyConfig = { ...api, capacityTokens: 100, refillTokens: 50 };
+    const l = limiter([small]);
+    const replay = new ForcedReplay(bucketPolicyOf(small));
+    const waits: number[] = [];
+    for (let i = 0; i < 4; i++) {
       const at = time.now();
-      expect((await timed(l, 'k')).result.allowed).toBe(true);
-      replay.admit(at, 1);
+      const { result, waitedMs } = await timed(l, 'k', 10);
+      expect(result.allowed).toBe(true);
+      replay.admit(at, 10);
+      waits.push(waitedMs);
       await time.advance(1000);
     }
+    // Three takes (10, 20, then 30 tokens after the checkpoint), one round trip each; the
+    // fourth finds 30 ≥ 25 and reads, then writes.
+    expect(waits).toEqual([RTT_MS, RTT_MS, RTT_MS, 2 * RTT_MS]);
     const item = slotOf('k')!;
     expect(item.tk).toBeUndefined();
-    expect(store.calls).toMatchObject({ applyTake: 1, applyWrite: 1 });
-    expect(levelAt(bucketPolicyOf(api), viewOf([item]), time.now())).toBe(
+    expect(store.calls).toMatchObject({ applyTake: 3, applyWrite: 1 });
+    expect(levelAt(bucketPolicyOf(small), viewOf([item]), time.now())).toBe(
       replay.levelAt(time.now()),
     );
   });
@@ -154,6 +162,71 @@ describe('a busy key waits for no store round trip', () => {
     // Writes are a small fraction of the requests, and no lease exceeds a tenth of the capacity.
     expect(store.taken.length).toBeLessThan(200 / 5);
     expect(Math.max(...store.taken)).toBeLessThanOrEqual(100);
+  });
+});
+
+describe('a busy key after an idle spell', () => {
+  /** 20 requests/s for `count` requests. */
+  async function busy(l: Limiter, count: number): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      expect((await timed(l, 'busy')).result.allowed).toBe(true);
+      await time.advance(50);
+    }
+  }
+
+  it('a lease still serves after a few seconds without requests (Lambda served them from another container)', async () => {
+    const l = limiter();
+    await busy(l, 40);
+    await time.advance(3000);
+    const next = await timed(l, 'busy');
+    expect(next.result.source).toBe('lease');
+    expect(next.waitedMs).toBe(0);
+  });
+
+  it('its first store decision is a take that also takes a lease for the demand it remembers: the next request waits for nothing', async () => {
+    const l = limiter();
+    await busy(l, 40);
+    // Longer than a lease lives: what the container held has expired, its view is stale.
+    await time.advance(6000);
+    const takes = store.calls.applyTake;
+    const first = await timed(l, 'busy');
+    expect(first.result.source).toBe('store');
+    expect(first.waitedMs).toBe(RTT_MS);
+    expect(store.calls.applyTake).toBe(takes + 1);
+    expect(store.taken.at(-1)).toBeGreaterThan(1);
+    await time.advance(50);
+    const second = await timed(l, 'busy');
+    expect(second.result.source).toBe('lease');
+    expect(second.waitedMs).toBe(0);
+  });
+
+  it('a take asks for the request only when the bucket was below half full as last read (contended: no lease)', async () => {
+    // 100 tokens refilling 10/s: below half full no lease is taken.
+    const small: PolicyConfig = { ...api, capacityTokens: 100, refillTokens: 10 };
+    const other = limiter([small]);
+    // Another container of the region takes the bucket down to 30 tokens in one request.
+    await timed(other, 'k', 70);
+    const l = limiter([small]);
+    // Ours is busy with the key (it has demand) and reads it below half full.
+    for (let i = 0; i < 20; i++) {
+      expect((await timed(l, 'k')).result.allowed).toBe(true);
+      await time.advance(50);
+    }
+    // A read with a write, then a write from the fresh view: no take left unchecked.
+    await time.advance(300);
+    await timed(l, 'k');
+    await timed(l, 'k');
+    expect(slotOf('k')?.tk).toBeUndefined();
+    await time.advance(2000);
+    // The other container takes what refilled meanwhile. Ours, refilling its stale view,
+    // would think the bucket above half full again; as read, it was below.
+    expect((await timed(other, 'k', 20)).result.allowed).toBe(true);
+    const takes = store.calls.applyTake;
+    const taken = store.taken.length;
+    expect((await timed(l, 'k')).result.allowed).toBe(true);
+    expect(store.calls.applyTake).toBe(takes + 1);
+    // The take added the request only: no lease from a contended bucket, nothing to hand back.
+    expect(store.taken.slice(taken)).toEqual([1]);
   });
 });
 

@@ -1,17 +1,20 @@
 /**
  * When a container takes its next lease ahead (functions/limiter/leases.ts,
  * `refreshDue`): only for a bucket that leases here, before what it holds
- * runs out, never for a contended bucket or one gone idle.
+ * runs out, never for a contended bucket or one gone idle. And how much a
+ * lease asks for (`wantedTokens`): about a second of the demand, the demand
+ * a container remembers after an idle spell included.
  */
 import { describe, expect, it } from 'vitest';
 import { resolvePolicy } from '../../functions/config/resolve';
-import { openLease } from '../../functions/core';
+import { openLease, scaledCapacity } from '../../functions/core';
 import { BucketCache, type BucketState } from '../../functions/limiter/bucket-cache';
 import {
   addLease,
   observeDemand,
   refreshDue,
   serveFromLeases,
+  wantedTokens,
 } from '../../functions/limiter/leases';
 
 const policy = resolvePolicy({ id: 'api', capacityTokens: 1000, refillTokens: 100 });
@@ -81,5 +84,43 @@ describe('refreshDue', () => {
       lease: false,
     });
     expect(refreshDue(noLease, state, 1, LEAD_MS, 10_000)).toBe(false);
+  });
+});
+
+describe('wantedTokens', () => {
+  const full = scaledCapacity(policy.bucket);
+  const WAIT_MS = 200;
+
+  it('a container that was busy with a key seconds ago leases for that demand at its first request', () => {
+    // 100 requests/s for 10 s, then nothing for 3 s (another container served the key).
+    const state = new BucketCache({ maxBuckets: 10 }).get('b', 'api');
+    for (let t = 0; t <= 10_000; t += 10) observeDemand(state, 1, t);
+    observeDemand(state, 1, 13_000);
+    const wanted = wantedTokens(policy, state, 1, full, WAIT_MS, 13_000);
+    // What it remembers (about half of those 100/s, 3 s later) over about a second.
+    expect(wanted).toBeGreaterThan(30);
+    expect(wanted).toBeLessThanOrEqual(policy.lease!.maxTokens);
+  });
+
+  it('a key asked for once in a while still takes one request at a time', () => {
+    const state = new BucketCache({ maxBuckets: 10 }).get('b', 'api');
+    observeDemand(state, 1, 10_000);
+    expect(wantedTokens(policy, state, 1, full, WAIT_MS, 10_000)).toBe(1);
+    observeDemand(state, 1, 70_000);
+    expect(wantedTokens(policy, state, 1, full, WAIT_MS, 70_000)).toBe(1);
+  });
+
+  it('a long-lived lease holds about a second of demand, not half its lifetime', () => {
+    const long = resolvePolicy({
+      id: 'api',
+      capacityTokens: 10_000,
+      refillTokens: 100,
+      lease: { maxTokens: 5000, ttlMs: 10_000, maxShareOfLevel: 0.5 },
+    });
+    const state = busy(10_000);
+    const wanted = wantedTokens(long, state, 1, scaledCapacity(long.bucket), WAIT_MS, 10_000);
+    // 100 requests/s: the request and about 100 more (half the lifetime would be 500).
+    expect(wanted).toBeGreaterThan(80);
+    expect(wanted).toBeLessThanOrEqual(101);
   });
 });
