@@ -269,9 +269,11 @@ export class StoreGuard {
         throw failure;
       },
     );
-    // The late outcome is for whoever wants it; an unobserved rejection is not an error.
-    settled.catch(() => undefined);
-    if (background) return settled;
+    if (background) {
+      // The late outcome is for whoever wants it; an unobserved rejection is not an error.
+      settled.catch(() => undefined);
+      return settled;
+    }
     const waitMs = this.waitMs();
     return new Promise<T>((resolve, reject) => {
       const giveUp = () => {

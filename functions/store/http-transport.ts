@@ -234,35 +234,47 @@ export class HttpTransport implements DynamoDbTransport {
   }
 
   #call(target: string, request: object, signal: AbortSignal | undefined): Promise<unknown> {
-    let body: string;
-    try {
-      body = JSON.stringify(request);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.#attempt(target, body, signal, 1);
+    return new Promise((resolve, reject) => {
+      // Inside the executor: a throw (JSON, credentials, signing) rejects the call.
+      const body = JSON.stringify(request);
+      this.#attempt(target, body, signal, 1, resolve, reject);
+    });
   }
 
-  /** One attempt, and the next one when its failure allows a retry (no async frame on the hot path). */
+  /**
+   * One attempt, settling the call, or the next attempt when its failure
+   * allows a retry. Callbacks rather than a promise per attempt: one promise
+   * per call.
+   */
   #attempt(
     target: string,
     body: string,
     signal: AbortSignal | undefined,
     attempt: number,
-  ): Promise<unknown> {
-    if (signal?.aborted === true) return Promise.reject(abortErrorOf(signal));
+    resolve: (answer: unknown) => void,
+    reject: (error: unknown) => void,
+  ): void {
+    if (signal?.aborted === true) {
+      reject(abortErrorOf(signal));
+      return;
+    }
     let headers: string[];
     try {
       headers = this.#signedHeaders(target, body);
     } catch (error) {
-      return Promise.reject(error);
+      reject(error);
+      return;
     }
     // Signed in this tick, written in this tick when a kept-alive socket is free.
-    return this.#send(headers, body, signal).catch((error: unknown) => {
+    this.#send(headers, body, signal, resolve, (error) => {
       const delayMs = retryDelayOf(error, this.#random);
-      if (delayMs === undefined || attempt >= this.#timeouts.maxAttempts) throw error;
-      const next = () => this.#attempt(target, body, signal, attempt + 1);
-      return delayMs > 0 ? pause(delayMs, signal).then(next) : next();
+      if (delayMs === undefined || attempt >= this.#timeouts.maxAttempts) {
+        reject(error);
+        return;
+      }
+      const next = () => this.#attempt(target, body, signal, attempt + 1, resolve, reject);
+      if (delayMs > 0) pause(delayMs, signal).then(next, reject);
+      else next();
     });
   }
 
@@ -308,7 +320,14 @@ export class HttpTransport implements DynamoDbTransport {
     return this.#dateText;
   }
 
-  #send(headers: string[], body: string, signal: AbortSignal | undefined) {
+  /** Sends one attempt; exactly one of `resolve` and `reject` is called, once. */
+  #send(
+    headers: string[],
+    body: string,
+    signal: AbortSignal | undefined,
+    resolve: (answer: unknown) => void,
+    reject: (error: unknown) => void,
+  ): void {
     const { connectionTimeoutMs, requestTimeoutMs } = this.#timeouts;
     const secure = this.#endpoint.secure;
     const requestOptions: RequestOptions = {
@@ -319,29 +338,29 @@ export class HttpTransport implements DynamoDbTransport {
       path: '/',
       headers,
     };
-    return new Promise<unknown>((resolve, reject) => {
-      let settled = false;
-      let connectTimer: NodeJS.Timeout | undefined;
-      let req: ClientRequest | undefined;
-      const finish = () => {
-        settled = true;
-        clearTimeout(requestTimer);
-        if (connectTimer !== undefined) clearTimeout(connectTimer);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      const fail = (error: Error) => {
-        if (settled) return;
-        finish();
-        req?.destroy();
-        reject(error);
-      };
-      const onAbort = () => fail(abortErrorOf(signal));
-      // Like the SDK's handler: the request timeout runs from the start of the attempt.
-      const requestTimer = setTimeout(
-        () => fail(timeoutError(`no answer within ${requestTimeoutMs} ms`, 'ETIMEDOUT')),
-        requestTimeoutMs,
-      );
-      signal?.addEventListener('abort', onAbort, { once: true });
+    let settled = false;
+    let connectTimer: NodeJS.Timeout | undefined;
+    let req: ClientRequest | undefined;
+    const finish = () => {
+      settled = true;
+      clearTimeout(requestTimer);
+      if (connectTimer !== undefined) clearTimeout(connectTimer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const fail = (error: Error) => {
+      if (settled) return;
+      finish();
+      req?.destroy();
+      reject(error);
+    };
+    const onAbort = () => fail(abortErrorOf(signal));
+    // Like the SDK's handler: the request timeout runs from the start of the attempt.
+    const requestTimer = setTimeout(
+      () => fail(timeoutError(`no answer within ${requestTimeoutMs} ms`, 'ETIMEDOUT')),
+      requestTimeoutMs,
+    );
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
       req = this.#request(requestOptions, (res) => {
         recordKeepAliveHint(res);
         // Bytes, decoded once at the end (an answer is almost always one chunk).
@@ -385,7 +404,10 @@ export class HttpTransport implements DynamoDbTransport {
         );
       });
       req.end(body);
-    });
+    } catch (error) {
+      // A request node:http refuses outright (never on the wire).
+      fail(error as Error);
+    }
   }
 }
 
