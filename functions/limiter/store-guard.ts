@@ -384,7 +384,9 @@ function invoke<T>(run: () => Promise<T>): {
   let abort!: (reason: unknown) => void;
   const promise = new Promise<T>((resolve, reject) => {
     abort = reject;
-    new Promise<T>((r) => r(run())).then(resolve, reject);
+    // A throw rejects the call (the executor's); Promise.resolve takes a native promise as it
+    // is, without the two turns that resolving with it would take.
+    Promise.resolve(run()).then(resolve, reject);
   });
   return { promise, abort };
 }
