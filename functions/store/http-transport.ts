@@ -38,7 +38,20 @@
  *
  * Credentials: static ones for local endpoints; otherwise the Lambda
  * environment's (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
- * `AWS_SESSION_TOKEN`), read at each call.
+ * `AWS_SESSION_TOKEN`), read at each call (three reads of the environment
+ * cost well under a microsecond): credentials that rotate are used from the
+ * next call on, and nothing expired is ever kept.
+ *
+ * What a call costs, and what is reused between calls (docs/performance.md,
+ * "The edge's DynamoDB client"): `aws4` keeps the SigV4 signing key per
+ * secret, day, region and service itself (its own cache), so a call hashes
+ * the body and the canonical request and signs once; the `X-Amz-Date` string
+ * is built once per second (its resolution); the signed headers go to
+ * node:http as a flat list (written as they are); the answer is decoded
+ * from bytes once; a call is one promise; a kept-alive socket gets no
+ * connection-phase listener; and the agent reads the server's `Keep-Alive`
+ * hint from the raw headers (node:http's default builds every answer's
+ * header object for it). Nothing of one request's content is reused.
  */
 import {
   type ClientRequest,
