@@ -233,13 +233,16 @@ export class StoreGuard {
     const entry: Outstanding = { answeredBefore: this.#answeredCalls };
     this.#outstanding.add(entry);
     const controller = new AbortController();
-    const ceiling = this.#afterTurn(
-      () =>
-        controller.abort(
-          new StoreError(`${operation}: no answer within ${this.#maxWaitMs} ms`, 'timeout'),
-        ),
-      this.#maxWaitMs,
-    );
+    const ceiling = this.#afterTurn(() => {
+      const reason = new StoreError(
+        `${operation}: no answer within ${this.#maxWaitMs} ms`,
+        'timeout',
+      );
+      // The call fails at the ceiling whether or not the store heeds its signal.
+      running.abort(reason);
+      controller.abort(reason);
+    }, this.#maxWaitMs);
+    const running = invoke(() => run(controller.signal));
     // An answer a decision was waiting for measures the store. One that came after its
     // decision gave up may have waited through a freeze: it says only that the round trip
     // is longer than the wait, and teaches at most twice that (enough to raise the wait
@@ -248,7 +251,7 @@ export class StoreGuard {
     let lateCapMs = Number.POSITIVE_INFINITY;
     const sample = (latencyMs: number): number | undefined =>
       background ? undefined : Math.min(latencyMs, lateCapMs);
-    const settled = invoke(() => run(controller.signal), controller.signal).then(
+    const settled = running.promise.then(
       (value) => {
         this.#finish(entry, ceiling, probe);
         const latencyMs = this.#time.monotonicMs() - startedAt;
@@ -266,9 +269,11 @@ export class StoreGuard {
         throw failure;
       },
     );
-    // The late outcome is for whoever wants it; an unobserved rejection is not an error.
-    settled.catch(() => undefined);
-    if (background) return settled;
+    if (background) {
+      // The late outcome is for whoever wants it; an unobserved rejection is not an error.
+      settled.catch(() => undefined);
+      return settled;
+    }
     const waitMs = this.waitMs();
     return new Promise<T>((resolve, reject) => {
       const giveUp = () => {
@@ -367,26 +372,23 @@ export class StoreGuard {
   }
 }
 
-function invoke<T>(run: () => Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) {
-      onAbort();
-      return;
-    }
-    signal.addEventListener('abort', onAbort, { once: true });
-    // A store that ignores its signal still cannot hold a call past the ceiling.
-    new Promise<T>((r) => r(run())).then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
+/**
+ * Runs one store call; `abort` rejects it at once (the ceiling), even when the
+ * store ignores its signal. No listener on the signal: the guard's own timer
+ * is the only thing that aborts it.
+ */
+function invoke<T>(run: () => Promise<T>): {
+  readonly promise: Promise<T>;
+  readonly abort: (reason: unknown) => void;
+} {
+  let abort!: (reason: unknown) => void;
+  const promise = new Promise<T>((resolve, reject) => {
+    abort = reject;
+    // A throw rejects the call (the executor's); Promise.resolve takes a native promise as it
+    // is, without the two turns that resolving with it would take.
+    Promise.resolve(run()).then(resolve, reject);
   });
+  return { promise, abort };
 }
 
 function asStoreError(error: unknown, operation: StoreOperation): StoreError {

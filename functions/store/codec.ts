@@ -104,8 +104,10 @@ function decodeSeenCounts(value: AttributeValue | undefined): Record<string, See
   if (value === undefined || value.M === undefined)
     throw new CodecError(`attribute ${ATTR.cv} is missing or not a map`);
   const cv: Record<string, SeenCount> = {};
-  for (const [slot, entry] of Object.entries(value.M)) {
-    const pair = entry.L;
+  const entries = value.M;
+  for (const slot in entries) {
+    if (!Object.hasOwn(entries, slot)) continue;
+    const pair = entries[slot]!.L;
     if (pair === undefined || pair.length !== 2) {
       throw new CodecError(`${ATTR.cv}.${slot} must be a list [n, inc]`);
     }
@@ -138,24 +140,24 @@ export function decodeItem(attrs: AttributeMap): SlotItem {
     };
   }
   const n = decodeNumber(attrs[ATTR.n], ATTR.n);
-  const item: SlotItem = {
+  // Built in place (no spread): the fields in the same order, the optional ones only when set.
+  const item: { -readonly [K in keyof SlotItem]: SlotItem[K] } = {
     slot,
     n,
     v: decodeNumber(attrs[ATTR.v], ATTR.v),
     inc: decodeNumber(attrs[ATTR.inc], ATTR.inc),
     at: decodeNumber(attrs[ATTR.at], ATTR.at),
   };
-  const extra: { checkpoint?: Checkpoint; tk?: number; ttl?: number } = {};
-  if (checkpoint !== undefined) extra.checkpoint = checkpoint;
+  if (checkpoint !== undefined) item.checkpoint = checkpoint;
   if (attrs[ATTR.tk] !== undefined) {
     const tk = decodeNumber(attrs[ATTR.tk], ATTR.tk);
     // More tokens taken since the checkpoint than in all would invent a checkpoint count below 0.
     if (tk < 0 || tk > n)
       throw new CodecError(`attribute ${ATTR.tk} must be in [0, n] (got ${tk})`);
-    if (tk > 0) extra.tk = tk;
+    if (tk > 0) item.tk = tk;
   }
-  if (attrs[ATTR.ttl] !== undefined) extra.ttl = decodeNumber(attrs[ATTR.ttl], ATTR.ttl);
-  return { ...item, ...extra };
+  if (attrs[ATTR.ttl] !== undefined) item.ttl = decodeNumber(attrs[ATTR.ttl], ATTR.ttl);
+  return item;
 }
 
 /** The bucket id (`pk`) of a stored item, or `undefined`. */

@@ -85,19 +85,26 @@ export function toStoreError(error: unknown, operation: string): StoreError {
  * and rejects with a `timeout` {@link StoreError}; any failure of the call is
  * mapped by {@link toStoreError}.
  */
-export async function storeCall<T>(
+export function storeCall<T>(
   operation: string,
   signal: AbortSignal | undefined,
   call: () => Promise<T>,
 ): Promise<T> {
   if (signal?.aborted === true) {
-    throw new StoreError(`${operation} not started: the time budget is spent`, 'timeout', {
-      cause: signal.reason,
-    });
+    return Promise.reject(
+      new StoreError(`${operation} not started: the time budget is spent`, 'timeout', {
+        cause: signal.reason,
+      }),
+    );
   }
+  // A promise chain rather than an async function: one promise less per read.
+  let running: Promise<T>;
   try {
-    return await call();
+    running = Promise.resolve(call());
   } catch (error) {
-    throw toStoreError(error, operation);
+    return Promise.reject(toStoreError(error, operation));
   }
+  return running.then(undefined, (error: unknown) => {
+    throw toStoreError(error, operation);
+  });
 }

@@ -38,13 +38,26 @@
  *
  * Credentials: static ones for local endpoints; otherwise the Lambda
  * environment's (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
- * `AWS_SESSION_TOKEN`), read at each call.
+ * `AWS_SESSION_TOKEN`), read at each call (three reads of the environment
+ * cost well under a microsecond): credentials that rotate are used from the
+ * next call on, and nothing expired is ever kept.
+ *
+ * What a call costs, and what is reused between calls (docs/performance.md,
+ * "The edge's DynamoDB client"): `aws4` keeps the SigV4 signing key per
+ * secret, day, region and service itself (its own cache), so a call hashes
+ * the body and the canonical request and signs once; the `X-Amz-Date` string
+ * is built once per second (its resolution); the signed headers go to
+ * node:http as a flat list (written as they are); the answer is decoded
+ * from bytes once; a call is one promise; a kept-alive socket gets no
+ * connection-phase listener; and the agent reads the server's `Keep-Alive`
+ * hint from the raw headers (node:http's default builds every answer's
+ * header object for it). Nothing of one request's content is reused.
  */
 import {
   type ClientRequest,
   Agent as HttpAgent,
   request as httpRequest,
-  type IncomingHttpHeaders,
+  type IncomingMessage,
   type RequestOptions,
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -75,6 +88,12 @@ import {
 export const DYNAMODB_TARGET_PREFIX = 'DynamoDB_20120810.';
 /** The JSON protocol's content type. */
 export const DYNAMODB_CONTENT_TYPE = 'application/x-amz-json-1.0';
+/** `X-Amz-Target` of each operation the transport sends. */
+const TARGETS = {
+  GetItem: `${DYNAMODB_TARGET_PREFIX}GetItem`,
+  Query: `${DYNAMODB_TARGET_PREFIX}Query`,
+  UpdateItem: `${DYNAMODB_TARGET_PREFIX}UpdateItem`,
+} as const;
 /** Upper bound of the jittered wait before retrying a throttled or 5xx answer (ms). */
 export const RETRY_JITTER_MS = 25;
 
@@ -165,6 +184,9 @@ export class HttpTransport implements DynamoDbTransport {
   readonly #credentials: () => StaticCredentials;
   readonly #random: () => number;
   readonly #now: () => number;
+  /** The second (since the epoch) {@link HttpTransport.#dateText} is the SigV4 date of. */
+  #dateSecond = Number.NaN;
+  #dateText = '';
 
   /** @throws {@link InvalidTransportOptionsError} listing every problem of `options`. */
   constructor(options: HttpTransportOptions) {
@@ -183,8 +205,9 @@ export class HttpTransport implements DynamoDbTransport {
     }
     this.#endpoint = endpoint;
     this.#timeouts = timeoutsForBudget(budgetMs);
-    const agentOptions = { keepAlive: true, maxSockets };
+    const agentOptions = { keepAlive: true, keepAliveMsecs: KEEP_ALIVE_MSECS, maxSockets };
     this.#agent = endpoint.secure ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
+    this.#agent.keepSocketAlive = keepSocketAlive;
     this.#request = endpoint.secure ? (httpsRequest as typeof httpRequest) : httpRequest;
     this.#region = options.region;
     const staticCredentials = options.credentials;
@@ -203,15 +226,19 @@ export class HttpTransport implements DynamoDbTransport {
   }
 
   getItem(request: GetItemRequest, options: CallOptions = {}): Promise<GetItemResponse> {
-    return this.#call('GetItem', request, options.abortSignal) as Promise<GetItemResponse>;
+    return this.#call(TARGETS.GetItem, request, options.abortSignal) as Promise<GetItemResponse>;
   }
 
   query(request: QueryRequest, options: CallOptions = {}): Promise<QueryResponse> {
-    return this.#call('Query', request, options.abortSignal) as Promise<QueryResponse>;
+    return this.#call(TARGETS.Query, request, options.abortSignal) as Promise<QueryResponse>;
   }
 
   updateItem(request: UpdateItemRequest, options: CallOptions = {}): Promise<UpdateItemResponse> {
-    return this.#call('UpdateItem', request, options.abortSignal) as Promise<UpdateItemResponse>;
+    return this.#call(
+      TARGETS.UpdateItem,
+      request,
+      options.abortSignal,
+    ) as Promise<UpdateItemResponse>;
   }
 
   /** Closes the kept-alive sockets (tests and local runs; a container never does). */
@@ -219,23 +246,59 @@ export class HttpTransport implements DynamoDbTransport {
     this.#agent.destroy();
   }
 
-  async #call(operation: string, request: object, signal: AbortSignal | undefined) {
-    const body = JSON.stringify(request);
-    for (let attempt = 1; ; attempt += 1) {
-      if (signal?.aborted === true) throw abortErrorOf(signal);
-      try {
-        // Signed in this tick, written in this tick when a kept-alive socket is free.
-        return await this.#send(this.#signedHeaders(operation, body), body, signal);
-      } catch (error) {
-        const delayMs = retryDelayOf(error, this.#random);
-        if (delayMs === undefined || attempt >= this.#timeouts.maxAttempts) throw error;
-        if (delayMs > 0) await pause(delayMs, signal);
-      }
-    }
+  #call(target: string, request: object, signal: AbortSignal | undefined): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      // Inside the executor: a throw (JSON, credentials, signing) rejects the call.
+      const body = JSON.stringify(request);
+      this.#attempt(target, body, signal, 1, resolve, reject);
+    });
   }
 
-  /** The headers of one attempt, SigV4-signed (synchronously: aws4 hashes with node:crypto). */
-  #signedHeaders(operation: string, body: string): Record<string, string> {
+  /**
+   * One attempt, settling the call, or the next attempt when its failure
+   * allows a retry. Callbacks rather than a promise per attempt: one promise
+   * per call.
+   */
+  #attempt(
+    target: string,
+    body: string,
+    signal: AbortSignal | undefined,
+    attempt: number,
+    resolve: (answer: unknown) => void,
+    reject: (error: unknown) => void,
+  ): void {
+    if (signal?.aborted === true) {
+      reject(abortErrorOf(signal));
+      return;
+    }
+    let headers: string[];
+    try {
+      headers = this.#signedHeaders(target, body);
+    } catch (error) {
+      reject(error);
+      return;
+    }
+    // Signed in this tick, written in this tick when a kept-alive socket is free.
+    this.#send(headers, body, signal, resolve, (error) => {
+      const delayMs = retryDelayOf(error, this.#random);
+      if (delayMs === undefined || attempt >= this.#timeouts.maxAttempts) {
+        reject(error);
+        return;
+      }
+      const next = () => this.#attempt(target, body, signal, attempt + 1, resolve, reject);
+      if (delayMs > 0) pause(delayMs, signal).then(next, reject);
+      else next();
+    });
+  }
+
+  /**
+   * The headers of one attempt, SigV4-signed (synchronously: aws4 hashes with
+   * node:crypto), as the flat `[name, value, ...]` list node:http writes as
+   * it is (the same bytes as a header object, without its per-header copy).
+   * aws4 caches the signing key per secret, day, region and service itself;
+   * the credentials are read at every call, so a rotated set is used at once.
+   */
+  #signedHeaders(target: string, body: string): string[] {
     const signed = aws4.sign(
       {
         method: 'POST',
@@ -245,18 +308,39 @@ export class HttpTransport implements DynamoDbTransport {
         headers: {
           Host: this.#endpoint.host,
           'Content-Type': DYNAMODB_CONTENT_TYPE,
-          'X-Amz-Target': `${DYNAMODB_TARGET_PREFIX}${operation}`,
-          'X-Amz-Date': amzDate(this.#now()),
+          'X-Amz-Target': target,
+          'X-Amz-Date': this.#amzDate(),
         },
         body,
       },
       this.#credentials(),
     );
     // aws4 adds Content-Length (signed), X-Amz-Security-Token and Authorization.
-    return signed.headers as Record<string, string>;
+    const headers = signed.headers as Record<string, string | number>;
+    const flat: string[] = [];
+    for (const name in headers) flat.push(name, String(headers[name]));
+    return flat;
   }
 
-  #send(headers: Record<string, string>, body: string, signal: AbortSignal | undefined) {
+  /** The SigV4 date of now: built once per second (its resolution), not per call. */
+  #amzDate(): string {
+    const ms = this.#now();
+    const second = Math.floor(ms / 1000);
+    if (second !== this.#dateSecond) {
+      this.#dateSecond = second;
+      this.#dateText = amzDate(ms);
+    }
+    return this.#dateText;
+  }
+
+  /** Sends one attempt; exactly one of `resolve` and `reject` is called, once. */
+  #send(
+    headers: string[],
+    body: string,
+    signal: AbortSignal | undefined,
+    resolve: (answer: unknown) => void,
+    reject: (error: unknown) => void,
+  ): void {
     const { connectionTimeoutMs, requestTimeoutMs } = this.#timeouts;
     const secure = this.#endpoint.secure;
     const requestOptions: RequestOptions = {
@@ -267,40 +351,45 @@ export class HttpTransport implements DynamoDbTransport {
       path: '/',
       headers,
     };
-    return new Promise<unknown>((resolve, reject) => {
-      let settled = false;
-      let connectTimer: NodeJS.Timeout | undefined;
-      let req: ClientRequest | undefined;
-      const finish = () => {
-        settled = true;
-        clearTimeout(requestTimer);
-        if (connectTimer !== undefined) clearTimeout(connectTimer);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      const fail = (error: Error) => {
-        if (settled) return;
-        finish();
-        req?.destroy();
-        reject(error);
-      };
-      const onAbort = () => fail(abortErrorOf(signal));
-      // Like the SDK's handler: the request timeout runs from the start of the attempt.
-      const requestTimer = setTimeout(
-        () => fail(timeoutError(`no answer within ${requestTimeoutMs} ms`, 'ETIMEDOUT')),
-        requestTimeoutMs,
-      );
-      signal?.addEventListener('abort', onAbort, { once: true });
+    let settled = false;
+    let connectTimer: NodeJS.Timeout | undefined;
+    let req: ClientRequest | undefined;
+    const finish = () => {
+      settled = true;
+      clearTimeout(requestTimer);
+      if (connectTimer !== undefined) clearTimeout(connectTimer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const fail = (error: Error) => {
+      if (settled) return;
+      finish();
+      req?.destroy();
+      reject(error);
+    };
+    const onAbort = () => fail(abortErrorOf(signal));
+    // Like the SDK's handler: the request timeout runs from the start of the attempt.
+    const requestTimer = setTimeout(
+      () => fail(timeoutError(`no answer within ${requestTimeoutMs} ms`, 'ETIMEDOUT')),
+      requestTimeoutMs,
+    );
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
       req = this.#request(requestOptions, (res) => {
-        res.setEncoding('utf8');
-        let text = '';
-        res.on('data', (chunk: string) => {
-          text += chunk;
+        recordKeepAliveHint(res);
+        // Bytes, decoded once at the end (an answer is almost always one chunk).
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => {
+          chunks.push(chunk);
         });
         res.on('end', () => {
           if (settled) return;
           finish();
+          const text =
+            chunks.length === 1
+              ? chunks[0]!.toString('utf8')
+              : Buffer.concat(chunks).toString('utf8');
           try {
-            resolve(answerOf(res.statusCode ?? 0, res.headers, text));
+            resolve(answerOf(res, text));
           } catch (error) {
             reject(error);
           }
@@ -310,14 +399,16 @@ export class HttpTransport implements DynamoDbTransport {
           if (!res.complete) fail(connectionReset('the connection closed during the answer'));
         });
       });
-      req.on('socket', (socket: Socket) => {
-        if (!socket.connecting) return;
-        connectTimer = setTimeout(
-          () => fail(timeoutError(`no connection within ${connectionTimeoutMs} ms`, 'ETIMEDOUT')),
-          connectionTimeoutMs,
-        );
-        socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
-      });
+      // A kept-alive socket (taken synchronously from the agent) is connected: no connection phase.
+      if (req.reusedSocket !== true)
+        req.on('socket', (socket: Socket) => {
+          if (!socket.connecting) return;
+          connectTimer = setTimeout(
+            () => fail(timeoutError(`no connection within ${connectionTimeoutMs} ms`, 'ETIMEDOUT')),
+            connectionTimeoutMs,
+          );
+          socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
+        });
       req.on('error', (error: NodeJS.ErrnoException) => {
         fail(
           typeof error.code === 'string' && SOCKET_TIMEOUT_CODES.has(error.code)
@@ -326,7 +417,10 @@ export class HttpTransport implements DynamoDbTransport {
         );
       });
       req.end(body);
-    });
+    } catch (error) {
+      // A request node:http refuses outright (never on the wire).
+      fail(error as Error);
+    }
   }
 }
 
@@ -350,8 +444,13 @@ export function createHttpTransport(options: HttpTransportOptions): HttpTranspor
   return new HttpTransport(options);
 }
 
-/** The answer of a 2xx response, or the {@link DynamoDbServiceError} of any other. */
-function answerOf(status: number, headers: IncomingHttpHeaders, text: string): unknown {
+/**
+ * The answer of a 2xx response, or the {@link DynamoDbServiceError} of any other.
+ * The response's headers are read only for an error (node:http builds their
+ * object on first access).
+ */
+function answerOf(res: IncomingMessage, text: string): unknown {
+  const status = res.statusCode ?? 0;
   let parsed: unknown = {};
   if (text.length > 0) {
     try {
@@ -362,7 +461,7 @@ function answerOf(status: number, headers: IncomingHttpHeaders, text: string): u
       throw Object.assign(
         new SyntaxError(`HTTP ${status} with a body that is not JSON`, { cause }),
         {
-          $metadata: { httpStatusCode: status, ...requestIdOf(headers) },
+          $metadata: { httpStatusCode: status, ...requestIdOf(res) },
         },
       );
     }
@@ -370,7 +469,7 @@ function answerOf(status: number, headers: IncomingHttpHeaders, text: string): u
   if (status >= 200 && status < 300) return parsed;
   const fields =
     typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
-  const rawCode = headers['x-amzn-errortype'] ?? fields.code ?? fields.__type;
+  const rawCode = res.headers['x-amzn-errortype'] ?? fields.code ?? fields.__type;
   const code = typeof rawCode === 'string' ? errorCodeOf(rawCode) : '';
   const message = fields.message ?? fields.Message;
   const item = fields.Item;
@@ -379,14 +478,14 @@ function answerOf(status: number, headers: IncomingHttpHeaders, text: string): u
     typeof message === 'string' ? message : `HTTP ${status}`,
     {
       httpStatusCode: status,
-      ...requestIdOf(headers),
+      ...requestIdOf(res),
       ...(typeof item === 'object' && item !== null ? { item: item as AttributeMap } : {}),
     },
   );
 }
 
-function requestIdOf(headers: IncomingHttpHeaders): { requestId?: string } {
-  const id = headers['x-amzn-requestid'];
+function requestIdOf(res: IncomingMessage): { requestId?: string } {
+  const id = res.headers['x-amzn-requestid'];
   return typeof id === 'string' ? { requestId: id } : {};
 }
 
@@ -436,6 +535,45 @@ function pause(delayMs: number, signal: AbortSignal | undefined): Promise<void> 
     }, delayMs);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** TCP keep-alive probe delay of the agent's sockets (node:http's default, set explicitly for {@link keepSocketAlive}). */
+const KEEP_ALIVE_MSECS = 1000;
+/** node:http's margin under a server's `Keep-Alive: timeout=<s>` hint (its `HTTP_AGENT_KEEP_ALIVE_TIMEOUT_BUFFER`). */
+const KEEP_ALIVE_HINT_MARGIN_MS = 1000;
+/** The `Keep-Alive` header of each socket's last answer, when it had one. */
+const keepAliveHints = new WeakMap<Socket, string>();
+
+/** Notes the answer's `Keep-Alive` header for {@link keepSocketAlive}, from the raw headers. */
+function recordKeepAliveHint(res: IncomingMessage): void {
+  const raw = res.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 10 && name.toLowerCase() === 'keep-alive') {
+      keepAliveHints.set(res.socket, raw[i + 1]!);
+      return;
+    }
+  }
+}
+
+/**
+ * node:http's `Agent#keepSocketAlive` for an agent without a `timeout`
+ * option (the same steps and the same rule for the server's hint), reading
+ * the hint noted from the raw headers: the default reads it from
+ * `res.headers`, which builds the header object of every answer for that one
+ * header. A hint that leaves no margin (`timeout=1`) closes the socket
+ * instead of keeping it.
+ */
+function keepSocketAlive(socket: Socket): boolean {
+  socket.setKeepAlive(true, KEEP_ALIVE_MSECS);
+  socket.unref();
+  const hint = keepAliveHints.get(socket);
+  keepAliveHints.delete(socket);
+  const seconds = hint === undefined ? undefined : /^timeout=(\d+)/.exec(hint)?.[1];
+  const keep =
+    seconds === undefined || Number.parseInt(seconds, 10) * 1000 - KEEP_ALIVE_HINT_MARGIN_MS > 0;
+  if (socket.timeout !== 0) socket.setTimeout(0);
+  return keep;
 }
 
 function endpointOf(options: TransportOptions, problems: string[]): Endpoint | undefined {

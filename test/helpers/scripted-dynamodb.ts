@@ -41,6 +41,8 @@ export interface RecordedRequest {
   readonly operation: string;
   /** Whether the client closed the connection before an answer was written. */
   closedByClient: boolean;
+  /** The client's port: equal for two requests exactly when they came on one connection. */
+  readonly remotePort: number | undefined;
 }
 
 /** A running scripted server. */
@@ -73,6 +75,7 @@ export async function startScriptedDynamo(
         body: Buffer.concat(chunks).toString('utf8'),
         operation: target.split('.')[1] ?? '',
         closedByClient: false,
+        remotePort: req.socket.remotePort,
       };
       requests.push(recorded);
       res.on('close', () => {

@@ -142,6 +142,29 @@ describe('store guard', () => {
     expect(calls.at(-1)).toMatchObject({ errorKind: 'timeout', late: true });
   });
 
+  it('at the ceiling the call fails with a timeout and the store’s signal aborts with that same error', async () => {
+    const time = new VirtualTime(0);
+    const { guard } = guardOn(time);
+    let given: AbortSignal | undefined;
+    const hung = guard.call(
+      'write',
+      (signal) => {
+        given = signal;
+        return new Promise<never>(() => undefined);
+      },
+      { background: true },
+    );
+    const failure = hung.catch((e: unknown) => e);
+    await time.advance(2999);
+    expect(given?.aborted).toBe(false);
+    await time.advance(10);
+    const error = await failure;
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).kind).toBe('timeout');
+    expect(given?.aborted).toBe(true);
+    expect(given?.reason).toBe(error);
+  });
+
   it('a slow store that keeps answering other calls is not considered down', async () => {
     const time = new VirtualTime(0);
     const { guard } = guardOn(time, { errorsToOpen: 99 });

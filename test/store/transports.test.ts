@@ -590,6 +590,109 @@ describe('what the light transport sends', () => {
   });
 });
 
+describe('what the light transport reuses from call to call, and what it does not', () => {
+  it('dates each signature by the clock, second by second and across a day; each verifies with the SDK signer', async () => {
+    const times = [
+      Date.parse('2026-12-01T23:59:59.200Z'),
+      Date.parse('2026-12-01T23:59:59.900Z'),
+      Date.parse('2026-12-02T00:00:00.100Z'),
+    ];
+    let i = 0;
+    const transport = lightAt(server.endpoint, 1000, { now: () => times[i]! });
+    for (i = 0; i < times.length; i++) {
+      await transport.getItem({ TableName: 'buckets', Key: STORED });
+    }
+    expect(server.requests.map((r) => r.headers['x-amz-date'])).toEqual([
+      '20261201T235959Z',
+      '20261201T235959Z',
+      '20261202T000000Z',
+    ]);
+    expect(
+      server.requests.map(
+        (r) => /Credential=[^/]+\/(\d{8})\//.exec(String(r.headers.authorization))?.[1],
+      ),
+    ).toEqual(['20261201', '20261201', '20261202']);
+    for (const request of server.requests) {
+      expect(await signatureOfReceived(request, LOCAL_CREDENTIALS)).toBe(
+        authorizationOf(request).signature,
+      );
+    }
+  });
+
+  it('signs with rotated credentials (key, secret, session token) from the next call on', async () => {
+    const environment: Record<string, string | undefined> = {
+      AWS_ACCESS_KEY_ID: 'ASIAFIRSTEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'first-secret',
+      AWS_SESSION_TOKEN: 'first-token',
+    };
+    const transport = lightAt(server.endpoint, 1000, { credentials: undefined, environment });
+    await transport.getItem({ TableName: 'buckets', Key: STORED });
+    const rotated = {
+      accessKeyId: 'ASIASECONDEXAMPLE',
+      secretAccessKey: 'second-secret',
+      sessionToken: 'second-token',
+    };
+    environment.AWS_ACCESS_KEY_ID = rotated.accessKeyId;
+    environment.AWS_SECRET_ACCESS_KEY = rotated.secretAccessKey;
+    environment.AWS_SESSION_TOKEN = rotated.sessionToken;
+    await transport.getItem({ TableName: 'buckets', Key: STORED });
+    const [first, second] = server.requests;
+    expect(first!.headers['x-amz-security-token']).toBe('first-token');
+    expect(second!.headers['x-amz-security-token']).toBe('second-token');
+    expect(authorizationOf(second!).accessKeyId).toBe('ASIASECONDEXAMPLE');
+    // Signed with the new secret (a signing key kept from the first would not verify).
+    expect(await signatureOfReceived(second!, rotated)).toBe(authorizationOf(second!).signature);
+    expect(
+      await signatureOfReceived(second!, {
+        ...rotated,
+        secretAccessKey: 'first-secret',
+      }),
+    ).not.toBe(authorizationOf(second!).signature);
+  });
+
+  it.each([
+    ['timeout=5', true],
+    ['timeout=1', false],
+  ] as const)(
+    'keeps the connection for the next call as node:http does after Keep-Alive: %s (kept: %s)',
+    async (hint, kept) => {
+      server.answerWith((request) => ({
+        ...success(request),
+        headers: { 'keep-alive': hint },
+      }));
+      const transport = lightAt(server.endpoint, 1000);
+      await transport.getItem({ TableName: 'buckets', Key: STORED });
+      await transport.getItem({ TableName: 'buckets', Key: STORED });
+      const [first, second] = server.requests;
+      expect(first!.remotePort === second!.remotePort).toBe(kept);
+    },
+  );
+
+  it('an error answer still carries the request id of its headers', async () => {
+    server.answerWith(() => ({
+      ...dynamoError('com.amazonaws.dynamodb.v20120810#ValidationException'),
+      headers: { 'x-amzn-requestid': 'REQ-ERROR-1' },
+    }));
+    const error = await lightAt(server.endpoint, 1000)
+      .getItem({ TableName: 'buckets', Key: STORED })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      name: 'ValidationException',
+      $metadata: { httpStatusCode: 400, requestId: 'REQ-ERROR-1' },
+    });
+    server.answerWith(() => ({
+      status: 502,
+      body: '<html>bad gateway</html>',
+      headers: { 'x-amzn-requestid': 'REQ-ERROR-2' },
+    }));
+    const proxied = await lightAt(server.endpoint, 1000)
+      .getItem({ TableName: 'buckets', Key: STORED })
+      .catch((e: unknown) => e);
+    expect(proxied).toBeInstanceOf(SyntaxError);
+    expect(proxied).toMatchObject({ $metadata: { httpStatusCode: 502, requestId: 'REQ-ERROR-2' } });
+  });
+});
+
 /**
  * A DynamoDB stand-in in a worker thread that counts the requests it has
  * received in shared memory, so that this thread can block (a frozen
