@@ -136,6 +136,39 @@ interface Arrival {
   readonly key: string;
 }
 
+/** Another limit a request of the measured policy is charged to, and how its key is made. */
+interface CompanionLimit {
+  readonly policyId: string;
+  readonly keyOf: (arrival: Arrival, viewer: string) => string;
+}
+
+/**
+ * The other limits of the first rule that charges `policy` (the shipped
+ * `/api/**` rule charges the key's bucket, the client IP's and the global
+ * cap): a request of the per-client workloads is decided with all of them,
+ * as the edge decides it. A limit keyed by constants only gets one shared
+ * key, one keyed by the client IP the viewer's address, any other the
+ * workload's key.
+ */
+export function companionLimits(config: ResolvedConfig, policy: string): CompanionLimit[] {
+  for (const rule of config.config.rules) {
+    const limits = limitsOf(rule);
+    if (!limits.some((l) => l.policy === policy)) continue;
+    return limits
+      .filter((l) => l.policy !== policy)
+      .map((l) => {
+        const constant = l.key.length > 0 && l.key.every((part) => 'constant' in part);
+        const byIp = l.key.length > 0 && l.key.every((part) => 'ip' in part);
+        return {
+          policyId: l.policy,
+          keyOf: (a: Arrival, viewer: string) =>
+            constant ? `const:${l.policy}` : byIp ? `ip:${viewer}` : a.key,
+        };
+      });
+  }
+  return [];
+}
+
 /** Poisson arrivals at `perSecond` in one edge region for `durationMs`. */
 function arrivals(
   seed: number,
@@ -265,6 +298,20 @@ export async function runEdgeWorkload(
   const trace = traceOf(workload, edges, policy, seed, durationMs).filter(
     (a) => workload !== 'hot-bucket' || a.atMs >= warmupMs || rampRng.next() < a.atMs / warmupMs,
   );
+  // The per-client workloads decide every limit of the policy's rule; the shared ones one bucket.
+  const companions =
+    workload === 'busy-key' || workload === 'cold-keys' || workload === 'overload'
+      ? companionLimits(config, policy.id)
+      : [];
+  // The viewer behind a request: one per edge region for a busy or shared key; for cold
+  // keys one per key (a key's number, `cold:<edge>:<n>`, picks its address).
+  const viewerOf = (a: Arrival) => {
+    const n = Number(a.key.split(':').pop());
+    const edge = edges.indexOf(a.edgeRegion) + 1;
+    return workload === 'cold-keys' && Number.isSafeInteger(n)
+      ? `10.${edge}.${Math.floor(n / 250)}.${n % 250}`
+      : `198.51.100.${edge}`;
+  };
   const outcomes: EdgeOutcome[] = [];
   // The warm-up's admissions still count for over-admission: they consumed the same bucket.
   const warmup: EdgeOutcome[] = [];
@@ -278,7 +325,11 @@ export async function runEdgeWorkload(
         // Every arrival due now starts now, in trace order.
         while (next < trace.length && trace[next]!.atMs <= world.time.now() - start) {
           const a = trace[next++]!;
-          world.request(a.edgeRegion, policy.id, a.key, 1).then((o) => {
+          const others = companions.map((c) => ({
+            policyId: c.policyId,
+            key: c.keyOf(a, viewerOf(a)),
+          }));
+          world.request(a.edgeRegion, policy.id, a.key, 1, others).then((o) => {
             if (a.atMs >= warmupMs) outcomes.push(o);
             else warmup.push(o);
           });

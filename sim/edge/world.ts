@@ -446,21 +446,36 @@ export class EdgeWorld {
     return { container: created, cold: true };
   }
 
-  /** Serves one request now; resolves with what it got when its invocation ends. */
+  /**
+   * Serves one request now; resolves with what it got when its invocation
+   * ends. `others`: the other limits of the same request (a rule's `limits`),
+   * decided with it as the edge does (all or none); the outcome's figures are
+   * the first limit's, its answer and wait the whole request's.
+   */
   async request(
     edgeRegion: string,
     policyId: string,
     key: string,
     costTokens: number,
+    others: readonly { readonly policyId: string; readonly key: string }[] = [],
   ): Promise<EdgeOutcome> {
     const { container, cold } = this.#containerFor(edgeRegion);
     container.busy = true;
     const startMs = this.time.now();
     const bucketId = this.bucketIdOf(policyId, key);
     const leased = this.#leased(policyId, key);
-    const result = await container.thaw(() =>
-      container.limiter.limit({ policyId, key, costTokens }),
-    );
+    const result = await container.thaw(async () => {
+      if (others.length === 0) return container.limiter.limit({ policyId, key, costTokens });
+      const all = await container.limiter.limitAll([
+        { policyId, key, costTokens },
+        ...others.map((o) => ({ ...o, costTokens })),
+      ]);
+      const first = all.results[0];
+      // Refused before the first limit was asked (a cached refusal of another): as refused.
+      const answered = first?.policy === policyId ? first : all.results[all.decidedBy];
+      if (answered === undefined) throw new Error('limitAll answered no limit');
+      return { ...answered, allowed: all.allowed };
+    });
     // What the view it decided from lacked (read by this decision or an earlier one).
     const boundTokens = this.#unseen(container, bucketId) + leased;
     const waitedMs = this.time.now() - startMs;

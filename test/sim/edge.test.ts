@@ -14,6 +14,7 @@ import { config as shippedConfig } from '../../limiter.config';
 import { CliUsageError, DEFAULT_EDGE_CONFIG, formatEdgeTable, parseArgs } from '../../sim/cli';
 import { compareReplicaSets, formatReplicaSets, REPLICA_SETS } from '../../sim/edge/replicas';
 import {
+  companionLimits,
   EDGE_WORKLOADS,
   runEdgeWorkload,
   workloadPolicies,
@@ -322,5 +323,54 @@ describe('edge simulator: what replicas buy', () => {
         line.startsWith('| 4 (us-east-1, eu-west-1, ap-southeast-1, sa-east-1) |'),
       ),
     ).toBe(true);
+  });
+});
+
+describe('edge simulator: a request of several limits', () => {
+  /** The per-client policy's rule also charges the viewer's IP, 5 tokens and one a minute. */
+  const withIpLimit: LimiterConfig = {
+    ...config,
+    policies: [
+      ...config.policies,
+      { id: 'per-ip', capacityTokens: 5, refillTokens: 1, refillIntervalMs: 60_000 },
+    ],
+    rules: [
+      {
+        id: 'clients',
+        match: {},
+        limits: [
+          { policy: 'per-client', key: [{ header: 'x-api-key' }] },
+          { policy: 'per-ip', key: [{ ip: true }] },
+          { policy: 'cap', key: [{ constant: 'all' }] },
+        ],
+      },
+    ],
+  };
+
+  it("decides every limit of the per-client policy's rule, as the edge does", async () => {
+    const companions = companionLimits(resolveConfig(withIpLimit), 'per-client');
+    expect(companions.map((c) => c.policyId)).toEqual(['per-ip', 'cap']);
+    const arrival = { atMs: 0, edgeRegion: 'us-east-1', key: 'busy:us-east-1' };
+    expect(companions.map((c) => c.keyOf(arrival, '198.51.100.1'))).toEqual([
+      'ip:198.51.100.1',
+      'const:cap',
+    ]);
+    // The viewer's IP bucket (5 tokens) refuses most of the busy key's requests, which the
+    // per-client bucket alone (100 tokens, 50/s at 10 requests/s) would all admit.
+    const [row] = await runEdgeWorkload('busy-key', {
+      config: withIpLimit,
+      edgeRegions: ['us-east-1'],
+      durationS: 5,
+      warmupS: 1,
+    });
+    expect(row?.requests).toBeGreaterThan(30);
+    expect(row?.admitted).toBeLessThan(10);
+    const [alone] = await runEdgeWorkload('busy-key', {
+      config,
+      edgeRegions: ['us-east-1'],
+      durationS: 5,
+      warmupS: 1,
+    });
+    expect(alone?.admitted).toBe(alone?.requests);
   });
 });
