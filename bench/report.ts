@@ -4,6 +4,7 @@
  * layout and arithmetic are tested without running any benchmark.
  */
 
+import { DEFAULT_LEASE_TTL_MS } from '../functions/config/resolve';
 import type { AccuracyResult } from './accuracy-types';
 import { renderCost } from './cost-report';
 import type { CostResult } from './cost-variants';
@@ -172,7 +173,7 @@ function renderStoreTraffic(r: StoreTrafficResult): string {
     `Prices (${p.region}, on-demand, effective ${p.effectiveDate}): $${p.writeRequestUnitUsdPerMillion} per million WRU, $${p.readRequestUnitUsdPerMillion} per million RRU, $${p.replicatedWriteRequestUnitUsdPerMillion} per million rWRU. Source: ${p.source}. Dollars per million decisions = rWRU (each successful write once per replica, rejected writes once) + RRU; storage, streams and data transfer excluded.`,
     '',
     'Settings: ' +
-      'no-cache = other slots read on every decision, no lease; view-cache = the default 250 ms cache, no lease; default = the view cache and the default lease (sized to demand, up to a tenth of the capacity, 2 s); lease-N = view cache + leases of up to N tokens, 1 s TTL, ≤ 10 % of the level. The blocked-until cache is always on. The measured window is a multiple of 300 decisions (30 (key, region) containers × 10-token leases), so every container runs whole lease cycles and a lease shows its steady writes per request rather than a partial cycle at the edges of the window. Counts follow the simulated clock, not the machine: a longer window gives the same rates. RateLimiterDynamo rows: same emulated table and proxies, real clock, first region only, requests back to back; it is a fixed-window counter (one item per key), sized to admit the same share.',
+      `no-cache = other slots read on every decision, no lease; view-cache = the default 250 ms cache, no lease; default = the view cache and the default lease (sized to demand, up to a tenth of the capacity, ${DEFAULT_LEASE_TTL_MS / 1000} s); lease-N = view cache + leases of up to N tokens, 1 s TTL, ≤ 10 % of the level. The blocked-until cache is always on. The measured window is a multiple of 300 decisions (30 (key, region) containers × 10-token leases), so every container runs whole lease cycles and a lease shows its steady writes per request rather than a partial cycle at the edges of the window. Counts follow the simulated clock, not the machine: a longer window gives the same rates. RateLimiterDynamo rows: same emulated table and proxies, real clock, first region only, requests back to back; it is a fixed-window counter (one item per key), sized to admit the same share.`,
   ].join('\n');
 }
 
