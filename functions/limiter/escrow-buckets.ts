@@ -59,7 +59,7 @@ import {
 import { EscrowConflictError, StoreError } from '../store/types';
 import { CLOSED_RETRY_AFTER_MS } from './failure-modes';
 import { decisionAtLevel } from './levels';
-import type { Outcome, PolicyStore } from './pipeline';
+import { listedOutcome, type Outcome, type PolicyStore } from './pipeline';
 import { StoreDownError, StoreWaitError } from './store-guard';
 import type { FallbackCause, LimiterCounters, LimiterMetrics } from './types';
 
@@ -172,13 +172,8 @@ export class EscrowBuckets {
     costTokens: number,
     consume: boolean,
   ): Promise<Outcome> {
-    if (policy.denyKeys.has(key)) {
-      return { decision: decisionAtLevel(policy.bucket, 0, costTokens, false), source: 'denylist' };
-    }
-    if (policy.allowKeys.has(key)) {
-      const full = policy.bucket.capacityTokens * scale(policy.bucket);
-      return { decision: decisionAtLevel(policy.bucket, full, 0, true), source: 'allowlist' };
-    }
+    const listed = listedOutcome(policy, key, costTokens);
+    if (listed !== undefined) return listed;
     const state = this.#state(bucketId);
     if (!consume) return this.#peek(policy, bucketId, state, costTokens);
     const nowMs = this.#o.now();

@@ -138,6 +138,26 @@ function refreshTripMs(target: PolicyStore): number {
   return 2 * target.guard.roundTripMs();
 }
 
+/**
+ * The answer for a key on the policy's deny list (refused, source
+ * `denylist`) or allow list (admitted, nothing taken, source `allowlist`),
+ * or undefined: whatever the bucket's consistency, lists decide first.
+ */
+export function listedOutcome(
+  policy: ResolvedPolicy,
+  key: string,
+  costTokens: number,
+): Outcome | undefined {
+  if (policy.denyKeys.has(key)) {
+    return { decision: decisionAtLevel(policy.bucket, 0, costTokens, false), source: 'denylist' };
+  }
+  if (policy.allowKeys.has(key)) {
+    const full = policy.bucket.capacityTokens * scale(policy.bucket);
+    return { decision: decisionAtLevel(policy.bucket, full, 0, true), source: 'allowlist' };
+  }
+  return undefined;
+}
+
 /** Runs one request. */
 export class Pipeline {
   readonly #refreshes = new Set<Promise<void>>();
@@ -152,13 +172,8 @@ export class Pipeline {
     costTokens: number,
     consume: boolean,
   ): Promise<Outcome> {
-    if (policy.denyKeys.has(key)) {
-      return { decision: decisionAtLevel(policy.bucket, 0, costTokens, false), source: 'denylist' };
-    }
-    if (policy.allowKeys.has(key)) {
-      const full = policy.bucket.capacityTokens * scale(policy.bucket);
-      return { decision: decisionAtLevel(policy.bucket, full, 0, true), source: 'allowlist' };
-    }
+    const listed = listedOutcome(policy, key, costTokens);
+    if (listed !== undefined) return listed;
     const { cache, now } = this.parts;
     const state = cache.get(bucketId, policy.id);
     const nowMs = now();
