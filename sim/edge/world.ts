@@ -65,12 +65,13 @@ export interface CpuModel {
 
 /**
  * Default CPU figures: the edge transport's measured cost per decision with two
- * store calls (bench/edge-client.ts, about 350 µs), the limiter's own (about
+ * store calls (bench/edge-client.ts, light transport: about 250 µs, the
+ * medians of the full runs in bench/results), the limiter's own (about
  * 30 µs), and Lambda's 128 MB share of a vCPU (128/1,769).
  */
 export const DEFAULT_CPU: CpuModel = {
   decisionMicros: 30,
-  storeCallMicros: 175,
+  storeCallMicros: 125,
   slowdown: 1769 / 128,
 };
 
