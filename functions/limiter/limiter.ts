@@ -48,6 +48,7 @@ import {
   type MultiLimitResult,
   NOOP_METRICS,
   type StoreOperation,
+  zeroCounters,
 } from './types';
 
 export { CLOSED_RETRY_AFTER_MS } from './failure-modes';
@@ -103,22 +104,7 @@ export interface LimiterOptions {
 /** Decides rate-limit requests for one container. */
 export class Limiter {
   /** Counters of this container's work (benchmarks and tests read them). */
-  readonly counters: LimiterCounters = {
-    decisions: 0,
-    admitted: 0,
-    refused: 0,
-    reads: 0,
-    writes: 0,
-    storeErrors: 0,
-    conditionalRetries: 0,
-    fallbacks: 0,
-    pendingLocalTokens: 0,
-    lateWrites: 0,
-    handedBackTokens: 0,
-    storeDownEvents: 0,
-    droppedHandBackTokens: 0,
-    refundedTokens: 0,
-  };
+  readonly counters: LimiterCounters = zeroCounters();
   readonly #config: ResolvedEdgeConfig;
   readonly #runtime: ResolvedRuntime;
   readonly #time: Time;

@@ -163,3 +163,23 @@ export interface LimiterCounters {
    */
   refundedTokens: number;
 }
+
+/** A fresh set of {@link LimiterCounters}, every one at zero. */
+export function zeroCounters(): LimiterCounters {
+  return {
+    decisions: 0,
+    admitted: 0,
+    refused: 0,
+    reads: 0,
+    writes: 0,
+    storeErrors: 0,
+    conditionalRetries: 0,
+    fallbacks: 0,
+    pendingLocalTokens: 0,
+    lateWrites: 0,
+    handedBackTokens: 0,
+    storeDownEvents: 0,
+    droppedHandBackTokens: 0,
+    refundedTokens: 0,
+  };
+}

@@ -15,7 +15,7 @@ import { Limiter } from '../../functions/limiter/limiter';
 import { PendingWrites } from '../../functions/limiter/pending-writes';
 import { Pipeline, type PolicyStore } from '../../functions/limiter/pipeline';
 import { StoreGuard } from '../../functions/limiter/store-guard';
-import { type LimiterCounters, NOOP_METRICS } from '../../functions/limiter/types';
+import { type LimiterCounters, NOOP_METRICS, zeroCounters } from '../../functions/limiter/types';
 import { VirtualTime } from '../../sim/virtual-time';
 import { configWith } from './fixtures';
 import { MemoryStore } from './memory-store';
@@ -53,22 +53,7 @@ beforeEach(() => {
     slot: 'us-east-1',
     consistent: false,
   };
-  const counters: LimiterCounters = {
-    decisions: 0,
-    admitted: 0,
-    refused: 0,
-    reads: 0,
-    writes: 0,
-    storeErrors: 0,
-    conditionalRetries: 0,
-    fallbacks: 0,
-    pendingLocalTokens: 0,
-    lateWrites: 0,
-    handedBackTokens: 0,
-    storeDownEvents: 0,
-    droppedHandBackTokens: 0,
-    refundedTokens: 0,
-  };
+  const counters: LimiterCounters = zeroCounters();
   pipeline = new Pipeline({
     now: () => time.now(),
     cache,
