@@ -144,39 +144,12 @@ export class DynamoDbStore implements BucketStore {
   }
 
   async readView(bucketId: string, options: ReadOptions = {}): Promise<SlotItem[]> {
-    const items: SlotItem[] = [];
-    let startKey: AttributeMap | undefined;
-    let seen = 0;
-    do {
-      const page = await storeCall('readView', options.abortSignal, () =>
-        this.#transport.query(
-          {
-            TableName: this.#table,
-            KeyConditionExpression: '#pk = :pk',
-            ExpressionAttributeNames: { '#pk': ATTR.pk },
-            ExpressionAttributeValues: { ':pk': { S: bucketId } },
-            ConsistentRead: options.consistent === true,
-            // One more than the bound, to tell "exactly at the bound" from "over it".
-            Limit: this.#maxSlots + 1,
-            ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
-          },
-          { abortSignal: options.abortSignal },
-        ),
-      );
-      for (const raw of page.Items ?? []) {
-        seen += 1;
-        const item = this.#decode(raw, bucketId);
-        if (item !== undefined) items.push(item);
-      }
-      if (seen > this.#maxSlots) {
-        throw new StoreError(
-          `bucket ${bucketId} has more than ${this.#maxSlots} slot items; refusing a partial view`,
-          'invalid',
-        );
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey !== undefined);
-    return items;
+    return this.#queryBucket('readView', bucketId, 'slot', options, {
+      condition: '#pk = :pk',
+      names: { '#pk': ATTR.pk },
+      values: { ':pk': { S: bucketId } },
+      decode: (raw) => this.#decode(raw, bucketId),
+    });
   }
 
   async readSlot(
@@ -284,20 +257,42 @@ export class DynamoDbStore implements BucketStore {
    * partial view would miss transfers and other regions' demand).
    */
   async readEscrow(bucketId: string, options: ReadOptions = {}): Promise<EscrowItem[]> {
-    const items: EscrowItem[] = [];
+    return this.#queryBucket('readEscrow', bucketId, 'escrow', options, {
+      condition: '#pk = :pk AND begins_with(#sk, :prefix)',
+      names: { '#pk': ESCROW_ATTR.pk, '#sk': ESCROW_ATTR.sk },
+      values: { ':pk': { S: bucketId }, ':prefix': { S: ESCROW_SORT_KEY_PREFIX } },
+      decode: (raw) => this.#decodeEscrow(raw, bucketId),
+    });
+  }
+
+  /**
+   * Every item of a bucket's partition the key condition selects, page by
+   * page, decoded (undecodable ones skipped and reported), refusing more
+   * than `maxSlotsPerBucket` items rather than returning a partial view.
+   */
+  async #queryBucket<T>(
+    operation: string,
+    bucketId: string,
+    kind: 'slot' | 'escrow',
+    options: ReadOptions,
+    query: {
+      readonly condition: string;
+      readonly names: Readonly<Record<string, string>>;
+      readonly values: AttributeMap;
+      readonly decode: (raw: AttributeMap) => T | undefined;
+    },
+  ): Promise<T[]> {
+    const items: T[] = [];
     let startKey: AttributeMap | undefined;
     let seen = 0;
     do {
-      const page = await storeCall('readEscrow', options.abortSignal, () =>
+      const page = await storeCall(operation, options.abortSignal, () =>
         this.#transport.query(
           {
             TableName: this.#table,
-            KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
-            ExpressionAttributeNames: { '#pk': ESCROW_ATTR.pk, '#sk': ESCROW_ATTR.sk },
-            ExpressionAttributeValues: {
-              ':pk': { S: bucketId },
-              ':prefix': { S: ESCROW_SORT_KEY_PREFIX },
-            },
+            KeyConditionExpression: query.condition,
+            ExpressionAttributeNames: query.names,
+            ExpressionAttributeValues: query.values,
             ConsistentRead: options.consistent === true,
             // One more than the bound, to tell "exactly at the bound" from "over it".
             Limit: this.#maxSlots + 1,
@@ -308,12 +303,12 @@ export class DynamoDbStore implements BucketStore {
       );
       for (const raw of page.Items ?? []) {
         seen += 1;
-        const item = this.#decodeEscrow(raw, bucketId);
+        const item = query.decode(raw);
         if (item !== undefined) items.push(item);
       }
       if (seen > this.#maxSlots) {
         throw new StoreError(
-          `bucket ${bucketId} has more than ${this.#maxSlots} escrow items; refusing a partial view`,
+          `bucket ${bucketId} has more than ${this.#maxSlots} ${kind} items; refusing a partial view`,
           'invalid',
         );
       }
