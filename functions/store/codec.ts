@@ -91,7 +91,8 @@ export function encodeItem(
   return out;
 }
 
-function decodeNumber(value: AttributeValue | undefined, name: string): number {
+/** A safe integer from `{ N }`. @throws {@link CodecError} when missing or not a safe integer. */
+export function decodeNumber(value: AttributeValue | undefined, name: string): number {
   if (value === undefined || value.N === undefined)
     throw new CodecError(`attribute ${name} is missing or not a number`);
   const parsed = Number(value.N);

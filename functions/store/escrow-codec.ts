@@ -30,7 +30,7 @@
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { ESCROW_RATE_PARTS, type EscrowItem, type EscrowTransfer } from '../core';
-import { ATTR, type AttributeMap, CodecError } from './codec';
+import { ATTR, type AttributeMap, CodecError, decodeNumber } from './codec';
 import type { UpdateItemRequest } from './transport';
 import type { EscrowAsk } from './types';
 
@@ -189,15 +189,6 @@ export function encodeEscrowItem(
     ...fieldsOf(item),
     ...(ttl === undefined ? {} : { [ESCROW_ATTR.ttl]: num(ttl) }),
   };
-}
-
-function decodeNumber(value: AttributeValue | undefined, name: string): number {
-  if (value === undefined || value.N === undefined)
-    throw new CodecError(`attribute ${name} is missing or not a number`);
-  const parsed = Number(value.N);
-  if (!Number.isSafeInteger(parsed))
-    throw new CodecError(`attribute ${name} is not a safe integer: ${value.N}`);
-  return parsed;
 }
 
 function decodeTransfers(
