@@ -6,7 +6,7 @@
  * regions together ever admits more than the exact bucket, cut or not.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { DEFAULT_LEASE_TTL_MS } from '../../functions/config/resolve';
+import { DEFAULT_ESCROW_LEASE_TTL_MS } from '../../functions/config/resolve';
 import {
   InvalidConfigError,
   type PolicyConfig,
@@ -139,7 +139,7 @@ describe('one region', () => {
 });
 
 describe('leases', () => {
-  /** 300 tokens, 150 a second: a default lease (up to 30 tokens, {@link DEFAULT_LEASE_TTL_MS}). */
+  /** 300 tokens, 150 a second: a default lease (up to 30 tokens, {@link DEFAULT_ESCROW_LEASE_TTL_MS}). */
   const big: PolicyConfig = { ...plan, id: 'big', capacityTokens: 300, refillTokens: 150 };
 
   async function steady(l: Limiter, perSecond: number, seconds: number, key = 'k') {
@@ -176,14 +176,14 @@ describe('leases', () => {
     const held = (store.escrowItems.get(bucketId)?.get('us-east-1')?.n ?? 0) - 40;
     expect(held).toBeGreaterThan(0);
     // Idle past the lease's lifetime; the next request's write gives the leftover back.
-    await time.advance(DEFAULT_LEASE_TTL_MS + 1000);
+    await time.advance(DEFAULT_ESCROW_LEASE_TTL_MS + 1000);
     expect((await l.limit({ policyId: 'big', key: 'k', costTokens: 1 })).allowed).toBe(true);
     expect(l.counters.handedBackTokens).toBe(held);
     expect(l.counters.droppedHandBackTokens).toBe(0);
     // Again, but another container writes the item in between: the leftover is dropped.
     await steady(l, 40, 1);
     const other = limiter('us-east-1', store, [big]);
-    await time.advance(DEFAULT_LEASE_TTL_MS + 1000);
+    await time.advance(DEFAULT_ESCROW_LEASE_TTL_MS + 1000);
     expect((await other.limit({ policyId: 'big', key: 'k', costTokens: 1 })).allowed).toBe(true);
     expect((await l.limit({ policyId: 'big', key: 'k', costTokens: 1 })).allowed).toBe(true);
     expect(l.counters.droppedHandBackTokens).toBeGreaterThan(0);

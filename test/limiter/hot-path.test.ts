@@ -4,6 +4,7 @@
  * time. What a viewer waits for is the virtual time a decision takes.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_LEASE_TTL_MS } from '../../functions/config/resolve';
 import { bucketPolicyOf, type PolicyConfig } from '../../functions/config/schema';
 import { levelAt, viewOf } from '../../functions/core';
 import { bucketGeneration, bucketIdOf } from '../../functions/limiter/bucket-id';
@@ -174,10 +175,10 @@ describe('a busy key after an idle spell', () => {
     }
   }
 
-  it('a lease still serves after a few seconds without requests (Lambda served them from another container)', async () => {
+  it('a lease still serves after a dozen seconds without requests (Lambda served them from another container)', async () => {
     const l = limiter();
     await busy(l, 40);
-    await time.advance(3000);
+    await time.advance(12_000);
     const next = await timed(l, 'busy');
     expect(next.result.source).toBe('lease');
     expect(next.waitedMs).toBe(0);
@@ -187,7 +188,7 @@ describe('a busy key after an idle spell', () => {
     const l = limiter();
     await busy(l, 40);
     // Longer than a lease lives: what the container held has expired, its view is stale.
-    await time.advance(6000);
+    await time.advance(DEFAULT_LEASE_TTL_MS + 1000);
     const takes = store.calls.applyTake;
     const first = await timed(l, 'busy');
     expect(first.result.source).toBe('store');
