@@ -21,14 +21,15 @@ export const REPLICA_SETS: readonly (readonly string[])[] = [
 ];
 
 /**
- * Prices of the parts that change with the replica set (us-east-1 on demand,
- * the same figures as bench/cost-model.ts with their sources there): a write
- * unit on the receiving and on every other replica, a read unit, and a
- * Lambda@Edge GB-second (128 MB, billed in 1 ms steps).
+ * Prices (us-east-1 on demand, the same figures as bench/cost-model.ts with
+ * their sources there): a write unit on the receiving and on every other
+ * replica, a read unit, a Lambda@Edge request and GB-second (128 MB, billed
+ * in 1 ms steps).
  */
 export const REPLICA_SET_PRICES = {
   writeUnitUsdPerMillion: 0.625,
   readUnitUsdPerMillion: 0.125,
+  edgeRequestUsdPerMillion: 0.6,
   edgeGbSecondUsd: 0.00005001,
   edgeMemoryGb: 128 / 1024,
 } as const;
@@ -41,10 +42,21 @@ export interface ReplicaSetResult {
   /** Store writes per admitted busy-key request, mean over edge regions (receiving replica). */
   readonly writesPerAdmitted: number;
   readonly readsPerAdmitted: number;
-  /** DynamoDB per million admitted busy-key requests: writes on every replica, and reads. */
+  /** DynamoDB per million admitted busy-key requests for the key's bucket: writes on every replica, and reads. */
   readonly dynamodbUsdPerMillion: number;
+  /** Store writes of every limit of a busy-key request per admitted request (receiving replica). */
+  readonly requestWritesPerAdmitted: number;
+  /** DynamoDB per million admitted busy-key requests for all their limits. */
+  readonly requestDynamodbUsdPerMillion: number;
   /** The viewer-request function's duration per million requests (the limiter's wait, 128 MB). */
   readonly edgeDurationUsdPerMillion: number;
+  /**
+   * Lambda@Edge requests per million: the viewer-request function's, and the
+   * viewer-response function's with `clientHeaders: 'viewer-response'`.
+   */
+  readonly edgeRequestsUsdPerMillion: number;
+  /** Lambda@Edge requests and duration plus DynamoDB for all limits, per million admitted. */
+  readonly totalUsdPerMillion: number;
   /** The shared bucket (`global-cap` workload): worst over-admission and its bound (tokens). */
   readonly sharedOverTokens: number;
   readonly sharedBoundTokens: number;
@@ -75,19 +87,27 @@ export async function compareReplicaSets(
     const shared = await runEdgeWorkload('global-cap', run);
     const writes = mean(busyKey.map((r) => r.writesPerAdmitted));
     const reads = mean(busyKey.map((r) => r.readsPerAdmitted));
+    const requestWrites = busyKey[0]?.requestWritesPerAdmitted ?? 0;
+    const requestReads = busyKey[0]?.requestReadsPerAdmitted ?? 0;
     const p = REPLICA_SET_PRICES;
+    const dynamodb = (w: number, r: number) =>
+      w * replicas.length * p.writeUnitUsdPerMillion + r * p.readUnitUsdPerMillion;
+    const edgeDuration =
+      (mean(busyKey.map((r) => r.billedMsMean)) / 1000) * p.edgeMemoryGb * p.edgeGbSecondUsd * 1e6;
+    const edgeFunctions = config.clientHeaders === 'viewer-response' ? 2 : 1;
+    const edgeRequests = edgeFunctions * p.edgeRequestUsdPerMillion;
+    const requestDynamodb = dynamodb(requestWrites, requestReads);
     out.push({
       replicas,
       busyKey,
       writesPerAdmitted: writes,
       readsPerAdmitted: reads,
-      dynamodbUsdPerMillion:
-        writes * replicas.length * p.writeUnitUsdPerMillion + reads * p.readUnitUsdPerMillion,
-      edgeDurationUsdPerMillion:
-        (mean(busyKey.map((r) => r.billedMsMean)) / 1000) *
-        p.edgeMemoryGb *
-        p.edgeGbSecondUsd *
-        1e6,
+      dynamodbUsdPerMillion: dynamodb(writes, reads),
+      requestWritesPerAdmitted: requestWrites,
+      requestDynamodbUsdPerMillion: requestDynamodb,
+      edgeDurationUsdPerMillion: edgeDuration,
+      edgeRequestsUsdPerMillion: edgeRequests,
+      totalUsdPerMillion: edgeRequests + edgeDuration + requestDynamodb,
       sharedOverTokens: Math.max(0, ...shared.map((r) => r.overAdmissionTokens)),
       sharedBoundTokens: Math.max(0, ...shared.map((r) => r.boundTokens)),
     });
@@ -115,11 +135,11 @@ export function formatReplicaSets(results: readonly ReplicaSetResult[]): string 
     }),
   ];
   const totals = [
-    '| replicas | writes / admitted | reads / admitted | DynamoDB $ / M admitted | edge duration $ / M | shared bucket: over-admission / bound (tokens) |',
+    '| replicas | writes / admitted: key, all limits | DynamoDB $ / M: key, all limits | Lambda@Edge $ / M: requests, duration | $ / M admitted | shared bucket: over-admission / bound (tokens) |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
     ...results.map(
       (r) =>
-        `| ${r.replicas.length} (${r.replicas.join(', ')}) | ${r.writesPerAdmitted.toFixed(3)} | ${r.readsPerAdmitted.toFixed(3)} | ${money(r.dynamodbUsdPerMillion)} | ${money(r.edgeDurationUsdPerMillion)} | ${r.sharedOverTokens.toFixed(1)} / ${r.sharedBoundTokens.toFixed(0)} |`,
+        `| ${r.replicas.length} (${r.replicas.join(', ')}) | ${r.writesPerAdmitted.toFixed(3)}, ${r.requestWritesPerAdmitted.toFixed(3)} | ${money(r.dynamodbUsdPerMillion)}, ${money(r.requestDynamodbUsdPerMillion)} | ${money(r.edgeRequestsUsdPerMillion)}, ${money(r.edgeDurationUsdPerMillion)} | ${money(r.totalUsdPerMillion)} | ${r.sharedOverTokens.toFixed(1)} / ${r.sharedBoundTokens.toFixed(0)} |`,
     ),
   ];
   return [...latency, '', ...totals].join('\n');

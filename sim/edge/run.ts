@@ -57,6 +57,14 @@ export interface EdgeRow {
   readonly writesPerAdmitted: number;
   /** Store read calls of the row's bucket(s) per admitted request. */
   readonly readsPerAdmitted: number;
+  /**
+   * Store writes of every bucket the workload's requests charged (each
+   * request's other limits included) over all its admitted requests: the same
+   * in every row of a workload.
+   */
+  readonly requestWritesPerAdmitted: number;
+  /** Store read calls of every bucket the workload's requests charged, likewise. */
+  readonly requestReadsPerAdmitted: number;
   /** Mean time a request waited for the limiter, rounded up to Lambda's 1 ms billing step (ms). */
   readonly billedMsMean: number;
   readonly coldStarts: number;
@@ -370,6 +378,11 @@ function rowsOf(
       bound: admitted.reduce((most, o) => Math.max(most, o.boundTokens), 0),
     });
   }
+  const allAdmitted = Math.max(1, outcomes.filter((o) => o.allowed).length);
+  const sum = (counts: ReadonlyMap<string, number>) =>
+    [...counts.values()].reduce((a, b) => a + b, 0);
+  const requestWritesPerAdmitted = round(sum(world.writesByBucket) / allAdmitted, 3);
+  const requestReadsPerAdmitted = round(sum(world.readsByBucket) / allAdmitted, 3);
   return edges.map((edge) => {
     const mine = outcomes.filter((o) => o.edgeRegion === edge);
     const admitted = mine.filter((o) => o.allowed);
@@ -416,6 +429,8 @@ function rowsOf(
       boundTokens: round(bound),
       writesPerAdmitted: round(writesHere / Math.max(1, admitted.length), 3),
       readsPerAdmitted: round(readsHere / Math.max(1, admitted.length), 3),
+      requestWritesPerAdmitted,
+      requestReadsPerAdmitted,
       billedMsMean: round(
         mine.reduce((sum, o) => sum + Math.max(1, Math.ceil(o.addedLatencyMs)), 0) /
           Math.max(1, mine.length),

@@ -316,6 +316,8 @@ export function edgeRow(edgeRegion: string, extra: Partial<EdgeRow> = {}): EdgeR
     boundTokens: 20,
     writesPerAdmitted: 0.2,
     readsPerAdmitted: 0.1,
+    requestWritesPerAdmitted: 0.5,
+    requestReadsPerAdmitted: 0.3,
     billedMsMean: 7,
     coldStarts: 1,
     maxPartitionWritesPerSecond: 10,

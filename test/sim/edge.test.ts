@@ -324,6 +324,46 @@ describe('edge simulator: what replicas buy', () => {
       ),
     ).toBe(true);
   });
+  it('prices every limit of a request and the Lambda@Edge functions the config deploys', async () => {
+    // The per-client rule also charges the viewer's IP bucket (leasing, like the key's).
+    const twoLimits: LimiterConfig = {
+      ...config,
+      policies: [...config.policies, { id: 'per-ip', capacityTokens: 400, refillTokens: 200 }],
+      rules: [
+        {
+          id: 'clients',
+          match: {},
+          limits: [
+            { policy: 'per-client', key: [{ header: 'x-api-key' }] },
+            { policy: 'per-ip', key: [{ ip: true }] },
+          ],
+        },
+        { id: 'all', match: {}, policy: 'cap', key: [{ constant: 'all' }] },
+      ],
+    };
+    const options = {
+      sets: [['us-east-1', 'eu-west-1', 'ap-southeast-1']],
+      edgeRegions: ['eu-west-1'],
+      durationS: 10,
+    };
+    const [plain] = await compareReplicaSets(twoLimits, options);
+    const [headers] = await compareReplicaSets(
+      { ...twoLimits, clientHeaders: 'viewer-response' },
+      options,
+    );
+    for (const r of [plain!, headers!]) {
+      // The IP bucket writes beside the key's: the request's writes are more than the key's.
+      expect(r.requestWritesPerAdmitted).toBeGreaterThan(r.writesPerAdmitted * 1.5);
+      expect(r.requestDynamodbUsdPerMillion).toBeGreaterThan(r.dynamodbUsdPerMillion);
+      expect(r.totalUsdPerMillion).toBeCloseTo(
+        r.edgeRequestsUsdPerMillion + r.edgeDurationUsdPerMillion + r.requestDynamodbUsdPerMillion,
+        9,
+      );
+    }
+    // One Lambda@Edge request per request, two with the viewer-response function.
+    expect(plain!.edgeRequestsUsdPerMillion).toBeCloseTo(0.6, 9);
+    expect(headers!.edgeRequestsUsdPerMillion).toBeCloseTo(1.2, 9);
+  });
 });
 
 describe('edge simulator: a request of several limits', () => {
