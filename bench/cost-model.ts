@@ -21,7 +21,12 @@
  *   replicated write request unit (rWRU), the receiving region included;
  * - a read is billed per 4 KB read: 1 RRU strongly consistent, 0.5 RRU
  *   eventually consistent (a Query sums its items before rounding up).
+ *
+ * Logs: what the handlers write is measured; what Lambda writes of its own
+ * follows the functions' system log level ({@link platformLogsAt}).
  */
+
+import type { EdgeSystemLogLevel } from '../functions/config/schema';
 
 /** On-demand prices of one region. */
 export interface PriceSheet {
@@ -239,6 +244,24 @@ export const LAMBDA_PLATFORM_LOGS: PlatformLogs = {
   eventsPerInvocation: LAMBDA_PLATFORM_LOG_LINES.length,
 };
 
+/** Nothing per invocation. */
+const NO_PLATFORM_LOGS: PlatformLogs = { bytesPerInvocation: 0, eventsPerInvocation: 0 };
+
+/**
+ * What Lambda logs of its own per invocation at a system log level (the
+ * Lambda@Edge functions log in Lambda's JSON format, which log-level
+ * filtering needs: AWS Lambda Developer Guide, "Log-level filtering"):
+ * - `WARN`: nothing per invocation. Lambda sends only its warnings, such as
+ *   a notice that logs were dropped: rare events, not counted here.
+ * - `INFO` (Lambda's default): its start and report records of every
+ *   invocation, priced as the text lines of {@link LAMBDA_PLATFORM_LOG_LINES}
+ *   (a lower bound: the JSON records say the same with field names).
+ * - `DEBUG`: at least as much as INFO, priced the same (a lower bound).
+ */
+export function platformLogsAt(level: EdgeSystemLogLevel): PlatformLogs {
+  return level === 'WARN' ? NO_PLATFORM_LOGS : LAMBDA_PLATFORM_LOGS;
+}
+
 /** How an invocation's measured work becomes billed duration. */
 export interface DurationModel {
   /**
@@ -299,6 +322,8 @@ export interface CostRun {
   readonly store: Pick<StoreTraffic, 'writeUnits' | 'failedConditionalWrites' | 'readUnits'>;
   /** Replicas of the global table. */
   readonly replicas: number;
+  /** The system log level of both Lambda@Edge functions (`edgeSystemLogLevel`): what Lambda logs of its own. */
+  readonly edgeSystemLogLevel: EdgeSystemLogLevel;
 }
 
 /** Costs that do not grow with requests, and the volume they are spread over. */
@@ -366,7 +391,7 @@ export function costPerMillionAdmitted(
   run: CostRun,
   fixed: FixedMonthly,
   prices: CostPrices = DEFAULT_COST_PRICES,
-  platform: PlatformLogs = LAMBDA_PLATFORM_LOGS,
+  platform: PlatformLogs = platformLogsAt(run.edgeSystemLogLevel),
   eventOverheadBytes: number = LOG_EVENT_OVERHEAD_BYTES,
 ): CostBreakdown {
   if (!(run.admitted > 0)) throw new RangeError('run.admitted must be positive');
@@ -451,8 +476,11 @@ export function costPerMillionAdmitted(
   });
   rows.push({
     id: 'logs-platform',
-    label: 'CloudWatch Logs, Lambda START/END/REPORT lines',
-    basis: `${fmt(perAdmitted(platformBytes))} bytes × $${logPrice} per GB`,
+    label: "CloudWatch Logs, Lambda's own START/END/REPORT records",
+    basis:
+      platformBytes === 0
+        ? `none per invocation at system log level ${run.edgeSystemLogLevel} (its rare warnings not counted)`
+        : `${fmt(perAdmitted(platformBytes))} bytes × $${logPrice} per GB (system log level ${run.edgeSystemLogLevel})`,
     usdPerMillion: (perAdmitted(platformBytes) * million * logPrice) / GB,
     fixed: false,
   });

@@ -37,19 +37,37 @@ function part(c: CostCase, id: CostPartId) {
   return c.breakdown.parts.find((p) => p.id === id);
 }
 
+/** The variant that runs the viewer-response function on top of the default. */
+export const HEADERS_ON_VARIANT = 'headers-on';
+
 /**
- * What the RateLimit headers cost per million admitted requests: the default
- * run priced with and without its viewer-response function (its requests,
- * duration, output and log lines), so run-to-run noise in the other parts
- * does not enter. Undefined when the default ran without the function.
+ * What the RateLimit headers of admitted responses (`clientHeaders:
+ * 'viewer-response'`) cost per million admitted requests: the headers-on run
+ * priced with and without its viewer-response function (its requests,
+ * duration, output and Lambda's records of it), so run-to-run noise in the
+ * other parts does not enter. Undefined when no run had the function.
  */
 export function headersCost(result: CostResult): number | undefined {
-  const def = result.cases.find((c) => c.variant.id === 'default');
-  if (def?.run.viewerResponse === undefined) return undefined;
-  const { viewerResponse: _, ...without } = def.run;
+  const on = result.cases.find((c) => c.variant.id === HEADERS_ON_VARIANT);
+  if (on?.run.viewerResponse === undefined) return undefined;
+  const { viewerResponse: _, ...without } = on.run;
   return (
-    def.breakdown.perRequestUsdPerMillion -
+    on.breakdown.perRequestUsdPerMillion -
     costPerMillionAdmitted(without, result.fixed).perRequestUsdPerMillion
+  );
+}
+
+/**
+ * What Lambda's own START/END/REPORT records would cost the default run at
+ * `edgeSystemLogLevel: 'INFO'` over what it ran with (nothing when it ran at
+ * INFO or DEBUG already). Undefined without a default run.
+ */
+export function systemLogsInfoCost(result: CostResult): number | undefined {
+  const def = result.cases.find((c) => c.variant.id === 'default');
+  if (def === undefined) return undefined;
+  return (
+    costPerMillionAdmitted({ ...def.run, edgeSystemLogLevel: 'INFO' }, result.fixed)
+      .perRequestUsdPerMillion - def.breakdown.perRequestUsdPerMillion
   );
 }
 
@@ -96,7 +114,7 @@ export function renderCost(
       '',
       `### The default config, part by part`,
       '',
-      `Target: ≤ $${COST_TARGET_USD_PER_MILLION.toFixed(2)} per million admitted requests with ${result.regions.length} replicas and the RateLimit headers on: ${verdict} (${usd(def.breakdown.perRequestUsdPerMillion)} per request, ${usd(def.breakdown.totalUsdPerMillion)} with the fixed costs).`,
+      `Target: ≤ $${COST_TARGET_USD_PER_MILLION.toFixed(2)} per million admitted requests for the default config (as shipped) with ${result.regions.length} replicas: ${verdict} (${usd(def.breakdown.perRequestUsdPerMillion)} per request, ${usd(def.breakdown.totalUsdPerMillion)} with the fixed costs).`,
       '',
       table(
         ['part', 'quantity per admitted request × price', '$ / 1M admitted', 'share'],
@@ -108,7 +126,14 @@ export function renderCost(
   if (headers !== undefined) {
     lines.push(
       '',
-      `What the RateLimit headers cost: ${usd(headers)} per million admitted requests (the viewer-response function's requests, its duration and its log lines, priced from the default run); \`clientHeaders: 'none'\` saves it.`,
+      `What the RateLimit headers of admitted responses cost: ${usd(headers)} per million admitted requests with \`clientHeaders: 'viewer-response'\` (the viewer-response function's requests, its duration and its log lines, priced from the ${HEADERS_ON_VARIANT} run). Refusals carry their headers either way.`,
+    );
+  }
+  const systemLogs = systemLogsInfoCost(result);
+  if (systemLogs !== undefined && systemLogs > 0) {
+    lines.push(
+      '',
+      `What Lambda's own START/END/REPORT records would cost: ${usd(systemLogs)} per million admitted requests with \`edgeSystemLogLevel: 'INFO'\` (priced from the default run).`,
     );
   }
   lines.push(
@@ -143,7 +168,7 @@ export function renderCost(
       ]),
     ),
     '',
-    `Log bytes: handler output counts ${LOG_EVENT_OVERHEAD_BYTES} bytes per line on top of the line (CloudWatch Logs' per-event size, assumed to be metered); Lambda's own START/END/REPORT lines are ${LAMBDA_PLATFORM_LOGS.bytesPerInvocation} bytes in ${LAMBDA_PLATFORM_LOGS.eventsPerInvocation} events per invocation of each function. Metric series: ${result.series.perEdgeRegion} per region while traffic flows × ${result.series.edgeRegions} regional-edge-cache regions + ${result.series.reconciler} of the reconciler = ${result.series.total} (another ${result.series.incidentPerEdgeRegion} per region only while fallbacks, errors or retries happen, billed by the hour). Alarms: ${result.watch.alarms} (${result.watch.alarmMetrics} alarm metrics); dashboards: ${result.watch.dashboards}.`,
+    `Log bytes: handler output counts ${LOG_EVENT_OVERHEAD_BYTES} bytes per line on top of the line (CloudWatch Logs' per-event size, assumed to be metered); Lambda's own START/END/REPORT records are ${LAMBDA_PLATFORM_LOGS.bytesPerInvocation} bytes in ${LAMBDA_PLATFORM_LOGS.eventsPerInvocation} events per invocation of each function at system log level INFO or DEBUG, none at WARN (only its rare warnings, such as dropped logs, not counted). Metric series: ${result.series.perEdgeRegion} per region while traffic flows × ${result.series.edgeRegions} regional-edge-cache regions + ${result.series.reconciler} of the reconciler = ${result.series.total} (another ${result.series.incidentPerEdgeRegion} per region only while fallbacks, errors or retries happen, billed by the hour). Alarms: ${result.watch.alarms} (${result.watch.alarmMetrics} alarm metrics); dashboards: ${result.watch.dashboards}.`,
     '',
     '### Compared with',
     '',
@@ -156,7 +181,7 @@ export function renderCost(
               [
                 'this limiter, default config',
                 usd(def.breakdown.perRequestUsdPerMillion),
-                'token buckets per key, shared worldwide through the global table; RateLimit headers; per-request decisions at the edge',
+                'token buckets per key, shared worldwide through the global table; RateLimit headers on refusals (on every response with the viewer-response function); per-request decisions at the edge',
                 'measured above',
               ],
             ]),

@@ -13,7 +13,9 @@
  *   replicating like a global table, in a child process (bench/store-child.ts);
  * - log bytes are what the handlers write to stdout and stderr during their
  *   invocations, captured (EMF documents, any log line), from a metrics flush
- *   to a metrics flush so the window holds whole flush intervals;
+ *   to a metrics flush so the window holds whole flush intervals; Lambda's
+ *   own records follow the config's `edgeSystemLogLevel` (cost-model.ts
+ *   `platformLogsAt`);
  * - duration: each invocation's CPU time (`process.cpuUsage()`, this process
  *   only: the store runs elsewhere) scaled to a 128 MB function's CPU share,
  *   plus one replica round trip per store call that finished during the
@@ -31,7 +33,7 @@ import type { LimiterConfig, PolicyConfig } from '../functions/config/schema';
 import { composeEdgeContainer, type EdgeContainer } from '../functions/edge/handler';
 import { responseHandler } from '../functions/edge/response-handler';
 import { ORIGIN_HEADERS } from '../functions/edge/responses';
-import { EDGE_MEMORY_MB } from '../infra/defaults';
+import { EDGE_MEMORY_MB, edgeFunctionRoles, edgeSystemLogLevel } from '../infra/defaults';
 import { buildLimiterApp } from '../infra/limiter-app';
 import projectConfig from '../limiter.config';
 import { classifyViewerRequestResult, viewerResponseEvent } from '../local/cloudfront';
@@ -108,7 +110,11 @@ export async function measureCost(sizes: CostSizes): Promise<CostResult> {
 /** Virtual time between the starts of two cases (ms): far more than a case runs. */
 const CASE_SPACING_MS = 3_600_000;
 
-/** The project's config on the bench regions and table, leases as the variant says. */
+/**
+ * The project's config on the bench regions and table, leases, client
+ * headers and edge system log level as the variant says (as shipped where it
+ * says nothing).
+ */
 export function costConfig(regions: readonly string[], variant: CostVariant): LimiterConfig {
   const policies: PolicyConfig[] = projectConfig.policies.map((p) => {
     if (variant.leases === 'config') return p;
@@ -120,7 +126,10 @@ export function costConfig(regions: readonly string[], variant: CostVariant): Li
     regions,
     tableName: BENCH_TABLE,
     policies,
-    clientHeaders: variant.clientHeaders,
+    ...(variant.clientHeaders === undefined ? {} : { clientHeaders: variant.clientHeaders }),
+    ...(variant.edgeSystemLogLevel === undefined
+      ? {}
+      : { edgeSystemLogLevel: variant.edgeSystemLogLevel }),
   };
 }
 
@@ -150,7 +159,8 @@ async function runCostCase(
   startMs: number,
 ): Promise<CostCase> {
   const workload = COST_WORKLOADS.find((w) => w.id === variant.workload) as CostWorkload;
-  const config = resolveConfig(costConfig(regions, variant));
+  const variantConfig = costConfig(regions, variant);
+  const config = resolveConfig(variantConfig);
   const stepMs = 1000 / (sizes.requestsPerSecondPerContainer * regions.length);
   let tick = 0;
   const clock = () => Math.floor(startMs + tick * stepMs);
@@ -166,7 +176,8 @@ async function runCostCase(
       metrics: { disabled: false },
     }),
   );
-  const headersOn = variant.clientHeaders === 'viewer-response';
+  // Whether the stacks would deploy the viewer-response function for this config.
+  const headersOn = edgeFunctionRoles(variantConfig).includes('viewer-response');
   const keyPrefix = `${variant.id}-${startMs}`;
   const warmup = Math.ceil((sizes.warmupSeconds * 1000) / stepMs);
   const measured = Math.round((sizes.measuredMinutes * 60_000) / stepMs);
@@ -255,6 +266,7 @@ async function runCostCase(
     ...(headersOn ? { viewerResponse: usage(response) } : {}),
     store: traffic,
     replicas: regions.length,
+    edgeSystemLogLevel: edgeSystemLogLevel(variantConfig),
   };
   return {
     variant,

@@ -147,7 +147,7 @@ export const QUICK_SIZES: BenchSizes = {
     requestsPerSecondPerContainer: 10,
     warmupSeconds: 5,
     measuredMinutes: 1,
-    variants: ['default', 'headers-off'],
+    variants: ['default', 'headers-on'],
   },
   edgeLatency: {
     durationS: 5,

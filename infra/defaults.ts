@@ -7,10 +7,11 @@
 
 import { Runtime } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { clientHeadersMode } from '../functions/config/client-headers';
 import { resolveConfig } from '../functions/config/resolve';
 import type {
   AlarmConfig,
-  ClientHeadersMode,
+  EdgeSystemLogLevel,
   LimiterConfig,
   PolicyConfig,
 } from '../functions/config/schema';
@@ -130,12 +131,21 @@ export function stackNames(config: LimiterConfig): StackNames {
 /** The Lambda@Edge functions, by the name their role plays. */
 export type EdgeFunctionRole = 'viewer-request' | 'viewer-response';
 
-/** How clients get their RateLimit headers unless the config says otherwise. */
-export const DEFAULT_CLIENT_HEADERS: ClientHeadersMode = 'viewer-response';
+// Shared with the local runtime, which must not load the CDK (functions/config/client-headers.ts).
+export { clientHeadersMode, DEFAULT_CLIENT_HEADERS } from '../functions/config/client-headers';
 
-/** How clients get their RateLimit headers. */
-export function clientHeadersMode(config: LimiterConfig): ClientHeadersMode {
-  return config.clientHeaders ?? DEFAULT_CLIENT_HEADERS;
+/**
+ * Lambda's own log records the Lambda@Edge functions send unless the config
+ * says otherwise: warnings only. At INFO, Lambda's start and report records
+ * of every invocation of both functions cost about $0.31 per million
+ * admitted requests in CloudWatch Logs ingestion (docs/cost.md); their
+ * durations and memory are in the Lambda metrics anyway.
+ */
+export const DEFAULT_EDGE_SYSTEM_LOG_LEVEL: EdgeSystemLogLevel = 'WARN';
+
+/** The system log level of the Lambda@Edge functions. */
+export function edgeSystemLogLevel(config: LimiterConfig): EdgeSystemLogLevel {
+  return config.edgeSystemLogLevel ?? DEFAULT_EDGE_SYSTEM_LOG_LEVEL;
 }
 
 /**
@@ -178,8 +188,10 @@ export function activeRegions(config: LimiterConfig): string[] {
 /**
  * The config compiled into the function bundles: the active regions only, and
  * none of the deployment-only settings (origin protection, distribution, edge
- * monitoring, client headers, the deploy record), so that changing those does
- * not publish a new Lambda@Edge version. The edge bundles carry less still:
+ * monitoring, client headers, the edge system log level, the deploy record),
+ * so that changing those leaves every bundle as it was (and publishes no new
+ * Lambda@Edge version, but for the log level: Lambda keeps a function's log
+ * settings with each version). The edge bundles carry less still:
  * only `edgeConfigOf` of this (scripts/build-functions.ts).
  */
 export function functionConfig(config: LimiterConfig): LimiterConfig {
@@ -188,6 +200,7 @@ export function functionConfig(config: LimiterConfig): LimiterConfig {
     distribution: _distribution,
     edgeMonitoring: _edgeMonitoring,
     clientHeaders: _clientHeaders,
+    edgeSystemLogLevel: _edgeSystemLogLevel,
     retiringRegions: _retiringRegions,
     deployed: _deployed,
     ...rest

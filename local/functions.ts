@@ -21,6 +21,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import { build } from 'esbuild';
+import { clientHeadersMode } from '../functions/config/client-headers';
 import type { LimiterConfig } from '../functions/config/schema';
 import { storeEndpointsDefine } from '../functions/edge/build-defines';
 import { ORIGIN_HEADERS } from '../functions/edge/responses';
@@ -93,7 +94,7 @@ export class BundleLoadError extends Error {
 /** The bundles the local runtime runs, built once for every region. */
 export interface Bundles {
   readonly edge: BuiltFunction;
-  /** Present when the project has a viewer-response function. */
+  /** Present when a deployment of the config would run the viewer-response function. */
   readonly edgeResponse?: BuiltFunction;
   readonly api: BuiltFunction;
 }
@@ -105,6 +106,10 @@ export interface Bundles {
  * (functions/edge/build-defines.ts). The API takes its endpoint from the
  * environment it is loaded with. Bundles are written content-addressed under
  * `dist/local/`, apart from the deployable assets.
+ *
+ * The viewer-response bundle is built when the deployed edge would run it
+ * ({@link viewerResponseDeployed}), so admitted responses carry the RateLimit
+ * headers locally exactly when they would behind CloudFront.
  */
 export async function buildBundles(
   config: LimiterConfig,
@@ -113,10 +118,21 @@ export async function buildBundles(
   const endpoints = storeEndpointsDefine(storeEndpoints);
   const [edge, edgeResponse, api] = await Promise.all([
     buildLocalBundle('edge', config, endpoints),
-    hasEntry('edge-response') ? buildLocalBundle('edge-response', config, {}) : undefined,
+    viewerResponseDeployed(config) ? buildLocalBundle('edge-response', config, {}) : undefined,
     buildLocalBundle('api', config, {}),
   ]);
   return { edge, ...(edgeResponse === undefined ? {} : { edgeResponse }), api };
+}
+
+/**
+ * Whether a deployment of `config` runs the viewer-response function: the
+ * config asks for it (`clientHeaders: 'viewer-response'`; the default is
+ * `none`) and the project has its entry. The stacks decide the same way
+ * (infra/defaults.ts `edgeFunctionRoles`; infra/limiter-app.ts refuses the
+ * mode without the entry).
+ */
+export function viewerResponseDeployed(config: LimiterConfig): boolean {
+  return clientHeadersMode(config) === 'viewer-response' && hasEntry('edge-response');
 }
 
 /** Where the local runtime's bundles go (gitignored with dist/). */
@@ -192,7 +208,7 @@ export function loadRegionFunctions(bundles: Bundles, options: LoadRegionOptions
 /**
  * A fresh instance of the edge functions for `region` (a container of its
  * own): the viewer-request handler bound to the region, and the
- * viewer-response one when the project has it. An edge region that holds no
+ * viewer-response one when it was built. An edge region that holds no
  * replica loads only these.
  */
 export function loadEdgeFunctions(

@@ -41,12 +41,14 @@ export const CONSISTENCY_MODES: readonly ConsistencyMode[] = ['eventual', 'escro
  * How clients get the `RateLimit` and `RateLimit-Policy` headers of requests
  * the limiter let through (refusals always carry them: the viewer-request
  * function answers those itself):
+ * - `none` (the default): no second function; the origin still receives the
+ *   decision as `x-ratelimit-*` request headers and may answer with them
+ *   itself;
  * - `viewer-response`: a second Lambda@Edge function, on viewer responses,
  *   copies them from the decision; it is a second Lambda@Edge request per
- *   request: about $0.76 per million admitted requests with its log lines
- *   (docs/cost.md);
- * - `none`: no such function; the origin still receives the decision as
- *   `x-ratelimit-*` request headers and may answer with them itself.
+ *   request: about $0.60 per million admitted requests plus its duration
+ *   (docs/cost.md). Left off by default: its request fee alone keeps the
+ *   default config above its cost target.
  *
  * A string rather than a flag so that another way (an origin middleware
  * copying the request headers) can be added without a breaking change.
@@ -55,6 +57,26 @@ export type ClientHeadersMode = 'viewer-response' | 'none';
 
 /** Every {@link ClientHeadersMode}. */
 export const CLIENT_HEADERS_MODES: readonly ClientHeadersMode[] = ['viewer-response', 'none'];
+
+/**
+ * Which of Lambda's own log records (system logs) the Lambda@Edge functions
+ * send to CloudWatch Logs. The functions log in Lambda's JSON format, which
+ * log-level filtering needs (AWS Lambda Developer Guide, "Log-level
+ * filtering"; Lambda@Edge supports both, CloudFront Developer Guide, "Edge
+ * function logs"):
+ * - `WARN`: warnings only (such as dropped logs): no START/END/REPORT records,
+ *   about $0.31 per million admitted requests less (docs/cost.md);
+ * - `INFO`: also the start and report record of every invocation (duration,
+ *   memory, init duration), Lambda's own default;
+ * - `DEBUG`: everything Lambda logs.
+ *
+ * The application log level stays INFO whatever this says: the EMF metric
+ * lines carry no `level` and count as INFO.
+ */
+export type EdgeSystemLogLevel = 'WARN' | 'INFO' | 'DEBUG';
+
+/** Every {@link EdgeSystemLogLevel}. */
+export const EDGE_SYSTEM_LOG_LEVELS: readonly EdgeSystemLogLevel[] = ['WARN', 'INFO', 'DEBUG'];
 
 /**
  * A quota: at most `limit` units per calendar hour, day or month, counted
@@ -442,8 +464,10 @@ export interface LimiterConfig {
   readonly distribution?: DistributionConfig;
   /** Alarms on the edge functions in every region they run in. @default every regional edge cache region */
   readonly edgeMonitoring?: EdgeMonitoringConfig;
-  /** How clients get the RateLimit headers of admitted requests ({@link ClientHeadersMode}). @default 'viewer-response' */
+  /** How clients get the RateLimit headers of admitted requests ({@link ClientHeadersMode}). @default 'none' */
   readonly clientHeaders?: ClientHeadersMode;
+  /** Lambda's own log records the Lambda@Edge functions keep ({@link EdgeSystemLogLevel}). @default 'WARN' */
+  readonly edgeSystemLogLevel?: EdgeSystemLogLevel;
   /**
    * Regions being removed: their replica stays, with deletion protection off,
    * but no function uses it and they have no regional stack. Remove them from
@@ -559,6 +583,15 @@ export function validateConfig(config: LimiterConfig): ConfigProblem[] {
     add(
       'clientHeaders',
       `must be ${CLIENT_HEADERS_MODES.join(' or ')} (got ${JSON.stringify(config.clientHeaders)})`,
+    );
+  }
+  if (
+    config.edgeSystemLogLevel !== undefined &&
+    !EDGE_SYSTEM_LOG_LEVELS.includes(config.edgeSystemLogLevel)
+  ) {
+    add(
+      'edgeSystemLogLevel',
+      `must be WARN, INFO or DEBUG (got ${JSON.stringify(config.edgeSystemLogLevel)})`,
     );
   }
   const auth = config.regionalApi?.auth;

@@ -1,8 +1,8 @@
 /**
  * The edge: the limiter as the viewer-request Lambda@Edge function of a
- * CloudFront distribution in front of the configured origin, and (unless
- * `clientHeaders` is `none`) the viewer-response function that gives clients
- * their RateLimit headers. Deployed in
+ * CloudFront distribution in front of the configured origin, and (with
+ * `clientHeaders: 'viewer-response'`) the viewer-response function that gives
+ * clients the RateLimit headers of admitted requests. Deployed in
  * us-east-1, where Lambda@Edge functions must be created (and where
  * CloudFront publishes its metrics, so the distribution's alarm and the edge
  * dashboard live here too).
@@ -26,6 +26,9 @@
  *   flood floor: blocked requests cost no Lambda@Edge invocation), or no
  *   distribution at all (`existingDistributionId`): the function versions are
  *   then exported for association with that distribution.
+ * - Function logs: Lambda's JSON format, with Lambda's own records filtered to
+ *   `edgeSystemLogLevel` (by default warnings only: no START/END/REPORT
+ *   record per invocation, see {@link edgeLogging}).
  * - Access logging: CloudFront standard logs go to an encrypted, private
  *   bucket that expires them; they hold IPs and paths, not headers, so API
  *   keys (and the origin secret) never land there.
@@ -50,7 +53,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
-import type { LimiterConfig } from '../../functions/config/schema';
+import type { EdgeSystemLogLevel, LimiterConfig } from '../../functions/config/schema';
 import type { FunctionName } from '../../scripts/build-functions';
 import { edgeAlarmSpecs } from '../alarm-specs';
 import { functionBundle } from '../bundling';
@@ -69,6 +72,7 @@ import {
   type EdgeFunctionRole,
   edgeFunctionName,
   edgeFunctionRoles,
+  edgeSystemLogLevel,
   edgeWatchRegions,
   functionConfig,
   ORIGIN_SECRET_LENGTH,
@@ -104,12 +108,14 @@ export class EdgeStack extends Stack {
     super(scope, id, props);
     const { config } = props;
     const bundled = functionConfig(config);
+    const systemLogLevel = edgeSystemLogLevel(config);
 
     this.viewerRequest = new EdgeLambda(this, 'ViewerRequest', {
       config: bundled,
       functionName: 'edge',
       role: 'viewer-request',
       description: `${config.appName} rate limiter (viewer request)`,
+      systemLogLevel,
     });
     this.viewerRequest.role.addToPolicy(
       tableStatement(bundled, DECISION_TABLE_ACTIONS, { regions: 'all', strong: true }),
@@ -128,6 +134,7 @@ export class EdgeStack extends Stack {
         functionName: 'edge-response',
         role: 'viewer-response',
         description: `${config.appName} RateLimit response headers (viewer response)`,
+        systemLogLevel,
       });
       edgeLambdas.push({
         eventType: cloudfront.LambdaEdgeEventType.VIEWER_RESPONSE,
@@ -409,7 +416,40 @@ interface EdgeLambdaProps {
   readonly functionName: FunctionName;
   readonly role: EdgeFunctionRole;
   readonly description: string;
+  /** Lambda's own log records the function keeps (`edgeSystemLogLevel`). */
+  readonly systemLogLevel: EdgeSystemLogLevel;
 }
+
+/**
+ * How a Lambda@Edge function logs: Lambda's JSON format, which log-level
+ * filtering needs (AWS Lambda Developer Guide, "Log-level filtering"; the
+ * CloudFront Developer Guide, "Edge function logs", lists both the formats
+ * and the filtering among what Lambda@Edge supports besides a custom log
+ * group).
+ * - System logs at `systemLogLevel`: at WARN (the default) Lambda sends none
+ *   of its start and report records, only warnings; INFO, Lambda's own
+ *   default, sends both for every invocation.
+ * - Application logs at INFO, always: the EMF lines (functions/shared/
+ *   metrics.ts) are JSON written to stdout without a `level` key, which
+ *   Lambda counts as INFO; a higher level would drop the metrics and blind the
+ *   alarms. The handlers' `console.error` lines become JSON records at level
+ *   ERROR, their JSON text in `message`.
+ */
+export function edgeLogging(
+  systemLogLevel: EdgeSystemLogLevel,
+): Pick<lambda.FunctionProps, 'loggingFormat' | 'systemLogLevelV2' | 'applicationLogLevelV2'> {
+  return {
+    loggingFormat: lambda.LoggingFormat.JSON,
+    systemLogLevelV2: SYSTEM_LOG_LEVELS[systemLogLevel],
+    applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
+  };
+}
+
+const SYSTEM_LOG_LEVELS: Readonly<Record<EdgeSystemLogLevel, lambda.SystemLogLevel>> = {
+  WARN: lambda.SystemLogLevel.WARN,
+  INFO: lambda.SystemLogLevel.INFO,
+  DEBUG: lambda.SystemLogLevel.DEBUG,
+};
 
 /**
  * A Lambda@Edge function from the local esbuild bundle, with a fixed name and
@@ -443,6 +483,7 @@ export class EdgeLambda extends Construct {
       memorySize: EDGE_MEMORY_MB,
       timeout: Duration.seconds(EDGE_TIMEOUT_SECONDS),
       role: this.role,
+      ...edgeLogging(props.systemLogLevel),
     });
     suppressCfnLint(this.function.lambda, LAMBDA_ROLE_DEPENDENCY);
     const stack = Stack.of(this);

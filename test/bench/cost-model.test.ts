@@ -13,8 +13,10 @@ import {
   LAMBDA_PLATFORM_LOG_LINES,
   LAMBDA_PLATFORM_LOGS,
   type PriceSheet,
+  platformLogsAt,
   US_EAST_1_ON_DEMAND,
 } from '../../bench/cost-model';
+import type { EdgeSystemLogLevel } from '../../functions/config/schema';
 
 const prices: PriceSheet = {
   region: 'test-1',
@@ -181,6 +183,7 @@ describe('costPerMillionAdmitted', () => {
     },
     store: { writeUnits: 100, failedConditionalWrites: 10, readUnits: 40 },
     replicas: 3,
+    edgeSystemLogLevel: 'INFO',
   };
   const fixed = { metricSeries: 100, alarmMetrics: 50, dashboards: 2, admittedPerMonth: 1e8 };
   const byId = (b: ReturnType<typeof costPerMillionAdmitted>): Record<CostPartId, number> =>
@@ -233,6 +236,28 @@ describe('costPerMillionAdmitted', () => {
     );
   });
 
+  it("counts Lambda's own records by the run's system log level unless told otherwise", () => {
+    const at = (edgeSystemLogLevel: EdgeSystemLogLevel) =>
+      costPerMillionAdmitted({ ...run, edgeSystemLogLevel }, fixed, allPrices);
+    // 2,250 invocations × (254 B + 3 records × 26 B) per 1,000 admitted = 747 B; × 1e6 / 2^30 × $1.
+    expect(byId(at('INFO'))['logs-platform']).toBeCloseTo(747e6 / 2 ** 30, 12);
+    expect(byId(at('DEBUG'))['logs-platform']).toBeCloseTo(747e6 / 2 ** 30, 12);
+    expect(at('INFO').parts.find((p) => p.id === 'logs-platform')?.basis).toBe(
+      '747 bytes × $1 per GB (system log level INFO)',
+    );
+    // WARN: none per invocation; the rest unchanged.
+    const warn = at('WARN');
+    expect(byId(warn)['logs-platform']).toBe(0);
+    expect(warn.parts.find((p) => p.id === 'logs-platform')?.basis).toBe(
+      'none per invocation at system log level WARN (its rare warnings not counted)',
+    );
+    expect(at('INFO').perRequestUsdPerMillion - warn.perRequestUsdPerMillion).toBeCloseTo(
+      747e6 / 2 ** 30,
+      12,
+    );
+    expect(byId(warn)['logs-handlers']).toBeCloseTo(byId(at('INFO'))['logs-handlers'], 12);
+  });
+
   it('with the default prices, one write per admitted request on three replicas is 3 × $0.625', () => {
     const b = costPerMillionAdmitted(
       { ...run, store: { writeUnits: 1000, failedConditionalWrites: 0, readUnits: 0 } },
@@ -265,6 +290,13 @@ describe('the priced lines and prices', () => {
       ),
     );
     expect(LAMBDA_PLATFORM_LOGS.eventsPerInvocation).toBe(3);
+    expect(LAMBDA_PLATFORM_LOGS.bytesPerInvocation).toBe(254);
+  });
+
+  it('prices no record per invocation at WARN, and the START/END/REPORT lines at INFO and DEBUG', () => {
+    expect(platformLogsAt('WARN')).toEqual({ bytesPerInvocation: 0, eventsPerInvocation: 0 });
+    expect(platformLogsAt('INFO')).toBe(LAMBDA_PLATFORM_LOGS);
+    expect(platformLogsAt('DEBUG')).toBe(LAMBDA_PLATFORM_LOGS);
   });
 
   it('dates every price and names its source', () => {

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { costConfig } from '../../bench/cost-run';
 import { COST_VARIANTS } from '../../bench/cost-variants';
 import { validateConfig } from '../../functions/config/schema';
+import { edgeFunctionRoles, edgeSystemLogLevel } from '../../infra/defaults';
 import shipped from '../../limiter.config';
 
 const regions = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
@@ -26,15 +27,22 @@ describe('costConfig', () => {
     expect(none.every((p) => p.lease === false)).toBe(true);
   });
 
-  it('runs the default first: the report and the target read it', () => {
-    expect(COST_VARIANTS[0]).toMatchObject({
-      id: 'default',
-      clientHeaders: 'viewer-response',
-      leases: 'config',
-    });
-    expect(COST_VARIANTS.find((v) => v.id === 'headers-off')).toMatchObject({
-      clientHeaders: 'none',
-      leases: 'config',
-    });
+  it('runs the default first, as shipped: no viewer-response function, system logs at WARN', () => {
+    const byId = (id: string) => COST_VARIANTS.find((v) => v.id === id)!;
+    expect(COST_VARIANTS.map((v) => v.id)).toEqual([
+      'default',
+      'headers-on',
+      'no-leases',
+      'cold-keys',
+    ]);
+    const shippedDefault = costConfig(regions, byId('default'));
+    expect(edgeFunctionRoles(shippedDefault)).toEqual(['viewer-request']);
+    expect(edgeSystemLogLevel(shippedDefault)).toBe('WARN');
+    // headers-on differs from the default by the viewer-response function only.
+    const on = costConfig(regions, byId('headers-on'));
+    expect(edgeFunctionRoles(on)).toEqual(['viewer-request', 'viewer-response']);
+    expect(edgeSystemLogLevel(on)).toBe('WARN');
+    const { clientHeaders: _, ...rest } = on;
+    expect(rest).toEqual(shippedDefault);
   });
 });

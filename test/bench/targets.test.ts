@@ -23,7 +23,7 @@ describe('evaluateTargets', () => {
       endToEnd: goodEndToEnd(),
       bundle: { bytes: 500_000, zippedBytes: 120_000 },
       edgeClient: goodEdgeClient(),
-      cost: costResult(10, false),
+      cost: costResult(),
       edgeLatency: goodEdgeLatency(),
     });
     expect(targets.map((t) => [t.id, t.status])).toEqual([
@@ -83,10 +83,28 @@ describe('evaluateTargets', () => {
     );
   });
 
-  it('misses the cost target above $1.50 per million admitted, naming the largest parts', () => {
+  it("judges the default config as shipped and prices the admitted responses' headers beside it", () => {
     const t = byId(evaluateTargets({ cost: costResult() }), 'cost-per-million-admitted');
+    expect(t.goal).toBe(
+      'default config ≤ $1.50 per million admitted requests (as shipped, 3 replicas; RateLimit headers on admitted responses priced beside it)',
+    );
+    expect(t.status).toBe('met');
+    // $0.60 + 2 ms of duration + DynamoDB + handler output; the headers: $0.60 + 1 ms + output.
+    expect(t.measured).toMatch(
+      /^\$0\.809 per request .*; RateLimit headers on admitted responses \(clientHeaders: 'viewer-response'\) add \$0\.609$/,
+    );
+    expect(t.note).toBeUndefined();
+  });
+
+  it('misses the cost target above $1.50 per million admitted, naming the largest parts', () => {
+    const t = byId(
+      evaluateTargets({ cost: costResult(10, true, 'INFO') }),
+      'cost-per-million-admitted',
+    );
     expect(t.status).toBe('missed');
-    expect(t.measured).toMatch(/^\$1\.7\d+ per request .*; the headers cost \$0\.7\d+$/);
+    expect(t.measured).toMatch(
+      /^\$1\.7\d+ per request .*; RateLimit headers on admitted responses \(clientHeaders: 'viewer-response'\) add \$0\.7\d+$/,
+    );
     expect(t.note).toMatch(/^largest parts: Lambda@Edge requests, viewer request \$0\.6, /);
   });
 

@@ -6,8 +6,8 @@
  * runbook, and a runbook must not outlive its alarm.
  *
  * The alarms come from the built app (regional, edge and edge-watch stacks)
- * of the shipped config and of one with a strong table, which between them
- * create every kind. A section names its alarms in its first paragraph, as
+ * of the shipped config and of one with a strong table and the RateLimit
+ * headers of admitted responses, which between them create every kind. A section names its alarms in its first paragraph, as
  * code spans starting with `<appName>-`, with placeholders for the parts
  * that vary: `<R>`, `<O>` and `<region>` stand for a region, any other
  * `<...>` and `…` for the rest of a name.
@@ -58,7 +58,8 @@ function namePattern(documented: string, appName: string): RegExp {
 }
 
 const doc = readFileSync(join(REPO_ROOT, RUNBOOK_FILE), 'utf8');
-const configs = [baseConfig(), strongConfig()];
+// The viewer-response function (and its alarms) only with clientHeaders: 'viewer-response'.
+const configs = [baseConfig(), { ...strongConfig(), clientHeaders: 'viewer-response' as const }];
 const alarms = configs.flatMap((config) =>
   appAlarms(config).map((spec) => ({ spec, appName: config.appName, anchor: runbookAnchor(spec) })),
 );

@@ -1,7 +1,9 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { ORIGIN_HEADERS } from '../../functions/edge/responses';
 import { config as projectConfig } from '../../limiter.config';
 import { config as demoConfig } from '../../local/demo.config';
+import type { EchoBody } from '../../local/echo-origin';
 import {
   type Launcher,
   linesOf,
@@ -95,7 +97,10 @@ describe('npm start (the CLI)', () => {
     const res = await fetch(`${edge}/demo/cli`, { headers: { 'x-api-key': 'cli' } });
     expect(res.status).toBe(200);
     const demo = projectConfig.policies.find((p) => p.id === 'demo');
-    expect(res.headers.get('ratelimit')).toMatch(
+    // The demo config keeps the default clientHeaders 'none': the origin got the decision, the client no headers.
+    expect(res.headers.get('ratelimit')).toBeNull();
+    const echo = (await res.json()) as EchoBody;
+    expect(echo.rateLimitHeaders[ORIGIN_HEADERS.state]).toMatch(
       new RegExp(`^"demo";r=${(demo?.capacityTokens ?? 0) - 1};`),
     );
     // The regions' reconcilers run in turn: wait until both have reported alice's level.

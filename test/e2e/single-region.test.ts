@@ -23,7 +23,8 @@ describe('one region, through the edge', () => {
 
   beforeAll(async () => {
     local = await startLocal({
-      config: e2eConfig(['us-east-1', 'eu-west-1']),
+      // The RateLimit headers of admitted responses are off by default; these tests read them.
+      config: { ...e2eConfig(['us-east-1', 'eu-west-1']), clientHeaders: 'viewer-response' },
       lagMs: 200,
       reconcileEveryMs: 0,
       // Each test plays its own viewer: the shipped rules also limit per client IP.

@@ -82,6 +82,7 @@ describe('validateConfig', () => {
     ['regionalApi.auth', { regionalApi: { auth: 'public' } }],
     ['policies', { policies: 'api' }],
     ['clientHeaders', { clientHeaders: 'origin-response' }],
+    ['edgeSystemLogLevel', { edgeSystemLogLevel: 'warn' }],
   ])('rejects a bad %s', (path, patch) => {
     const config = { ...baseConfig(), ...patch } as unknown as LimiterConfig;
     expect(validateConfig(config).map((p) => p.path)).toContain(path);
@@ -94,6 +95,23 @@ describe('validateConfig', () => {
     expect(problems).toHaveLength(6);
     for (const clientHeaders of ['viewer-response', 'none'] as const) {
       expect(validateConfig({ ...baseConfig(), clientHeaders })).toEqual([]);
+    }
+  });
+
+  it('names the accepted edge system log levels, alongside the other problems', () => {
+    const config = {
+      ...brokenConfig(),
+      clientHeaders: 'both',
+      edgeSystemLogLevel: 'ERROR',
+    } as unknown as LimiterConfig;
+    const problems = validateConfig(config);
+    expect(at(problems, 'edgeSystemLogLevel')).toEqual([
+      'must be WARN, INFO or DEBUG (got "ERROR")',
+    ]);
+    expect(at(problems, 'clientHeaders')).toHaveLength(1);
+    expect(problems).toHaveLength(7);
+    for (const edgeSystemLogLevel of ['WARN', 'INFO', 'DEBUG'] as const) {
+      expect(validateConfig({ ...baseConfig(), edgeSystemLogLevel })).toEqual([]);
     }
   });
 

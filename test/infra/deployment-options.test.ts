@@ -337,6 +337,39 @@ describe('watched keys whose names slug alike', () => {
   });
 });
 
+describe('edge system log level', () => {
+  /** The system log level of each Lambda@Edge function, by name. */
+  function systemLogLevels(built: LimiterApp): Record<string, unknown> {
+    return Object.fromEntries(
+      Object.values(resourcesOf(Template.fromStack(built.edge), 'AWS::Lambda::Function'))
+        .filter((f) => String(f.Properties.FunctionName).includes('-viewer-'))
+        .map((f) => [
+          String(f.Properties.FunctionName),
+          (f.Properties.LoggingConfig as { SystemLogLevel?: string }).SystemLogLevel,
+        ]),
+    );
+  }
+  const warn = build({ clientHeaders: 'viewer-response' });
+  const info = build({ clientHeaders: 'viewer-response', edgeSystemLogLevel: 'INFO' });
+
+  it('is WARN by default and follows the config on both functions, with the same bundles', () => {
+    expect(systemLogLevels(warn)).toEqual({
+      'EdgeRateLimiter-viewer-request': 'WARN',
+      'EdgeRateLimiter-viewer-response': 'WARN',
+    });
+    expect(systemLogLevels(info)).toEqual({
+      'EdgeRateLimiter-viewer-request': 'INFO',
+      'EdgeRateLimiter-viewer-response': 'INFO',
+    });
+    expect(systemLogLevels(build({ edgeSystemLogLevel: 'DEBUG' }))).toEqual({
+      'EdgeRateLimiter-viewer-request': 'DEBUG',
+    });
+    // A deployment-only setting: in no bundle.
+    expect(info.edge.viewerRequest.bundleFile).toBe(warn.edge.viewerRequest.bundleFile);
+    expect(info.edge.viewerResponse?.bundleFile).toBe(warn.edge.viewerResponse?.bundleFile);
+  });
+});
+
 describe('client headers', () => {
   /** Where the viewer-response function shows in a deployment. */
   function viewerResponseIn(built: LimiterApp) {
@@ -366,10 +399,16 @@ describe('client headers', () => {
     };
   }
 
-  const withHeaders = build({});
+  const withHeaders = build({ clientHeaders: 'viewer-response' });
   const withoutHeaders = build({ clientHeaders: 'none' });
+  const byDefault = build({});
 
-  it('deploys, associates, watches and exports the viewer-response function by default', () => {
+  it("deploys no viewer-response function by default: the default is 'none'", () => {
+    expect(viewerResponseIn(byDefault)).toEqual(viewerResponseIn(withoutHeaders));
+    expect(byDefault.edge.viewerResponse).toBeUndefined();
+  });
+
+  it('with viewer-response: deploys, associates, watches and exports the viewer-response function', () => {
     const found = viewerResponseIn(withHeaders);
     expect(found.associations.sort()).toEqual(['viewer-request', 'viewer-response']);
     expect(found.functions).toEqual(['EdgeRateLimiter-viewer-response']);

@@ -195,6 +195,8 @@ describe('functionConfig', () => {
       distribution: { waf: { requestsPerIp: 100 } },
       originProtection: { headerName: 'x-cdn-auth' },
       edgeMonitoring: { regions: ['eu-central-1'] },
+      clientHeaders: 'viewer-response',
+      edgeSystemLogLevel: 'INFO',
     };
     const compiled = functionConfig(config);
     expect(compiled.regions).toEqual(['us-east-1', 'eu-west-1']);
@@ -204,6 +206,8 @@ describe('functionConfig', () => {
       'distribution',
       'originProtection',
       'edgeMonitoring',
+      'clientHeaders',
+      'edgeSystemLogLevel',
     ]) {
       expect(compiled).not.toHaveProperty(field);
     }

@@ -1,6 +1,6 @@
 /**
- * The deployment synthesized from the shipped config (once, shared by every
- * test): the global table, each regional stack (functions, schedule, topic,
+ * The deployment synthesized from the shipped config with the RateLimit
+ * headers of admitted responses on (once, shared by every test): the global table, each regional stack (functions, schedule, topic,
  * every alarm with its metric, threshold and actions, dashboard), the edge
  * stack (Lambda@Edge limits of every viewer trigger, origin header, outputs,
  * dashboard), the edge-watch stacks of the other regional-edge-cache regions,
@@ -48,7 +48,8 @@ const regional = new Map<string, Template>();
 const edgeWatch = new Map<string, Template>();
 
 beforeAll(() => {
-  config = baseConfig();
+  // Both Lambda@Edge functions (the viewer-response one is off by default), so every trigger is checked.
+  config = { ...baseConfig(), clientHeaders: 'viewer-response' };
   built = buildLimiterApp(config, { app: appLikeCli(), nag: false });
   table = Template.fromStack(built.table);
   edge = Template.fromStack(built.edge);
@@ -455,6 +456,28 @@ describe('edge stack', () => {
     }
   });
 
+  it("logs both edge functions in JSON with Lambda's own records at WARN and the EMF lines (INFO) kept", () => {
+    const functions = Object.values(resourcesOf(edge, 'AWS::Lambda::Function')).filter((f) =>
+      String(f.Properties.FunctionName).match(/-viewer-(request|response)$/),
+    );
+    expect(functions).toHaveLength(2);
+    for (const fn of functions) {
+      expect(fn.Properties.LoggingConfig, String(fn.Properties.FunctionName)).toEqual({
+        LogFormat: 'JSON',
+        SystemLogLevel: 'WARN',
+        ApplicationLogLevel: 'INFO',
+      });
+    }
+    // The regional functions keep their logging as it was.
+    for (const [, template] of regional) {
+      for (const fn of Object.values(resourcesOf(template, 'AWS::Lambda::Function'))) {
+        expect(
+          (fn.Properties.LoggingConfig as { SystemLogLevel?: string } | undefined)?.SystemLogLevel,
+        ).toBeUndefined();
+      }
+    }
+  });
+
   it('sends the origin a secret header whose value is a Secrets Manager reference', () => {
     const [, distribution] = onlyResource(edge, 'AWS::CloudFront::Distribution');
     const origin = (distribution.Properties.DistributionConfig as DistributionConfig)
@@ -551,7 +574,7 @@ describe('edge stack', () => {
     expect(resourcesOf(edge, 'AWS::Lambda::Version')[versionId]?.Properties.FunctionName).toEqual({
       Ref: viewerRequestId(),
     });
-    // The default clientHeaders: 'viewer-response'.
+    // This config's clientHeaders: 'viewer-response' (the default 'none': deployment-options.test.ts).
     expect(associations.some((a) => a.EventType === 'viewer-response')).toBe(true);
     expect(dc.Origins).toEqual([
       expect.objectContaining({
