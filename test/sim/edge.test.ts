@@ -8,7 +8,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../functions/config/resolve';
-import type { LimiterConfig } from '../../functions/config/schema';
+import type { LimitConfig, LimiterConfig, PolicyConfig } from '../../functions/config/schema';
 import { StoreError } from '../../functions/store/types';
 import { config as shippedConfig } from '../../limiter.config';
 import { CliUsageError, DEFAULT_EDGE_CONFIG, formatEdgeTable, parseArgs } from '../../sim/cli';
@@ -38,6 +38,32 @@ const config: LimiterConfig = {
     { id: 'all', match: {}, policy: 'cap', key: [{ constant: 'all' }] },
   ],
 };
+
+/**
+ * `config` whose per-client rule also charges the viewer's IP bucket (policy
+ * `per-ip`, sized by `ip`), then the limits of `more`.
+ */
+function withIpLimit(
+  ip: Pick<PolicyConfig, 'capacityTokens' | 'refillTokens' | 'refillIntervalMs'>,
+  more: LimitConfig[] = [],
+): LimiterConfig {
+  return {
+    ...config,
+    policies: [...config.policies, { id: 'per-ip', ...ip }],
+    rules: [
+      {
+        id: 'clients',
+        match: {},
+        limits: [
+          { policy: 'per-client', key: [{ header: 'x-api-key' }] },
+          { policy: 'per-ip', key: [{ ip: true }] },
+          ...more,
+        ],
+      },
+      { id: 'all', match: {}, policy: 'cap', key: [{ constant: 'all' }] },
+    ],
+  };
+}
 
 describe('edge simulator: the world', () => {
   it("a new container's first store call also opens the connection; later calls do not", async () => {
@@ -324,23 +350,10 @@ describe('edge simulator: what replicas buy', () => {
       ),
     ).toBe(true);
   });
+
   it('prices every limit of a request and the Lambda@Edge functions the config deploys', async () => {
     // The per-client rule also charges the viewer's IP bucket (leasing, like the key's).
-    const twoLimits: LimiterConfig = {
-      ...config,
-      policies: [...config.policies, { id: 'per-ip', capacityTokens: 400, refillTokens: 200 }],
-      rules: [
-        {
-          id: 'clients',
-          match: {},
-          limits: [
-            { policy: 'per-client', key: [{ header: 'x-api-key' }] },
-            { policy: 'per-ip', key: [{ ip: true }] },
-          ],
-        },
-        { id: 'all', match: {}, policy: 'cap', key: [{ constant: 'all' }] },
-      ],
-    };
+    const twoLimits = withIpLimit({ capacityTokens: 400, refillTokens: 200 });
     const options = {
       sets: [['us-east-1', 'eu-west-1', 'ap-southeast-1']],
       edgeRegions: ['eu-west-1'],
@@ -368,27 +381,12 @@ describe('edge simulator: what replicas buy', () => {
 
 describe('edge simulator: a request of several limits', () => {
   /** The per-client policy's rule also charges the viewer's IP, 5 tokens and one a minute. */
-  const withIpLimit: LimiterConfig = {
-    ...config,
-    policies: [
-      ...config.policies,
-      { id: 'per-ip', capacityTokens: 5, refillTokens: 1, refillIntervalMs: 60_000 },
-    ],
-    rules: [
-      {
-        id: 'clients',
-        match: {},
-        limits: [
-          { policy: 'per-client', key: [{ header: 'x-api-key' }] },
-          { policy: 'per-ip', key: [{ ip: true }] },
-          { policy: 'cap', key: [{ constant: 'all' }] },
-        ],
-      },
-    ],
-  };
+  const ipAndCap = withIpLimit({ capacityTokens: 5, refillTokens: 1, refillIntervalMs: 60_000 }, [
+    { policy: 'cap', key: [{ constant: 'all' }] },
+  ]);
 
   it("decides every limit of the per-client policy's rule, as the edge does", async () => {
-    const companions = companionLimits(resolveConfig(withIpLimit), 'per-client');
+    const companions = companionLimits(resolveConfig(ipAndCap), 'per-client');
     expect(companions.map((c) => c.policyId)).toEqual(['per-ip', 'cap']);
     const arrival = { atMs: 0, edgeRegion: 'us-east-1', key: 'busy:us-east-1' };
     expect(companions.map((c) => c.keyOf(arrival, '198.51.100.1'))).toEqual([
@@ -398,7 +396,7 @@ describe('edge simulator: a request of several limits', () => {
     // The viewer's IP bucket (5 tokens) refuses most of the busy key's requests, which the
     // per-client bucket alone (100 tokens, 50/s at 10 requests/s) would all admit.
     const [row] = await runEdgeWorkload('busy-key', {
-      config: withIpLimit,
+      config: ipAndCap,
       edgeRegions: ['us-east-1'],
       durationS: 5,
       warmupS: 1,
