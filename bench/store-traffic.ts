@@ -135,6 +135,13 @@ export interface TrafficCase {
   /** Decisions answered from the blocked-until cache. */
   readonly blockedDecisions: number;
   readonly conditionalRetries: number;
+  /**
+   * Tokens handed back during the measured part: a take is sent before the
+   * level is known, and what the level then refuses goes back in a write of
+   * its own (one per refused request of one token, unless it rides on a
+   * later write).
+   */
+  readonly handedBackTokens: number;
   /** Wall time per measured decision, sequential, through the proxies and emulator (µs). */
   readonly wallMicrosecondsPerDecision: number;
   readonly cost: CostEstimate;
@@ -316,13 +323,16 @@ export async function runTrafficCase(
   const sources: Partial<Record<DecisionSource, number>> = {};
   let before = harness.snapshot();
   const retriesBefore = () => limiters.reduce((s, l) => s + l.counters.conditionalRetries, 0);
+  const handedBackBefore = () => limiters.reduce((s, l) => s + l.counters.handedBackTokens, 0);
   let retriesAtStart = 0;
+  let handedBackAtStart = 0;
   let measureStartedMs = performance.now();
   for (let i = 0; i < total; i++) {
     tick = i;
     if (i === warmup) {
       before = harness.snapshot();
       retriesAtStart = retriesBefore();
+      handedBackAtStart = handedBackBefore();
       measureStartedMs = performance.now();
     }
     const measuring = i >= warmup;
@@ -360,6 +370,7 @@ export async function runTrafficCase(
     storeCallsWhileLeased,
     blockedDecisions,
     conditionalRetries: retriesBefore() - retriesAtStart,
+    handedBackTokens: handedBackBefore() - handedBackAtStart,
     wallMicrosecondsPerDecision: (wallMs * 1000) / decisions,
     cost: estimateCost({ decisions, ...traffic }, regionNames.length),
   };

@@ -60,6 +60,7 @@ export function trafficCase(
     storeCallsWhileLeased: 0,
     blockedDecisions: 0,
     conditionalRetries: 0,
+    handedBackTokens: 0,
     wallMicrosecondsPerDecision: 100,
     cost: estimateCost({ decisions: 1000, ...traffic }, 3),
     ...extra,

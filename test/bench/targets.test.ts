@@ -141,6 +141,9 @@ describe('evaluateTargets', () => {
     });
     expect(byId(targets, 'writes-per-admitted').status).toBe('missed');
     expect(byId(targets, 'writes-per-admitted').measured).toContain('1.1');
+    expect(byId(targets, 'writes-per-admitted').note).toMatch(
+      /^100 writes beyond one per admission.*: 100 conditional retries,/,
+    );
     expect(byId(targets, 'writes-per-admitted-leased').status).toBe('missed');
   });
 
