@@ -198,7 +198,8 @@ function costPerMillion({ cost, missing }: TargetInputs): TargetResult {
 function extraWritesNote(c: TrafficCase): string {
   const writes = c.traffic.writeCalls + c.traffic.failedConditionalWrites;
   const extra = Math.round(writes - c.admitted);
-  return `${extra} writes beyond one per admission in that case: ${c.conditionalRetries} conditional retries, ${c.traffic.failedConditionalWrites} writes rejected by their condition, ${c.handedBackTokens} tokens handed back from takes the level refused`;
+  const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+  return `${count(extra, 'write', 'writes')} beyond one per admission in that case: ${count(c.conditionalRetries, 'conditional retry', 'conditional retries')}, ${count(c.traffic.failedConditionalWrites, 'write', 'writes')} rejected by their condition, ${count(c.handedBackTokens, 'token', 'tokens')} handed back from takes the level refused`;
 }
 
 function writesWithoutLeases({ storeTraffic, missing }: TargetInputs): TargetResult {
