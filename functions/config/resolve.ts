@@ -251,9 +251,10 @@ export function caseInsensitivePathsOf(
  * between requests and wakes a second one while the first is busy: a busy
  * key's second container then sees a request every few seconds (about one in
  * fifty at 10 requests/s), and a lease that outlives those gaps serves it
- * from memory instead of sending it to the store. The edge simulator's
- * busy key waited for the store on 1–3 % of admitted requests with 5 s
- * (a p99 of a round trip plus the CPU of six calls), at most 1.4 % with 15 s (six seeds).
+ * from memory instead of sending it to the store. Over six seeds, the edge
+ * simulator's busy key waited for the store on up to 3.5 % of admitted
+ * requests with 5 s (its p99 a round trip plus the CPU of six calls), at most
+ * 1.4 % with 15 s.
  * It costs what a frozen container holds meanwhile (at most a lease or two,
  * kept out of the bucket for that long), not over-admission: a lease's
  * tokens are debited when taken (docs/design.md, "Bounds").

@@ -8,6 +8,7 @@
  * (docs/edge-latency.md, "What replicas buy").
  */
 
+import { clientHeadersMode } from '../../functions/config/client-headers';
 import type { LimiterConfig } from '../../functions/config/schema';
 import { REGIONAL_EDGE_CACHE_REGIONS } from '../network/model';
 import { type EdgeRow, runEdgeWorkload } from './run';
@@ -94,7 +95,7 @@ export async function compareReplicaSets(
       w * replicas.length * p.writeUnitUsdPerMillion + r * p.readUnitUsdPerMillion;
     const edgeDuration =
       (mean(busyKey.map((r) => r.billedMsMean)) / 1000) * p.edgeMemoryGb * p.edgeGbSecondUsd * 1e6;
-    const edgeFunctions = config.clientHeaders === 'viewer-response' ? 2 : 1;
+    const edgeFunctions = clientHeadersMode(config) === 'viewer-response' ? 2 : 1;
     const edgeRequests = edgeFunctions * p.edgeRequestUsdPerMillion;
     const requestDynamodb = dynamodb(requestWrites, requestReads);
     out.push({
