@@ -17,18 +17,11 @@ import { Limiter } from '../../functions/limiter/limiter';
 import { effectivePolicy, type OverrideSource } from '../../functions/limiter/overrides';
 import type { BucketStore } from '../../functions/store/types';
 import { VirtualTime } from '../../sim/virtual-time';
-import { configWith } from './fixtures';
+import { configWith, ESCROW_PLAN, FIXTURE_REGIONS } from './fixtures';
 import { MemoryStore } from './memory-store';
 
-const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'] as const;
-/** 30 tokens, 3 a second: each region starts with 10 tokens and 1 a second. */
-const plan: PolicyConfig = {
-  id: 'plan',
-  capacityTokens: 30,
-  refillTokens: 3,
-  consistency: 'escrow',
-  onStoreError: 'closed',
-};
+const REGIONS = FIXTURE_REGIONS;
+const plan = ESCROW_PLAN;
 const daily: PolicyConfig = {
   id: 'daily',
   quota: { limit: 30, period: 'day' },

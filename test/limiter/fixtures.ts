@@ -22,6 +22,27 @@ export function configWith(
   });
 }
 
+/** The regions of {@link configWith}, in its order. */
+export const FIXTURE_REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'] as const;
+
+/** An escrow bucket of 30 tokens, 3 a second: each region starts with 10 tokens and 1 a second. */
+export const ESCROW_PLAN: PolicyConfig = {
+  id: 'plan',
+  capacityTokens: 30,
+  refillTokens: 3,
+  consistency: 'escrow',
+  onStoreError: 'closed',
+};
+
+/** A busy API key's bucket: 1,000 tokens, 100 per second, so leases are on by default. */
+export const LEASING_API: PolicyConfig = {
+  id: 'api',
+  capacityTokens: 1000,
+  refillTokens: 100,
+  refillIntervalMs: 1000,
+  onStoreError: 'closed',
+};
+
 /** A clock the test moves by hand. */
 export class ManualClock {
   constructor(public nowMs = 1_700_000_000_000) {}

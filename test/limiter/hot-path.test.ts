@@ -11,19 +11,12 @@ import { bucketGeneration, bucketIdOf } from '../../functions/limiter/bucket-id'
 import { Limiter } from '../../functions/limiter/limiter';
 import { VirtualTime } from '../../sim/virtual-time';
 import { ForcedReplay } from '../core/reference-bucket';
-import { configWith } from './fixtures';
+import { configWith, LEASING_API } from './fixtures';
 import { MemoryStore } from './memory-store';
 
 const REGION = 'us-east-1';
 const RTT_MS = 100;
-/** 1,000 tokens, 100 per second: leases on by default. */
-const api: PolicyConfig = {
-  id: 'api',
-  capacityTokens: 1000,
-  refillTokens: 100,
-  refillIntervalMs: 1000,
-  onStoreError: 'closed',
-};
+const api = LEASING_API;
 
 let time: VirtualTime;
 let store: MemoryStore;

@@ -7,7 +7,6 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { resolvePolicy } from '../../functions/config/resolve';
-import type { PolicyConfig } from '../../functions/config/schema';
 import { BucketCache } from '../../functions/limiter/bucket-cache';
 import { bucketGeneration, bucketIdOf } from '../../functions/limiter/bucket-id';
 import { FailureModes } from '../../functions/limiter/failure-modes';
@@ -17,18 +16,11 @@ import { Pipeline, type PolicyStore } from '../../functions/limiter/pipeline';
 import { StoreGuard } from '../../functions/limiter/store-guard';
 import { type LimiterCounters, NOOP_METRICS, zeroCounters } from '../../functions/limiter/types';
 import { VirtualTime } from '../../sim/virtual-time';
-import { configWith } from './fixtures';
+import { configWith, LEASING_API } from './fixtures';
 import { MemoryStore } from './memory-store';
 
 const RTT_MS = 100;
-/** 1,000 tokens, 100 per second: leases on by default. */
-const api: PolicyConfig = {
-  id: 'api',
-  capacityTokens: 1000,
-  refillTokens: 100,
-  refillIntervalMs: 1000,
-  onStoreError: 'closed',
-};
+const api = LEASING_API;
 const policy = resolvePolicy(api);
 const BUCKET = bucketIdOf('api', bucketGeneration(1, 1000), 'k');
 

@@ -5,7 +5,6 @@
  * own item. Asks whose sizes do not match the bucket's split are left alone.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { PolicyConfig } from '../../functions/config/schema';
 import { ESCROW_RATE_PARTS } from '../../functions/core';
 import { Limiter } from '../../functions/limiter/limiter';
 import {
@@ -14,17 +13,11 @@ import {
   type EscrowAsksInput,
 } from '../../functions/reconciler/escrow-asks';
 import { VirtualTime } from '../../sim/virtual-time';
-import { configWith } from '../limiter/fixtures';
+import { configWith, ESCROW_PLAN, FIXTURE_REGIONS } from '../limiter/fixtures';
 import { MemoryStore } from '../limiter/memory-store';
 
-const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'] as const;
-const plan: PolicyConfig = {
-  id: 'plan',
-  capacityTokens: 30,
-  refillTokens: 3,
-  consistency: 'escrow',
-  onStoreError: 'closed',
-};
+const REGIONS = FIXTURE_REGIONS;
+const plan = ESCROW_PLAN;
 
 let time: VirtualTime;
 let stores: MemoryStore[];
