@@ -8,6 +8,7 @@ import { defineConfig } from 'vitest/config';
  */
 export const INTEGRATION_FILES = [
   'test/bench/counting-proxy.test.ts',
+  'test/bench/edge-client-floors.test.ts',
   'test/edge/bundled-handler.test.ts',
   'test/edge/warm.test.ts',
   'test/limiter/limiter.dynalite.test.ts',

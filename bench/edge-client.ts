@@ -21,7 +21,12 @@
  *
  * Module load: functions/edge/measure-bundle.ts, both bundles in one run.
  *
- * Run alone: `npx tsx bench/edge-client.ts [--quick]`.
+ * With `--floors`, two more contenders join the same interleaved rounds
+ * (bench/edge-client-floors.ts): the same limiter on unsigned requests over
+ * node:http, and over a bare socket. They are not clients; they say how low
+ * any client on node:http could go, and what leaving it could buy.
+ *
+ * Run alone: `npx tsx bench/edge-client.ts [--quick] [--floors]`.
  */
 
 import { resolveConfig } from '../functions/config/resolve';
@@ -40,6 +45,7 @@ import { bucketStoresFor } from '../functions/store/stores';
 import type { DynamoDbTransport, TransportOptions } from '../functions/store/transport';
 import projectConfig from '../limiter.config';
 import { startDynaliteChild } from './dynalite-child';
+import { FLOOR_NAMES, type FloorName, floorTransport } from './edge-client-floors';
 import { BENCH_TABLE, benchConfig } from './harness';
 import { FULL_SIZES, QUICK_SIZES } from './options';
 
@@ -57,11 +63,16 @@ export interface EdgeClientOptions {
   readonly warmupDecisions: number;
   /** Fresh processes per bundle for the module-load figures. */
   readonly moduleLoadRuns: number;
+  /** Also measure the floors of bench/edge-client-floors.ts in the same rounds. @default false */
+  readonly floors?: boolean;
 }
+
+/** What a round measured: one of the two clients, or a floor. */
+export type Contestant = EdgeTransport | FloorName;
 
 /** One measured round of one client. */
 export interface EdgeClientRound {
-  readonly transport: EdgeTransport;
+  readonly transport: Contestant;
   readonly decisions: number;
   readonly admitted: number;
   /** This process's CPU time over the round (µs, user + system). */
@@ -99,6 +110,16 @@ export interface EdgeModuleLoad {
   readonly requireRatio: number;
 }
 
+/** One floor's figures, against the SDK client of the same rounds. */
+export interface EdgeClientFloor {
+  readonly name: FloorName;
+  readonly medianCpuMicrosPerDecision: number;
+  /** floor / sdk, of the median CPU per decision. */
+  readonly ratioToSdk: number;
+  readonly storeCallsPerDecision: number;
+  readonly admittedShare: number;
+}
+
 /** What part "edge-client" measured. */
 export interface EdgeClientResult {
   readonly rounds: number;
@@ -110,6 +131,8 @@ export interface EdgeClientResult {
   /** Least and greatest light / sdk ratio of paired rounds (the i-th of each): the run's noise. */
   readonly cpuRatioRange: readonly [number, number];
   readonly moduleLoad: EdgeModuleLoad;
+  /** Only when the floors were measured (`--floors`). */
+  readonly floors?: readonly EdgeClientFloor[];
 }
 
 /** CPU time on a full core as latency at `memoryMb` (ms). */
@@ -157,6 +180,33 @@ export function edgeClientFiguresOf(
     cpuRatio: variants.light.medianCpuMicrosPerDecision / variants.sdk.medianCpuMicrosPerDecision,
     cpuRatioRange: [Math.min(...paired), Math.max(...paired)],
   };
+}
+
+/**
+ * The figures of each floor that has rounds, against the SDK client's median
+ * of the same rounds (pure).
+ *
+ * @throws RangeError when there is no SDK round
+ */
+export function edgeClientFloorsOf(rounds: readonly EdgeClientRound[]): EdgeClientFloor[] {
+  const sdk = rounds.filter((r) => r.transport === 'sdk');
+  if (sdk.length === 0) throw new RangeError('no round of the sdk client');
+  const sdkMedian = medianOf(sdk.map((r) => r.cpuMicros / r.decisions));
+  return FLOOR_NAMES.flatMap((name) => {
+    const own = rounds.filter((r) => r.transport === name && r.decisions > 0);
+    if (own.length === 0) return [];
+    const decisions = own.reduce((sum, r) => sum + r.decisions, 0);
+    const median = medianOf(own.map((r) => r.cpuMicros / r.decisions));
+    return [
+      {
+        name,
+        medianCpuMicrosPerDecision: median,
+        ratioToSdk: median / sdkMedian,
+        storeCallsPerDecision: own.reduce((sum, r) => sum + r.storeCalls, 0) / decisions,
+        admittedShare: own.reduce((sum, r) => sum + r.admitted, 0) / decisions,
+      },
+    ];
+  });
 }
 
 /** The module-load figures of a bundle measurement. */
@@ -213,13 +263,13 @@ const POLICY: PolicyConfig = {
 
 /** A container of one client: its limiter, its call counter, how to close it. */
 interface Contender {
-  readonly transport: EdgeTransport;
+  readonly transport: Contestant;
   readonly limiter: Limiter;
   readonly counter: { calls: number };
   close(): void;
 }
 
-function contender(transport: EdgeTransport, endpoint: string): Contender {
+function contender(transport: Contestant, endpoint: string): Contender {
   const config = resolveConfig(benchConfig([REGION], [POLICY]));
   const counter = { calls: 0 };
   const closers: (() => void)[] = [];
@@ -228,6 +278,11 @@ function contender(transport: EdgeTransport, endpoint: string): Contender {
       const light = createHttpTransport(options);
       closers.push(() => light.destroy());
       return counted(light, counter);
+    }
+    if (transport !== 'sdk') {
+      const floor = floorTransport(transport, endpoint);
+      closers.push(() => floor.close());
+      return counted(floor.transport, counter);
     }
     const client = createDynamoDbClient(options);
     closers.push(() => client.destroy());
@@ -292,6 +347,9 @@ export async function measureEdgeClient(options: EdgeClientOptions): Promise<Edg
   const rounds: EdgeClientRound[] = [];
   try {
     contenders.push(contender('sdk', db.endpoint), contender('light', db.endpoint));
+    if (options.floors === true) {
+      for (const name of FLOOR_NAMES) contenders.push(contender(name, db.endpoint));
+    }
     for (const c of contenders) await decideMany(c, options.warmupDecisions);
     for (let i = 0; i < options.rounds; i++) {
       const order = i % 2 === 0 ? contenders : [...contenders].reverse();
@@ -308,6 +366,7 @@ export async function measureEdgeClient(options: EdgeClientOptions): Promise<Edg
     warmupDecisions: options.warmupDecisions,
     ...edgeClientFiguresOf(rounds),
     moduleLoad: moduleLoadOf(bundles, options.moduleLoadRuns),
+    ...(options.floors === true ? { floors: edgeClientFloorsOf(rounds) } : {}),
   };
 }
 
@@ -322,6 +381,11 @@ export function describeEdgeClient(r: EdgeClientResult): string {
       `  ${v.transport === 'sdk' ? "today's SDK client" : 'light transport   '}  median ${f(v.medianCpuMicrosPerDecision)} µs CPU (rounds ${v.cpuMicrosPerDecision.map((x) => f(x, 0)).join(', ')}), ${f(v.storeCallsPerDecision, 2)} store calls/decision, wall ${f(v.medianWallMicrosPerDecision, 0)} µs, at 128 MB +${f(v.latencyAt128MbMs, 2)} ms, admitted ${f(100 * v.admittedShare, 1)} %, fallbacks ${v.fallbacks}`,
     );
   }
+  for (const floor of r.floors ?? []) {
+    lines.push(
+      `  floor ${floor.name.padEnd(18)}  median ${f(floor.medianCpuMicrosPerDecision)} µs CPU, ${f(floor.storeCallsPerDecision, 2)} store calls/decision, admitted ${f(100 * floor.admittedShare, 1)} %: ×${f(floor.ratioToSdk, 2)} of the SDK client`,
+    );
+  }
   const m = r.moduleLoad;
   lines.push(
     `  light / SDK: CPU ×${f(r.cpuRatio, 2)}`,
@@ -332,7 +396,7 @@ export function describeEdgeClient(r: EdgeClientResult): string {
 
 if (process.argv[1]?.endsWith('edge-client.ts')) {
   const sizes = process.argv.includes('--quick') ? QUICK_SIZES : FULL_SIZES;
-  measureEdgeClient(sizes.edgeClient)
+  measureEdgeClient({ ...sizes.edgeClient, floors: process.argv.includes('--floors') })
     .then((r) => {
       console.log(describeEdgeClient(r));
       process.exit(0);

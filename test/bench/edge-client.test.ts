@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type EdgeClientRound,
   edgeClientFiguresOf,
+  edgeClientFloorsOf,
   latencyAtMemoryMs,
   moduleLoadOf,
 } from '../../bench/edge-client';
@@ -67,6 +68,30 @@ describe('edgeClientFiguresOf', () => {
     expect(() =>
       edgeClientFiguresOf([round('sdk', 100), round('light', 50, { decisions: 0 })]),
     ).toThrow(RangeError);
+  });
+});
+
+describe('edgeClientFloorsOf', () => {
+  it('sets each floor beside the SDK client of the same rounds, and leaves out floors not measured', () => {
+    const floors = edgeClientFloorsOf([
+      round('sdk', 800),
+      round('light', 260),
+      round('node-http-unsigned', 200),
+      round('sdk', 1000),
+      round('light', 300),
+      round('node-http-unsigned', 240, { admitted: 9 }),
+      round('sdk', 900),
+      round('node-http-unsigned', 180),
+    ]);
+    expect(floors.map((f) => f.name)).toEqual(['node-http-unsigned']);
+    expect(floors[0]!.medianCpuMicrosPerDecision).toBe(200);
+    expect(floors[0]!.ratioToSdk).toBeCloseTo(200 / 900, 10);
+    expect(floors[0]!.storeCallsPerDecision).toBe(2);
+    expect(floors[0]!.admittedShare).toBeCloseTo(29 / 30, 10);
+  });
+
+  it('needs the SDK client’s rounds to compare with', () => {
+    expect(() => edgeClientFloorsOf([round('socket-unsigned', 100)])).toThrow(/sdk/);
   });
 });
 
