@@ -56,6 +56,7 @@ import {
   observeDemand,
   scale,
 } from '../core';
+import type { CallSignal } from '../store/call-signal';
 import { EscrowConflictError, StoreError } from '../store/types';
 import { CLOSED_RETRY_AFTER_MS } from './failure-modes';
 import { decisionAtLevel } from './levels';
@@ -627,7 +628,7 @@ export class EscrowBuckets {
     policy: ResolvedPolicy,
     bucketId: string,
     item: EscrowItem,
-    signal: AbortSignal,
+    signal: CallSignal,
   ): Promise<void> {
     const { store } = this.#o.target;
     if (store.writeEscrow === undefined) {

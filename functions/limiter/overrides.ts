@@ -38,6 +38,7 @@ import {
 } from '../config/overrides';
 import { type ResolvedEdgeConfig, type ResolvedPolicy, resolvePolicy } from '../config/resolve';
 import type { BucketPolicy } from '../core';
+import type { CallSignal } from '../store/call-signal';
 import type { OverridesRead, StoredOverride } from '../store/override-table';
 import { localPolicyOf } from './levels';
 import { REAL_TIME, type Time } from './timers';
@@ -165,7 +166,7 @@ function resizedPolicy(base: ResolvedPolicy, bucket: BucketPolicy): ResolvedPoli
 export interface OverrideCacheOptions {
   readonly config: ResolvedEdgeConfig;
   /** One read of the overrides partition (the container's replica). */
-  readonly read: (signal: AbortSignal) => Promise<OverridesRead>;
+  readonly read: (signal: CallSignal) => Promise<OverridesRead>;
   /** Clock and timers. @default real time */
   readonly time?: Time;
   /** @default config.runtime.overridesRefreshMs */

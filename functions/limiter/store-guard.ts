@@ -38,6 +38,7 @@
  * {@link Time}, so tests drive it on virtual time.
  */
 
+import { CallAbort, type CallSignal } from '../store/call-signal';
 import { StoreError, type StoreErrorKind } from '../store/types';
 import type { Time, TimerHandle } from './timers';
 import type { StoreOperation } from './types';
@@ -217,7 +218,7 @@ export class StoreGuard {
    */
   call<T>(
     operation: StoreOperation,
-    run: (signal: AbortSignal) => Promise<T>,
+    run: (signal: CallSignal) => Promise<T>,
     options: CallOptions = {},
   ): Promise<T> {
     const background = options.background === true;
@@ -232,7 +233,7 @@ export class StoreGuard {
     }
     const entry: Outstanding = { answeredBefore: this.#answeredCalls };
     this.#outstanding.add(entry);
-    const controller = new AbortController();
+    const controller = new CallAbort();
     const ceiling = this.#afterTurn(() => {
       const reason = new StoreError(
         `${operation}: no answer within ${this.#maxWaitMs} ms`,

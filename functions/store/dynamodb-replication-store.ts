@@ -26,6 +26,7 @@ import {
   type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import type { Heartbeat, ReconcilerStatus } from '../shared/replication-status';
+import { withAbortSignal } from './call-signal';
 import type { AttributeMap } from './codec';
 import { storeCall } from './errors';
 import {
@@ -71,7 +72,9 @@ export class DynamoDbReplicationStore implements ReplicationStore {
     const operation = `writeHeartbeat(${region})`;
     const input = encoded(operation, () => heartbeatUpdateInputOf(this.#table, region, atMs));
     const out = await storeCall(operation, options.abortSignal, () =>
-      this.#client.send(new UpdateItemCommand(input), { abortSignal: options.abortSignal }),
+      withAbortSignal(options.abortSignal, (abortSignal) =>
+        this.#client.send(new UpdateItemCommand(input), { abortSignal }),
+      ),
     );
     return decoded(operation, () => decodeHeartbeat(out.Attributes ?? {}));
   }
@@ -82,13 +85,15 @@ export class DynamoDbReplicationStore implements ReplicationStore {
   ): Promise<Heartbeat | undefined> {
     const operation = `readHeartbeat(${region})`;
     const out = await storeCall(operation, options.abortSignal, () =>
-      this.#client.send(
-        new GetItemCommand({
-          TableName: this.#table,
-          Key: heartbeatKey(region),
-          ConsistentRead: true,
-        }),
-        { abortSignal: options.abortSignal },
+      withAbortSignal(options.abortSignal, (abortSignal) =>
+        this.#client.send(
+          new GetItemCommand({
+            TableName: this.#table,
+            Key: heartbeatKey(region),
+            ConsistentRead: true,
+          }),
+          { abortSignal },
+        ),
       ),
     );
     const item = out.Item;
@@ -98,9 +103,9 @@ export class DynamoDbReplicationStore implements ReplicationStore {
   async readHeartbeats(options: ReplicationCallOptions = {}): Promise<Heartbeat[]> {
     const operation = 'readHeartbeats';
     const out = await storeCall(operation, options.abortSignal, () =>
-      this.#client.send(new QueryCommand(heartbeatsQueryInputOf(this.#table)), {
-        abortSignal: options.abortSignal,
-      }),
+      withAbortSignal(options.abortSignal, (abortSignal) =>
+        this.#client.send(new QueryCommand(heartbeatsQueryInputOf(this.#table)), { abortSignal }),
+      ),
     );
     return decoded(operation, () => (out.Items ?? []).map(decodeHeartbeat));
   }
@@ -112,7 +117,9 @@ export class DynamoDbReplicationStore implements ReplicationStore {
       Item: encoded(operation, () => encodeReconcilerStatus(status)),
     };
     await storeCall(operation, options.abortSignal, () =>
-      this.#client.send(new PutItemCommand(input), { abortSignal: options.abortSignal }),
+      withAbortSignal(options.abortSignal, (abortSignal) =>
+        this.#client.send(new PutItemCommand(input), { abortSignal }),
+      ),
     );
   }
 
@@ -122,9 +129,11 @@ export class DynamoDbReplicationStore implements ReplicationStore {
   ): Promise<ReconcilerStatus | undefined> {
     const operation = `readStatus(${region})`;
     const out = await storeCall(operation, options.abortSignal, () =>
-      this.#client.send(
-        new GetItemCommand({ TableName: this.#table, Key: reconcilerStatusKey(region) }),
-        { abortSignal: options.abortSignal },
+      withAbortSignal(options.abortSignal, (abortSignal) =>
+        this.#client.send(
+          new GetItemCommand({ TableName: this.#table, Key: reconcilerStatusKey(region) }),
+          { abortSignal },
+        ),
       ),
     );
     const item: AttributeMap | undefined = out.Item;

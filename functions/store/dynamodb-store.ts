@@ -57,6 +57,7 @@ import type { DynamoDbTransport, UpdateItemRequest } from './transport';
 /** An ask written without an expiry lives this long (s). */
 const DEFAULT_ASK_TTL_S = 600;
 
+import type { CallSignal } from './call-signal';
 import {
   type BucketStore,
   type EscrowAsk,
@@ -173,7 +174,7 @@ export class DynamoDbStore implements BucketStore {
   async applyWrite(
     bucketId: string,
     write: SlotWrite,
-    options: { readonly abortSignal?: AbortSignal } = {},
+    options: { readonly abortSignal?: CallSignal } = {},
   ): Promise<SlotItem> {
     if (options.abortSignal?.aborted === true) {
       throw new StoreError('applyWrite not started: the time budget is spent', 'timeout', {
@@ -215,7 +216,7 @@ export class DynamoDbStore implements BucketStore {
   async applyTake(
     bucketId: string,
     take: TakeWrite,
-    options: { readonly abortSignal?: AbortSignal } = {},
+    options: { readonly abortSignal?: CallSignal } = {},
   ): Promise<TakeResult> {
     if (options.abortSignal?.aborted === true) {
       throw new StoreError('applyTake not started: the time budget is spent', 'timeout', {
@@ -421,7 +422,7 @@ export class DynamoDbStore implements BucketStore {
     return item === undefined ? undefined : this.#decode(item, bucketId);
   }
 
-  async #backoff(attempt: number, signal: AbortSignal | undefined): Promise<void> {
+  async #backoff(attempt: number, signal: CallSignal | undefined): Promise<void> {
     const delayMs = Math.floor(this.#random() * this.#backoffMs * 2 ** attempt);
     await new Promise<void>((resolve, reject) => {
       if (signal?.aborted === true) {

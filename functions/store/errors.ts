@@ -6,6 +6,8 @@
  * and never on SDK class names. Unknown errors count as `unavailable`: a
  * failure mode must decide, not crash the request.
  */
+
+import type { CallSignal } from './call-signal';
 import { StoreError, type StoreErrorKind } from './types';
 
 const THROTTLED = new Set([
@@ -87,7 +89,7 @@ export function toStoreError(error: unknown, operation: string): StoreError {
  */
 export function storeCall<T>(
   operation: string,
-  signal: AbortSignal | undefined,
+  signal: CallSignal | undefined,
   call: () => Promise<T>,
 ): Promise<T> {
   if (signal?.aborted === true) {

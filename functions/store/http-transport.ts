@@ -63,6 +63,7 @@ import {
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import aws4 from 'aws4';
+import type { CallSignal } from './call-signal';
 import type { AttributeMap } from './codec';
 import { REPLICATED_WRITE_CONFLICT, storeErrorKindOf } from './errors';
 import {
@@ -246,7 +247,7 @@ export class HttpTransport implements DynamoDbTransport {
     this.#agent.destroy();
   }
 
-  #call(target: string, request: object, signal: AbortSignal | undefined): Promise<unknown> {
+  #call(target: string, request: object, signal: CallSignal | undefined): Promise<unknown> {
     return new Promise((resolve, reject) => {
       // Inside the executor: a throw (JSON, credentials, signing) rejects the call.
       const body = JSON.stringify(request);
@@ -262,7 +263,7 @@ export class HttpTransport implements DynamoDbTransport {
   #attempt(
     target: string,
     body: string,
-    signal: AbortSignal | undefined,
+    signal: CallSignal | undefined,
     attempt: number,
     resolve: (answer: unknown) => void,
     reject: (error: unknown) => void,
@@ -337,7 +338,7 @@ export class HttpTransport implements DynamoDbTransport {
   #send(
     headers: string[],
     body: string,
-    signal: AbortSignal | undefined,
+    signal: CallSignal | undefined,
     resolve: (answer: unknown) => void,
     reject: (error: unknown) => void,
   ): void {
@@ -519,7 +520,7 @@ function retryDelayOf(error: unknown, random: () => number): number | undefined 
   return undefined;
 }
 
-function pause(delayMs: number, signal: AbortSignal | undefined): Promise<void> {
+function pause(delayMs: number, signal: CallSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted === true) {
       reject(abortErrorOf(signal));
@@ -626,7 +627,7 @@ function amzDate(ms: number): string {
   return new Date(ms).toISOString().replace(/[:-]|\.\d{3}/g, '');
 }
 
-function abortErrorOf(signal: AbortSignal | undefined): Error {
+function abortErrorOf(signal: CallSignal | undefined): Error {
   const reason: unknown = signal?.reason;
   const error = new Error('Request aborted', reason instanceof Error ? { cause: reason } : {});
   error.name = 'AbortError';

@@ -15,6 +15,7 @@
  * otherwise. Nothing is written when a value is refused.
  */
 import type { Heartbeat, ReconcilerStatus } from '../shared/replication-status';
+import type { CallSignal } from './call-signal';
 import type { StoreError } from './types';
 
 /** How long a heartbeat outlives its last write (seconds): a retired region's item goes away. */
@@ -29,7 +30,7 @@ export const MAX_HEARTBEAT_ITEMS = 100;
 /** Options of every call. */
 export interface ReplicationCallOptions {
   /** Aborts the call (time budget); an already aborted signal sends nothing. */
-  readonly abortSignal?: AbortSignal;
+  readonly abortSignal?: CallSignal;
 }
 
 /** The reconciler's items in one replica of the bucket table. */

@@ -11,6 +11,7 @@ import {
   QueryCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { withAbortSignal } from './call-signal';
 import { dynamoDbClient } from './client';
 import type {
   CallOptions,
@@ -29,15 +30,21 @@ export class SdkTransport implements DynamoDbTransport {
   constructor(readonly client: DynamoDBClient) {}
 
   getItem(request: GetItemRequest, options: CallOptions = {}): Promise<GetItemResponse> {
-    return this.client.send(new GetItemCommand(request), { abortSignal: options.abortSignal });
+    return withAbortSignal(options.abortSignal, (abortSignal) =>
+      this.client.send(new GetItemCommand(request), { abortSignal }),
+    );
   }
 
   query(request: QueryRequest, options: CallOptions = {}): Promise<QueryResponse> {
-    return this.client.send(new QueryCommand(request), { abortSignal: options.abortSignal });
+    return withAbortSignal(options.abortSignal, (abortSignal) =>
+      this.client.send(new QueryCommand(request), { abortSignal }),
+    );
   }
 
   updateItem(request: UpdateItemRequest, options: CallOptions = {}): Promise<UpdateItemResponse> {
-    return this.client.send(new UpdateItemCommand(request), { abortSignal: options.abortSignal });
+    return withAbortSignal(options.abortSignal, (abortSignal) =>
+      this.client.send(new UpdateItemCommand(request), { abortSignal }),
+    );
   }
 }
 

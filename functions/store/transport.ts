@@ -23,12 +23,14 @@
  * - attempts, timeouts and retries follow {@link timeoutsForBudget}: at most
  *   one retry, and only when the budget leaves room for it.
  */
+
+import type { CallSignal } from './call-signal';
 import type { AttributeMap } from './codec';
 
 /** Per-call options. */
 export interface CallOptions {
   /** Abort the call (every attempt) when this signal fires. */
-  readonly abortSignal?: AbortSignal | undefined;
+  readonly abortSignal?: CallSignal | undefined;
 }
 
 /** `GetItem` request (the fields the store uses). */
@@ -131,7 +133,7 @@ export interface ClientTimeouts {
 
 /**
  * Derives per-attempt timeouts from a decision budget: one attempt may use the
- * whole budget (the AbortSignal cuts the call at the budget anyway), and a
+ * whole budget (the abort signal cuts the call at the budget anyway), and a
  * second attempt is allowed only when the budget leaves room for a fast retry
  * (a throttled or reset first attempt), i.e. from 100 ms on.
  */
@@ -140,7 +142,7 @@ export function timeoutsForBudget(budgetMs: number): ClientTimeouts {
   return {
     // Opening a connection (TCP + TLS, possibly to a distant replica) happens
     // once per container and may take longer than a warm call; the limiter
-    // gives that first call its cold budget and its AbortSignal still bounds it.
+    // gives that first call its cold budget and its abort signal still bounds it.
     connectionTimeoutMs: Math.max(bounded, COLD_CONNECTION_TIMEOUT_MS),
     requestTimeoutMs: bounded,
     maxAttempts: bounded >= 100 ? 2 : 1,

@@ -5,13 +5,14 @@
  * other implementations.
  */
 import type { EscrowItem, SlotItem, SlotWrite, TakeWrite } from '../core';
+import type { CallSignal } from './call-signal';
 
 /** Options of a read. */
 export interface ReadOptions {
   /** Strongly consistent read (strong mode, or refreshing the own slot). @default false */
   readonly consistent?: boolean;
   /** Abort the call when this signal fires (time budget). */
-  readonly abortSignal?: AbortSignal;
+  readonly abortSignal?: CallSignal;
 }
 
 /** A store of slot items, one replica (region) of the bucket table. */
@@ -37,7 +38,7 @@ export interface BucketStore {
   applyWrite(
     bucketId: string,
     write: SlotWrite,
-    options?: { readonly abortSignal?: AbortSignal },
+    options?: { readonly abortSignal?: CallSignal },
   ): Promise<SlotItem>;
   /**
    * Applies a take (docs/design.md, "Takes": `ADD n k, v 1, tk k`, the
@@ -50,7 +51,7 @@ export interface BucketStore {
   applyTake?(
     bucketId: string,
     take: TakeWrite,
-    options?: { readonly abortSignal?: AbortSignal },
+    options?: { readonly abortSignal?: CallSignal },
   ): Promise<TakeResult>;
   /**
    * Every escrow item of `bucketId` in this replica (docs/escrow.md: one item
@@ -97,7 +98,7 @@ export interface EscrowAsk {
 
 /** Options of {@link BucketStore.writeEscrow}. */
 export interface EscrowWriteOptions {
-  readonly abortSignal?: AbortSignal;
+  readonly abortSignal?: CallSignal;
   /** Expiry of the item, epoch seconds (a quota's period end plus an hour); none: it never expires. */
   readonly ttlEpochSeconds?: number;
 }

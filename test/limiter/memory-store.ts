@@ -12,6 +12,7 @@ import {
   type SlotWrite,
   type TakeWrite,
 } from '../../functions/core';
+import type { CallSignal } from '../../functions/store/call-signal';
 import {
   type BucketStore,
   type EscrowAsk,
@@ -76,7 +77,7 @@ export class MemoryStore implements BucketStore {
   async applyWrite(
     bucketId: string,
     write: SlotWrite,
-    options?: { abortSignal?: AbortSignal },
+    options?: { abortSignal?: CallSignal },
   ): Promise<SlotItem> {
     await this.#enter('applyWrite', options?.abortSignal);
     const key = `${bucketId}|${write.slot}`;
@@ -98,7 +99,7 @@ export class MemoryStore implements BucketStore {
   readonly applyTake?: (
     bucketId: string,
     take: TakeWrite,
-    options?: { abortSignal?: AbortSignal },
+    options?: { abortSignal?: CallSignal },
   ) => Promise<TakeResult>;
 
   constructor(options: { readonly takes?: boolean } = {}) {
@@ -108,7 +109,7 @@ export class MemoryStore implements BucketStore {
   async #applyTake(
     bucketId: string,
     take: TakeWrite,
-    options?: { abortSignal?: AbortSignal },
+    options?: { abortSignal?: CallSignal },
   ): Promise<TakeResult> {
     await this.#enter('applyTake', options?.abortSignal);
     const key = `${bucketId}|${take.slot}`;
@@ -193,7 +194,7 @@ export class MemoryStore implements BucketStore {
     return undefined;
   }
 
-  async #enter(operation: Operation, signal: AbortSignal | undefined): Promise<void> {
+  async #enter(operation: Operation, signal: CallSignal | undefined): Promise<void> {
     if (operation in this.escrowCalls) this.escrowCalls[operation as EscrowOperation] += 1;
     else this.calls[operation as keyof MemoryStore['calls']] += 1;
     await Promise.resolve();

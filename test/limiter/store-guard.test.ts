@@ -11,6 +11,7 @@ import {
   StoreGuard,
   StoreWaitError,
 } from '../../functions/limiter/store-guard';
+import type { CallSignal } from '../../functions/store/call-signal';
 import { StoreError } from '../../functions/store/types';
 import { VirtualTime } from '../../sim/virtual-time';
 
@@ -145,7 +146,7 @@ describe('store guard', () => {
   it('at the ceiling the call fails with a timeout and the store’s signal aborts with that same error', async () => {
     const time = new VirtualTime(0);
     const { guard } = guardOn(time);
-    let given: AbortSignal | undefined;
+    let given: CallSignal | undefined;
     const hung = guard.call(
       'write',
       (signal) => {

@@ -13,6 +13,7 @@ import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Admission, decide, EMPTY_VIEW, type SlotItem } from '../../functions/core';
+import { CallAbort, type CallSignal } from '../../functions/store/call-signal';
 import { createDynamoDbClient } from '../../functions/store/client';
 import { encodeItem } from '../../functions/store/codec';
 import { DynamoDbStore } from '../../functions/store/dynamodb-store';
@@ -105,7 +106,7 @@ const BOTH: [string, TransportAt][] = [
 ];
 
 /** The three store calls, each failing or not. */
-function storeCalls(store: DynamoDbStore, signal?: AbortSignal) {
+function storeCalls(store: DynamoDbStore, signal?: CallSignal) {
   const options = signal === undefined ? {} : { abortSignal: signal };
   return [
     ['applyWrite', () => store.applyWrite(BUCKET, WRITE, options)],
@@ -300,25 +301,34 @@ describe('the same failure, the same kind, through either transport', () => {
     }
   });
 
+  // The store guard's own signal (CallAbort) and a platform AbortController alike.
+  const ABORTS: [string, () => { signal: CallSignal; abort(reason: unknown): void }][] = [
+    ['AbortController', () => new AbortController()],
+    ['CallAbort', () => new CallAbort()],
+  ];
+
   it('an abort in flight: timeout, the request destroyed, nothing retried', async () => {
     server.answerWith(() => ({ hang: true }));
     for (const [name, transportAt] of BOTH) {
-      server.requests.length = 0;
-      const store = new DynamoDbStore({
-        transport: transportAt(server.endpoint, 30_000),
-        tableName: 'buckets',
-      });
-      const controller = new AbortController();
-      const pending = kindOf(() =>
-        store.applyWrite(BUCKET, WRITE, { abortSignal: controller.signal }),
-      );
-      await vi.waitFor(() => expect(server.requests).toHaveLength(1), { timeout: 5000 });
-      controller.abort(new Error('budget spent'));
-      expect(await pending, name).toBe('timeout');
-      await vi.waitFor(() => expect(server.requests[0]?.closedByClient, name).toBe(true), {
-        timeout: 5000,
-      });
-      expect(server.requests, name).toHaveLength(1);
+      for (const [signalKind, controllerOf] of ABORTS) {
+        const label = `${name}, ${signalKind}`;
+        server.requests.length = 0;
+        const store = new DynamoDbStore({
+          transport: transportAt(server.endpoint, 30_000),
+          tableName: 'buckets',
+        });
+        const controller = controllerOf();
+        const pending = kindOf(() =>
+          store.applyWrite(BUCKET, WRITE, { abortSignal: controller.signal }),
+        );
+        await vi.waitFor(() => expect(server.requests).toHaveLength(1), { timeout: 5000 });
+        controller.abort(new Error('budget spent'));
+        expect(await pending, label).toBe('timeout');
+        await vi.waitFor(() => expect(server.requests[0]?.closedByClient, label).toBe(true), {
+          timeout: 5000,
+        });
+        expect(server.requests, label).toHaveLength(1);
+      }
     }
   });
 });
