@@ -71,7 +71,8 @@ export const EMPTY_VIEW: View = new Map();
 
 /**
  * Orders two items of the same slot: positive when `a` is newer. Ties on
- * `(inc, v)` fall back to the contents so the order is total.
+ * `(inc, v)` fall back to the contents so the order is total; it depends on
+ * what the items hold, never on the order a decoder built their fields in.
  */
 export function compareItems(a: SlotItem, b: SlotItem): number {
   if (a.inc !== b.inc) return a.inc - b.inc;
@@ -79,9 +80,36 @@ export function compareItems(a: SlotItem, b: SlotItem): number {
   if (a.n !== b.n) return a.n - b.n;
   if (a.at !== b.at) return a.at - b.at;
   if ((a.tk ?? 0) !== (b.tk ?? 0)) return (a.tk ?? 0) - (b.tk ?? 0);
-  const ja = JSON.stringify(a.checkpoint ?? null);
-  const jb = JSON.stringify(b.checkpoint ?? null);
-  return ja < jb ? -1 : ja > jb ? 1 : 0;
+  return compareCheckpoints(a.checkpoint, b.checkpoint);
+}
+
+/**
+ * A total order of checkpoints by content: none first, then time, level, the
+ * number of slots seen, and each seen slot in the order of its id. Two
+ * reads of one stored item (the common tie) compare equal without building
+ * anything.
+ */
+function compareCheckpoints(a: Checkpoint | undefined, b: Checkpoint | undefined): number {
+  if (a === b) return 0;
+  if (a === undefined) return -1;
+  if (b === undefined) return 1;
+  if (a.ct !== b.ct) return a.ct - b.ct;
+  if (a.cl !== b.cl) return a.cl - b.cl;
+  const slotsA = Object.keys(a.cv);
+  const slotsB = Object.keys(b.cv);
+  if (slotsA.length !== slotsB.length) return slotsA.length - slotsB.length;
+  slotsA.sort();
+  slotsB.sort();
+  for (let i = 0; i < slotsA.length; i++) {
+    const slotA = slotsA[i]!;
+    const slotB = slotsB[i]!;
+    if (slotA !== slotB) return slotA < slotB ? -1 : 1;
+    const seenA = a.cv[slotA]!;
+    const seenB = b.cv[slotB]!;
+    if (seenA.n !== seenB.n) return seenA.n - seenB.n;
+    if (seenA.inc !== seenB.inc) return seenA.inc - seenB.inc;
+  }
+  return 0;
 }
 
 /** The newer of two items of one slot. */

@@ -7,6 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  compareItems,
   levelAt,
   mergeViews,
   type SlotItem,
@@ -71,6 +72,28 @@ describe('property 3: merge is a CRDT join', () => {
       fc.property(viewArb, itemArb, (a, item) => {
         expect(plain(mergeViews(a, a))).toEqual(plain(a));
         expect(plain(withItem(a, item))).toEqual(plain(mergeViews(a, viewOf([item]))));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('orders items by what they hold: a checkpoint built in another key order is the same item', () => {
+    fc.assert(
+      fc.property(itemArb, itemArb, (a, b) => {
+        const reordered = (item: SlotItem): SlotItem =>
+          item.checkpoint === undefined
+            ? { ...item }
+            : {
+                ...item,
+                checkpoint: {
+                  cl: item.checkpoint.cl,
+                  ct: item.checkpoint.ct,
+                  cv: Object.fromEntries(Object.entries(item.checkpoint.cv).reverse()),
+                },
+              };
+        expect(compareItems(a, reordered(a))).toBe(0);
+        expect(Math.sign(compareItems(reordered(a), b))).toBe(Math.sign(compareItems(a, b)));
+        expect(Math.sign(compareItems(b, a))).toBe(-Math.sign(compareItems(a, b)));
       }),
       { numRuns: RUNS },
     );
