@@ -9,7 +9,7 @@ import type { AccuracyResult } from './accuracy-types';
 import { renderCost } from './cost-report';
 import type { CostResult } from './cost-variants';
 import type { DecisionCostResult } from './decision-cost';
-import type { EdgeClientResult } from './edge-client';
+import { type EdgeClientResult, latencyAtMemoryMs } from './edge-client';
 import { type EdgeLatencyResult, renderEdgeLatency } from './edge-latency';
 import type { E2eRun, EndToEndResult } from './end-to-end';
 import { type EscrowBenchResult, renderEscrow } from './escrow';
@@ -338,6 +338,18 @@ function renderEdgeClient(r: EdgeClientResult): string {
     ];
   };
   const [low, high] = r.cpuRatioRange;
+  const floors = r.floors ?? [];
+  const floorRows = floors.map((f) => [
+    `floor: ${f.name}`,
+    num(f.medianCpuMicrosPerDecision),
+    '',
+    num(f.storeCallsPerDecision, 2),
+    num(latencyAtMemoryMs(f.medianCpuMicrosPerDecision), 2),
+    '',
+    '—',
+    '—',
+    '—',
+  ]);
   return [
     "## 6. The edge's DynamoDB client",
     '',
@@ -355,10 +367,16 @@ function renderEdgeClient(r: EdgeClientResult): string {
         'require (ms, median)',
         'container init (ms, median)',
       ],
-      [row('sdk'), row('light')],
+      [row('sdk'), row('light'), ...floorRows],
     ),
     '',
     `Light / SDK, this run: CPU ${times(r.cpuRatio)} (paired rounds ${times(low)}–${times(high)}), bundle ${times(m.zippedRatio)}, require ${times(m.requireRatio)}.`,
+    ...(floors.length === 0
+      ? []
+      : [
+          '',
+          `Floors in the same rounds (bench/edge-client-floors.ts; diagnostics, not clients): the light client's requests sent unsigned, over node:http and over a bare socket with no HTTP library. Against the SDK client: ${floors.map((f) => `${f.name} ${times(f.ratioToSdk)}`).join(', ')}. What the light client costs above the first is its signature and its transport's own work; the second is what leaving node:http could buy at most.`,
+        ]),
   ].join('\n');
 }
 

@@ -84,7 +84,9 @@ export async function runBench(args: BenchArgs, command: string): Promise<BenchR
     ? await step('e2e', problems, missing, () => measureEndToEnd(sizes.endToEnd))
     : undefined;
   const edgeClient: EdgeClientResult | undefined = want('edge-client')
-    ? await step('edge-client', problems, missing, () => measureEdgeClient(sizes.edgeClient))
+    ? await step('edge-client', problems, missing, () =>
+        measureEdgeClient({ ...sizes.edgeClient, floors: true }),
+      )
     : undefined;
   const storeTraffic: StoreTrafficResult | undefined = want('traffic')
     ? await step('traffic', problems, missing, () => measureStoreTraffic(sizes.storeTraffic))

@@ -82,6 +82,25 @@ describe('renderReport', () => {
     // 100 µs of CPU at 128 MB: 100 × 1769 / 128 µs.
     expect(out).toContain(`| ${num((0.1 * 1769) / 128, 2)} |`);
     expect(md).not.toContain("## 6. The edge's DynamoDB client");
+    expect(out).not.toContain('floor:');
+  });
+
+  it('sets the floors beside the two clients when they were measured', () => {
+    const edgeClient = {
+      ...goodEdgeClient(),
+      floors: [
+        {
+          name: 'node-http-unsigned' as const,
+          medianCpuMicrosPerDecision: 80,
+          ratioToSdk: 0.2,
+          storeCallsPerDecision: 2,
+          admittedShare: 1,
+        },
+      ],
+    };
+    const out = renderReport(report({ edgeClient }));
+    expect(out).toMatch(/\| floor: node-http-unsigned \| 80 \| +\| 2\.00 \|/);
+    expect(out).toContain('Against the SDK client: node-http-unsigned ×0.20.');
   });
 
   it('renders the edge simulator table, one row per workload and region', () => {
