@@ -7,7 +7,7 @@
  * signal that aborts at its hard ceiling, and almost none ever does. On
  * Node 20 an `AbortController` and one listener on its signal cost about
  * 4 µs of CPU per call in a tight loop, and more at the edge, between
- * requests (docs/performance.md, "The edge's DynamoDB client", has the
+ * requests (docs/performance.md, "The call signal, and the floors", has the
  * side-by-side figures). {@link CallAbort} is a flag, a reason and a list.
  *
  * A real `AbortSignal` is a {@link CallSignal} too, so callers may pass

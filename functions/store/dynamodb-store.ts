@@ -29,6 +29,7 @@ import {
   type SlotWrite,
   type TakeWrite,
 } from '../core';
+import type { CallSignal } from './call-signal';
 import {
   ATTR,
   type AttributeMap,
@@ -54,10 +55,6 @@ import {
 } from './escrow-codec';
 import type { DynamoDbTransport, UpdateItemRequest } from './transport';
 
-/** An ask written without an expiry lives this long (s). */
-const DEFAULT_ASK_TTL_S = 600;
-
-import type { CallSignal } from './call-signal';
 import {
   type BucketStore,
   type EscrowAsk,
@@ -68,6 +65,9 @@ import {
   StoreError,
   type TakeResult,
 } from './types';
+
+/** An ask written without an expiry lives this long (s). */
+const DEFAULT_ASK_TTL_S = 600;
 
 /** Default most slot items one bucket may have before a read is refused. */
 export const DEFAULT_MAX_SLOTS_PER_BUCKET = 64;
