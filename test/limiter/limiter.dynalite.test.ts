@@ -1,7 +1,8 @@
 /**
- * The limiter over the real adapter and an embedded DynamoDB: exact admission
- * under heavy concurrency from several containers of one region, and every
- * failure mode against a store that errors, hangs or throttles.
+ * The limiter over the real adapter and an embedded DynamoDB: no
+ * over-admission and exact accounting of every token under heavy concurrency
+ * from several containers of one region, and every failure mode against a
+ * store that errors, hangs or throttles.
  */
 import { DynamoDBServiceException } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -50,7 +51,7 @@ describe('one region, many containers, one embedded DynamoDB', () => {
   });
   afterAll(() => db.stop());
 
-  it('admits exactly 100 of 500 concurrent requests on a capacity-100 bucket, from 5 containers', async () => {
+  it('admits at most 100 of 500 concurrent requests on a capacity-100 bucket, from 5 containers, and loses at most their leases', async () => {
     // No refill within the test: 1 token per 10^9 ms (capacity x interval = 10^11 <= 10^13).
     const policy: PolicyConfig = {
       id: 'burst',
@@ -70,24 +71,50 @@ describe('one region, many containers, one embedded DynamoDB', () => {
           storeBudgetMs: GENEROUS_BUDGET_MS,
         }),
     );
+    const bucket = { policyId: 'burst', key: 'shared' } as const;
     const results = await Promise.all(
       Array.from({ length: 500 }, (_, i) =>
-        containers[i % containers.length]!.limit({
-          policyId: 'burst',
-          key: 'shared',
-          costTokens: 1,
-        }),
+        containers[i % containers.length]!.limit({ ...bucket, costTokens: 1 }),
       ),
     );
     const admitted = results.filter((r) => r.allowed).length;
-    expect(admitted).toBe(100);
+    expect(admitted).toBeLessThanOrEqual(100);
     expect(results.filter((r) => r.source === 'fallback')).toHaveLength(0);
+    // What the burst did not admit is some container's lease, or its unused rest handed back
+    // once that container's own requests were all decided: how much depends on the order the
+    // requests met each other in, which a loaded machine changes. A hand-back is credited only
+    // while no other write has checkpointed the slot since the lease was taken, so with five
+    // containers writing one slot most are not (docs/design.md, Bounds): the loss is at most
+    // the leases, a tenth of the capacity per container. A container without leases takes
+    // what did come back, one request at a time.
+    await Promise.all(containers.map((c) => c.settled()));
+    const leased = containers.map((c) => c.leasedTokens(bucket));
+    for (const tokens of leased) expect(tokens).toBeLessThanOrEqual(100 / 10);
+    const leasedTotal = leased.reduce((sum, t) => sum + t, 0);
+    const handedBack = containers.reduce((sum, c) => sum + c.counters.handedBackTokens, 0);
+    const dropped = containers.reduce((sum, c) => sum + c.counters.droppedHandBackTokens, 0);
+    // Every token the slot counts was admitted, is leased, or was handed back.
     const stored = await storeAt(db.endpoint, db.tableName, GENEROUS_BUDGET_MS).readSlot(
       bucketIdOf('burst', bucketGeneration(1, 1_000_000_000), 'shared'),
       REGION,
       { consistent: true },
     );
-    expect(stored?.n).toBe(100);
+    expect(stored?.n).toBe(admitted + leasedTotal + handedBack + dropped);
+    const drain = new Limiter({
+      config: configWith([{ ...policy, lease: false }]),
+      region: REGION,
+      store: storeAt(db.endpoint, db.tableName, GENEROUS_BUDGET_MS),
+      storeBudgetMs: GENEROUS_BUDGET_MS,
+      viewCacheMs: 0,
+      blockedCache: false,
+    });
+    let drained = 0;
+    while (drained <= 100 && (await drain.limit({ ...bucket, costTokens: 1 })).allowed)
+      drained += 1;
+    const accounted = admitted + leasedTotal + drained;
+    expect(accounted).toBeLessThanOrEqual(100);
+    expect(100 - accounted).toBeLessThanOrEqual(handedBack);
+    expect(100 - accounted).toBeLessThanOrEqual(containers.length * (100 / 10));
     // The default lease batches the burst, each container's requests waiting for its decision
     // under way instead of racing for the same tokens; no write takes more than a tenth of the
     // capacity, so at least ten writes. (Each container sizes its lease from the level it last
