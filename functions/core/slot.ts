@@ -86,8 +86,7 @@ export function compareItems(a: SlotItem, b: SlotItem): number {
 /**
  * A total order of checkpoints by content: none first, then time, level, the
  * number of slots seen, and each seen slot in the order of its id. Two
- * reads of one stored item (the common tie) compare equal without building
- * anything.
+ * reads of one stored item (the common tie) compare equal without sorting.
  */
 function compareCheckpoints(a: Checkpoint | undefined, b: Checkpoint | undefined): number {
   if (a === b) return 0;
@@ -98,6 +97,7 @@ function compareCheckpoints(a: Checkpoint | undefined, b: Checkpoint | undefined
   const slotsA = Object.keys(a.cv);
   const slotsB = Object.keys(b.cv);
   if (slotsA.length !== slotsB.length) return slotsA.length - slotsB.length;
+  if (sameObservations(a, slotsA, b)) return 0;
   slotsA.sort();
   slotsB.sort();
   for (let i = 0; i < slotsA.length; i++) {
@@ -110,6 +110,16 @@ function compareCheckpoints(a: Checkpoint | undefined, b: Checkpoint | undefined
     if (seenA.inc !== seenB.inc) return seenA.inc - seenB.inc;
   }
   return 0;
+}
+
+/** Whether `b` saw every slot of `slotsA` (all of `a`'s) as `a` did: the common tie, without sorting. */
+function sameObservations(a: Checkpoint, slotsA: readonly string[], b: Checkpoint): boolean {
+  for (const slot of slotsA) {
+    const seenA = a.cv[slot]!;
+    const seenB = b.cv[slot];
+    if (seenB === undefined || seenB.n !== seenA.n || seenB.inc !== seenA.inc) return false;
+  }
+  return true;
 }
 
 /** The newer of two items of one slot. */
